@@ -1,0 +1,23 @@
+//! The sun4v hypervisor side of ldmig: everything below the migration engine.
+//!
+//! - [`abi`]: the sun4v call ABI as constants and wire types, one module per
+//!   API group, names exactly as the spec, each citing its source.
+//! - [`trampoline`] (sparc64 only): the `ta 0x80` / `ta 0xff` fast-trap
+//!   stubs, one per argument count. The only assembly in the project.
+//! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
+//!   LDC) that the engine is generic over.
+//! - [`sun4v`] (sparc64 only): the real implementation over the trampolines.
+//! - `sim` (feature `sim`): the simulated T-series machine used on the host.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod hypervisor;
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(target_arch = "sparc64")]
+pub mod sun4v;
+#[cfg(target_arch = "sparc64")]
+pub mod trampoline;
+
+pub use abi::error::HvError;

@@ -1,0 +1,357 @@
+//! Frames: the unit that crosses the link, with magic, version, type,
+//! length, sequence number and a CRC32 over header and payload.
+
+use super::error::FrameError;
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// "LDMG" in ASCII.
+pub const FRAME_MAGIC: u32 = 0x4c44_4d47;
+/// The wire version this engine writes.
+pub const WIRE_VERSION: u16 = 1;
+/// The oldest wire version this engine still reads (current and previous).
+pub const OLDEST_WIRE_VERSION: u16 = 1;
+/// Bytes of [`FrameHeader`].
+pub const FRAME_HEADER_BYTES: usize = core::mem::size_of::<FrameHeader>();
+/// Largest payload a decoder accepts: 1 MiB.
+pub const MAX_FRAME_PAYLOAD: usize = 1 << 20;
+
+/// The fixed frame header. Big-endian, 24 bytes, no implicit padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct FrameHeader {
+    /// [`FRAME_MAGIC`].
+    pub magic: U32,
+    /// Wire version.
+    pub version: U16,
+    /// [`FrameType`] as a number.
+    pub frame_type: U16,
+    /// Payload bytes after the header.
+    pub length: U32,
+    /// CRC32 of the header (with this field zero) followed by the payload.
+    pub crc: U32,
+    /// Per-direction sequence number, from 0.
+    pub sequence: U64,
+}
+
+/// What a frame carries. 0 is reserved as invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum FrameType {
+    /// Source to target: protocol version, domain shape, options.
+    Hello = 1,
+    /// Target to source: accepted version, reservation result.
+    HelloAck = 2,
+    /// Page records.
+    Pages = 3,
+    /// End of a pre-copy round (with counts to cross-check).
+    RoundEnd = 4,
+    /// The source suspended the domain: the final pages follow.
+    Suspended = 5,
+    /// One vCPU's state.
+    VcpuState = 6,
+    /// Source finished sending its final state.
+    Commit = 7,
+    /// Target verified everything and will resume the domain.
+    CommitAck = 8,
+    /// Either side cancels.
+    Cancel = 9,
+    /// Either side reports a failure.
+    Failure = 10,
+    /// Target resumed the domain.
+    Resumed = 11,
+    /// Keep-alive and bandwidth probe.
+    Ping = 12,
+}
+
+impl FrameType {
+    /// Parses a frame-type number; `None` for 0 and unknown values.
+    pub fn from_raw(raw: u16) -> Option<Self> {
+        Some(match raw {
+            1 => FrameType::Hello,
+            2 => FrameType::HelloAck,
+            3 => FrameType::Pages,
+            4 => FrameType::RoundEnd,
+            5 => FrameType::Suspended,
+            6 => FrameType::VcpuState,
+            7 => FrameType::Commit,
+            8 => FrameType::CommitAck,
+            9 => FrameType::Cancel,
+            10 => FrameType::Failure,
+            11 => FrameType::Resumed,
+            12 => FrameType::Ping,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded, checked frame borrowing its payload from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Frame type.
+    pub frame_type: FrameType,
+    /// Wire version the peer wrote.
+    pub version: u16,
+    /// Sequence number.
+    pub sequence: u64,
+    /// Payload bytes (CRC already checked).
+    pub payload: &'a [u8],
+}
+
+fn frame_crc(header: &FrameHeader, payload: &[u8]) -> u32 {
+    let mut zeroed = *header;
+    zeroed.crc = U32::new(0);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(zeroed.as_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+impl<'a> Frame<'a> {
+    /// Decodes the frame at the start of `bytes`; returns it and the bytes
+    /// it used. Checks, in order: length of the header, magic, version,
+    /// type, payload bound, length of the payload, CRC.
+    pub fn decode(bytes: &'a [u8]) -> Result<(Frame<'a>, usize), FrameError> {
+        let (header, rest) =
+            FrameHeader::read_from_prefix(bytes).map_err(|_| FrameError::Truncated {
+                needed: FRAME_HEADER_BYTES,
+                available: bytes.len(),
+            })?;
+        if header.magic.get() != FRAME_MAGIC {
+            return Err(FrameError::BadMagic(header.magic.get()));
+        }
+        let version = header.version.get();
+        if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
+            return Err(FrameError::UnsupportedVersion(version));
+        }
+        let frame_type = FrameType::from_raw(header.frame_type.get())
+            .ok_or(FrameError::InvalidFrameType(header.frame_type.get()))?;
+        let length = header.length.get();
+        if length as usize > MAX_FRAME_PAYLOAD {
+            return Err(FrameError::PayloadTooLarge {
+                length,
+                max: MAX_FRAME_PAYLOAD,
+            });
+        }
+        let payload = rest.get(..length as usize).ok_or(FrameError::Truncated {
+            needed: FRAME_HEADER_BYTES + length as usize,
+            available: bytes.len(),
+        })?;
+        let actual = frame_crc(&header, payload);
+        if actual != header.crc.get() {
+            return Err(FrameError::CrcMismatch {
+                expected: header.crc.get(),
+                actual,
+            });
+        }
+        let frame = Frame {
+            frame_type,
+            version,
+            sequence: header.sequence.get(),
+            payload,
+        };
+        Ok((frame, FRAME_HEADER_BYTES + length as usize))
+    }
+
+    /// Reads only the header of the frame at the start of `bytes` and
+    /// returns the whole frame's size, without checking the CRC: lets a
+    /// stream reader know how many bytes to wait for. Bounds the length.
+    pub fn peek_size(bytes: &[u8]) -> Result<usize, FrameError> {
+        let (header, _) =
+            FrameHeader::read_from_prefix(bytes).map_err(|_| FrameError::Truncated {
+                needed: FRAME_HEADER_BYTES,
+                available: bytes.len(),
+            })?;
+        if header.magic.get() != FRAME_MAGIC {
+            return Err(FrameError::BadMagic(header.magic.get()));
+        }
+        let length = header.length.get();
+        if length as usize > MAX_FRAME_PAYLOAD {
+            return Err(FrameError::PayloadTooLarge {
+                length,
+                max: MAX_FRAME_PAYLOAD,
+            });
+        }
+        Ok(FRAME_HEADER_BYTES + length as usize)
+    }
+}
+
+/// Writes one frame into a caller's buffer: payload first, then
+/// [`FrameWriter::finish`] fills in the header with length and CRC.
+#[derive(Debug)]
+pub struct FrameWriter<'b> {
+    buffer: &'b mut [u8],
+    length: usize,
+    frame_type: FrameType,
+    sequence: u64,
+}
+
+impl<'b> FrameWriter<'b> {
+    /// Starts a frame; the buffer must at least hold the header.
+    pub fn new(
+        buffer: &'b mut [u8],
+        frame_type: FrameType,
+        sequence: u64,
+    ) -> Result<Self, FrameError> {
+        if buffer.len() < FRAME_HEADER_BYTES {
+            return Err(FrameError::BufferTooSmall {
+                needed: FRAME_HEADER_BYTES,
+                available: buffer.len(),
+            });
+        }
+        Ok(FrameWriter {
+            buffer,
+            length: 0,
+            frame_type,
+            sequence,
+        })
+    }
+
+    /// Payload bytes written so far.
+    pub fn payload_len(&self) -> usize {
+        self.length
+    }
+
+    /// Room left for payload (bounded by [`MAX_FRAME_PAYLOAD`]).
+    pub fn remaining(&self) -> usize {
+        let room = self.buffer.len() - FRAME_HEADER_BYTES - self.length;
+        room.min(MAX_FRAME_PAYLOAD - self.length)
+    }
+
+    /// The unwritten payload area, for encoders that write in place; call
+    /// [`FrameWriter::advance`] with what they used.
+    pub fn spare(&mut self) -> &mut [u8] {
+        let end = FRAME_HEADER_BYTES + self.length + self.remaining();
+        &mut self.buffer[FRAME_HEADER_BYTES + self.length..end]
+    }
+
+    /// Counts `bytes` written into [`FrameWriter::spare`].
+    pub fn advance(&mut self, bytes: usize) {
+        self.length += bytes.min(self.remaining());
+    }
+
+    /// Appends raw payload bytes.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        if bytes.len() > self.remaining() {
+            return Err(FrameError::BufferTooSmall {
+                needed: FRAME_HEADER_BYTES + self.length + bytes.len(),
+                available: self.buffer.len(),
+            });
+        }
+        let start = FRAME_HEADER_BYTES + self.length;
+        self.buffer[start..start + bytes.len()].copy_from_slice(bytes);
+        self.length += bytes.len();
+        Ok(())
+    }
+
+    /// Writes the header; returns the whole frame's size in bytes.
+    pub fn finish(self) -> usize {
+        let (header_bytes, rest) = self.buffer.split_at_mut(FRAME_HEADER_BYTES);
+        let payload = &rest[..self.length];
+        let mut header = FrameHeader {
+            magic: U32::new(FRAME_MAGIC),
+            version: U16::new(WIRE_VERSION),
+            frame_type: U16::new(self.frame_type as u16),
+            length: U32::new(self.length as u32),
+            crc: U32::new(0),
+            sequence: U64::new(self.sequence),
+        };
+        header.crc = U32::new(frame_crc(&header, payload));
+        header_bytes.copy_from_slice(header.as_bytes());
+        FRAME_HEADER_BYTES + self.length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout() {
+        assert_eq!(FRAME_HEADER_BYTES, 24);
+        assert_eq!(core::mem::offset_of!(FrameHeader, length), 8);
+        assert_eq!(core::mem::offset_of!(FrameHeader, crc), 12);
+        assert_eq!(core::mem::offset_of!(FrameHeader, sequence), 16);
+        assert_eq!(&FRAME_MAGIC.to_be_bytes(), b"LDMG");
+    }
+
+    #[test]
+    fn frame_types_reserve_zero() {
+        assert_eq!(FrameType::from_raw(0), None);
+        for raw in 1..=12u16 {
+            let frame_type = FrameType::from_raw(raw).expect("defined type");
+            assert_eq!(frame_type as u16, raw);
+        }
+        assert_eq!(FrameType::from_raw(13), None);
+    }
+
+    #[test]
+    fn round_trip_and_every_check() {
+        let mut buffer = [0u8; 128];
+        let mut writer = FrameWriter::new(&mut buffer, FrameType::Ping, 42).expect("room");
+        writer.push(b"hello").expect("room");
+        let size = writer.finish();
+        assert_eq!(size, FRAME_HEADER_BYTES + 5);
+        assert_eq!(Frame::peek_size(&buffer), Ok(size));
+        let (frame, used) = Frame::decode(&buffer[..size]).expect("valid frame");
+        assert_eq!(used, size);
+        assert_eq!(
+            (frame.frame_type, frame.sequence, frame.payload),
+            (FrameType::Ping, 42, &b"hello"[..])
+        );
+        // Big-endian on the wire whatever the host.
+        assert_eq!(&buffer[0..4], b"LDMG");
+        assert_eq!(&buffer[16..24], &42u64.to_be_bytes());
+
+        assert!(matches!(
+            Frame::decode(&buffer[..size - 1]),
+            Err(FrameError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Frame::decode(&buffer[..10]),
+            Err(FrameError::Truncated { .. })
+        ));
+        let mut bad = buffer;
+        bad[0] = b'X';
+        assert!(matches!(
+            Frame::decode(&bad[..size]),
+            Err(FrameError::BadMagic(_))
+        ));
+        let mut bad = buffer;
+        bad[5] = 9;
+        assert_eq!(
+            Frame::decode(&bad[..size]),
+            Err(FrameError::UnsupportedVersion(9))
+        );
+        let mut bad = buffer;
+        bad[7] = 0;
+        assert_eq!(
+            Frame::decode(&bad[..size]),
+            Err(FrameError::InvalidFrameType(0))
+        );
+        let mut bad = buffer;
+        bad[8] = 0x7f;
+        assert!(matches!(
+            Frame::decode(&bad[..size]),
+            Err(FrameError::PayloadTooLarge { .. })
+        ));
+        let mut bad = buffer;
+        bad[FRAME_HEADER_BYTES] ^= 1;
+        assert!(matches!(
+            Frame::decode(&bad[..size]),
+            Err(FrameError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn writer_refuses_overflow() {
+        let mut small = [0u8; 10];
+        assert!(FrameWriter::new(&mut small, FrameType::Ping, 0).is_err());
+        let mut buffer = [0u8; 30];
+        let mut writer = FrameWriter::new(&mut buffer, FrameType::Ping, 0).expect("room");
+        assert_eq!(writer.remaining(), 6);
+        assert!(writer.push(&[1; 7]).is_err());
+        assert!(writer.push(&[1; 6]).is_ok());
+        assert_eq!(writer.remaining(), 0);
+    }
+}

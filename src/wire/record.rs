@@ -1,0 +1,370 @@
+//! Page records: one guest page as zero | LZ4 block | raw, with the CRC32 of
+//! its uncompressed bytes, and the encoder and checked decoder.
+
+use super::error::RecordError;
+use crate::page::{is_zero, page_crc, Page, PAGE_SIZE, ZERO_PAGE};
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Bytes of [`PageRecordHeader`].
+pub const RECORD_HEADER_BYTES: usize = core::mem::size_of::<PageRecordHeader>();
+/// Room an encoder needs for one record in the worst case: header plus the
+/// LZ4 bound of a page (LZ4 writes into that room before raw is chosen).
+pub const MAX_RECORD_BYTES: usize = RECORD_HEADER_BYTES + lz4_bound(PAGE_SIZE);
+
+/// The room `lz4_flex` asks for when compressing `input` bytes
+/// (`lz4_flex::block::get_maximum_output_size`: 20 + 1.1 × n, looser than
+/// the LZ4 format's own n + n/255 + 16); it refuses a smaller output.
+pub const fn lz4_bound(input: usize) -> usize {
+    20 + input + input / 10
+}
+
+/// The CRC32 of an all-zero page.
+pub fn zero_page_crc() -> u32 {
+    page_crc(&ZERO_PAGE)
+}
+
+/// How a page's bytes are carried. 0 is reserved as invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PageEncoding {
+    /// All zero: header only.
+    Zero = 1,
+    /// An LZ4 block shorter than a page.
+    Lz4 = 2,
+    /// The page as is (LZ4 did not shrink it).
+    Raw = 3,
+}
+
+impl PageEncoding {
+    /// Parses an encoding number; `None` for 0 and unknown values.
+    pub fn from_raw(raw: u8) -> Option<Self> {
+        match raw {
+            1 => Some(PageEncoding::Zero),
+            2 => Some(PageEncoding::Lz4),
+            3 => Some(PageEncoding::Raw),
+            _ => None,
+        }
+    }
+}
+
+/// The fixed record header. Big-endian, 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct PageRecordHeader {
+    /// Real address of the page in the domain (8 KiB aligned).
+    pub ra: U64,
+    /// [`PageEncoding`] as a number.
+    pub encoding: u8,
+    /// Zero.
+    pub reserved: u8,
+    /// Bytes of data after the header.
+    pub length: U16,
+    /// CRC32 of the uncompressed page.
+    pub crc: U32,
+}
+
+/// A parsed record whose lengths were checked; its page is not decoded yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRecord<'a> {
+    /// Real address of the page.
+    pub ra: u64,
+    /// Encoding.
+    pub encoding: PageEncoding,
+    /// CRC32 of the uncompressed page.
+    pub crc: u32,
+    /// Encoded data.
+    pub data: &'a [u8],
+}
+
+impl PageRecord<'_> {
+    /// Bytes this record takes on the wire.
+    pub fn wire_len(&self) -> usize {
+        RECORD_HEADER_BYTES + self.data.len()
+    }
+}
+
+/// Encodes one page at `ra` into `out`; returns the encoding chosen and the
+/// bytes written. `out` must hold [`MAX_RECORD_BYTES`].
+pub fn encode_page(
+    ra: u64,
+    page: &Page,
+    out: &mut [u8],
+) -> Result<(PageEncoding, usize), RecordError> {
+    if out.len() < MAX_RECORD_BYTES {
+        return Err(RecordError::BufferTooSmall {
+            needed: MAX_RECORD_BYTES,
+            available: out.len(),
+        });
+    }
+    let (header_bytes, data) = out.split_at_mut(RECORD_HEADER_BYTES);
+    let (encoding, length, crc) = if is_zero(page) {
+        (PageEncoding::Zero, 0, zero_page_crc())
+    } else {
+        let crc = page_crc(page);
+        match lz4_flex::block::compress_into(page, data) {
+            Ok(compressed) if compressed < PAGE_SIZE => (PageEncoding::Lz4, compressed, crc),
+            _ => {
+                data[..PAGE_SIZE].copy_from_slice(page);
+                (PageEncoding::Raw, PAGE_SIZE, crc)
+            }
+        }
+    };
+    let header = PageRecordHeader {
+        ra: U64::new(ra),
+        encoding: encoding as u8,
+        reserved: 0,
+        length: U16::new(length as u16),
+        crc: U32::new(crc),
+    };
+    header_bytes.copy_from_slice(header.as_bytes());
+    Ok((encoding, RECORD_HEADER_BYTES + length))
+}
+
+/// Parses the record at the start of `bytes`, bounding every length.
+pub fn parse_record(bytes: &[u8]) -> Result<PageRecord<'_>, RecordError> {
+    let (header, rest) =
+        PageRecordHeader::read_from_prefix(bytes).map_err(|_| RecordError::Truncated {
+            needed: RECORD_HEADER_BYTES,
+            available: bytes.len(),
+        })?;
+    let encoding = PageEncoding::from_raw(header.encoding)
+        .ok_or(RecordError::InvalidEncoding(header.encoding))?;
+    if header.reserved != 0 {
+        return Err(RecordError::ReservedNotZero(header.reserved));
+    }
+    let ra = header.ra.get();
+    if ra % PAGE_SIZE as u64 != 0 {
+        return Err(RecordError::MisalignedAddress(ra));
+    }
+    let length = header.length.get();
+    let fits = match encoding {
+        PageEncoding::Zero => length == 0,
+        PageEncoding::Lz4 => length > 0 && (length as usize) < PAGE_SIZE,
+        PageEncoding::Raw => length as usize == PAGE_SIZE,
+    };
+    if !fits {
+        return Err(RecordError::BadLength {
+            encoding: header.encoding,
+            length,
+        });
+    }
+    let data = rest.get(..length as usize).ok_or(RecordError::Truncated {
+        needed: RECORD_HEADER_BYTES + length as usize,
+        available: bytes.len(),
+    })?;
+    Ok(PageRecord {
+        ra,
+        encoding,
+        crc: header.crc.get(),
+        data,
+    })
+}
+
+/// Iterates over the records of a `Pages` payload. After the first error it
+/// yields nothing more (the rest of the payload cannot be trusted).
+#[derive(Clone, Debug)]
+pub struct PageRecords<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> PageRecords<'a> {
+    /// Records of `payload`.
+    pub fn new(payload: &'a [u8]) -> Self {
+        PageRecords { rest: payload }
+    }
+}
+
+impl<'a> Iterator for PageRecords<'a> {
+    type Item = Result<PageRecord<'a>, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match parse_record(self.rest) {
+            Ok(record) => {
+                self.rest = &self.rest[record.wire_len()..];
+                Some(Ok(record))
+            }
+            Err(error) => {
+                self.rest = &[];
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// Decodes records into checked pages. Holds the scratch page LZ4 expands
+/// into, so a page reaches the caller only after its CRC matched.
+#[derive(Clone)]
+pub struct PageDecoder {
+    scratch: Page,
+}
+
+impl Default for PageDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageDecoder {
+    /// A decoder with its own scratch page.
+    pub const fn new() -> Self {
+        PageDecoder {
+            scratch: [0; PAGE_SIZE],
+        }
+    }
+
+    /// The page a record carries, after its CRC was checked. The page
+    /// borrows from the record (raw), from a static (zero) or from the
+    /// decoder's scratch (LZ4).
+    pub fn decode<'s>(&'s mut self, record: &PageRecord<'s>) -> Result<&'s Page, RecordError> {
+        let page: &Page = match record.encoding {
+            PageEncoding::Zero => &ZERO_PAGE,
+            PageEncoding::Raw => record.data.try_into().map_err(|_| RecordError::BadLength {
+                encoding: record.encoding as u8,
+                length: record.data.len() as u16,
+            })?,
+            PageEncoding::Lz4 => {
+                let size = lz4_flex::block::decompress_into(record.data, &mut self.scratch)
+                    .map_err(|_| RecordError::Decompress)?;
+                if size != PAGE_SIZE {
+                    return Err(RecordError::WrongDecompressedSize(size));
+                }
+                &self.scratch
+            }
+        };
+        let actual = page_crc(page);
+        if actual != record.crc {
+            return Err(RecordError::CrcMismatch {
+                ra: record.ra,
+                expected: record.crc,
+                actual,
+            });
+        }
+        Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_page() -> Page {
+        let mut page = [0u8; PAGE_SIZE];
+        let text = b"sun4v logical domain channel; migrate-domain ldg-src target ";
+        for (index, byte) in page.iter_mut().enumerate() {
+            *byte = text[index % text.len()];
+        }
+        page
+    }
+
+    fn round_trip(page: &Page) -> PageEncoding {
+        let mut out = [0u8; MAX_RECORD_BYTES];
+        let (encoding, size) = encode_page(0x8000_2000, page, &mut out).expect("room");
+        let record = parse_record(&out[..size]).expect("valid record");
+        assert_eq!(record.wire_len(), size);
+        let mut decoder = PageDecoder::new();
+        assert_eq!(decoder.decode(&record).expect("valid page"), page);
+        encoding
+    }
+
+    #[test]
+    fn each_encoding_round_trips() {
+        assert_eq!(round_trip(&[0; PAGE_SIZE]), PageEncoding::Zero);
+        assert_eq!(round_trip(&text_page()), PageEncoding::Lz4);
+        let mut random = [0u8; PAGE_SIZE];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for byte in random.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        assert_eq!(round_trip(&random), PageEncoding::Raw);
+    }
+
+    #[test]
+    fn header_layout_and_encodings() {
+        assert_eq!(RECORD_HEADER_BYTES, 16);
+        assert_eq!(core::mem::offset_of!(PageRecordHeader, encoding), 8);
+        assert_eq!(core::mem::offset_of!(PageRecordHeader, length), 10);
+        assert_eq!(core::mem::offset_of!(PageRecordHeader, crc), 12);
+        assert_eq!(PageEncoding::from_raw(0), None);
+        assert_eq!(PageEncoding::from_raw(4), None);
+        assert_eq!(
+            lz4_bound(PAGE_SIZE),
+            lz4_flex::block::get_maximum_output_size(PAGE_SIZE)
+        );
+    }
+
+    #[test]
+    fn corrupted_record_never_yields_a_page() {
+        let mut out = [0u8; MAX_RECORD_BYTES];
+        let (_, size) = encode_page(0, &text_page(), &mut out).expect("room");
+        let mut decoder = PageDecoder::new();
+        for position in RECORD_HEADER_BYTES..size {
+            let mut bad = out;
+            bad[position] ^= 0x20;
+            if let Ok(record) = parse_record(&bad[..size]) {
+                assert!(
+                    decoder.decode(&record).is_err(),
+                    "byte {position} flipped went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_typed_errors() {
+        let mut out = [0u8; MAX_RECORD_BYTES];
+        let (_, size) = encode_page(0x4000, &[0; PAGE_SIZE], &mut out).expect("room");
+        assert_eq!(size, RECORD_HEADER_BYTES);
+        let mut bad = out;
+        bad[8] = 0;
+        assert_eq!(
+            parse_record(&bad[..size]),
+            Err(RecordError::InvalidEncoding(0))
+        );
+        let mut bad = out;
+        bad[9] = 1;
+        assert_eq!(
+            parse_record(&bad[..size]),
+            Err(RecordError::ReservedNotZero(1))
+        );
+        let mut bad = out;
+        bad[7] = 1;
+        assert_eq!(
+            parse_record(&bad[..size]),
+            Err(RecordError::MisalignedAddress(0x4001))
+        );
+        let mut bad = out;
+        bad[11] = 1;
+        assert!(matches!(
+            parse_record(&bad[..size]),
+            Err(RecordError::BadLength { .. })
+        ));
+        assert!(matches!(
+            parse_record(&out[..5]),
+            Err(RecordError::Truncated { .. })
+        ));
+        let mut small = [0u8; 100];
+        assert!(encode_page(0, &[0; PAGE_SIZE], &mut small).is_err());
+    }
+
+    #[test]
+    fn records_iterator_stops_at_first_error() {
+        let mut payload = [0u8; 3 * RECORD_HEADER_BYTES];
+        for index in 0..3 {
+            let mut out = [0u8; MAX_RECORD_BYTES];
+            encode_page(index as u64 * 8192, &[0; PAGE_SIZE], &mut out).expect("room");
+            payload[index * 16..index * 16 + 16].copy_from_slice(&out[..16]);
+        }
+        assert_eq!(PageRecords::new(&payload).filter(|r| r.is_ok()).count(), 3);
+        payload[16 + 8] = 9;
+        let results: Vec<_> = PageRecords::new(&payload).collect();
+        assert_eq!(results.len(), 2);
+        assert!(results[1].is_err());
+    }
+}
