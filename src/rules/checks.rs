@@ -1,0 +1,362 @@
+//! Every pre-migration check of the guide, run together.
+//!
+//! [`check_migration`] runs all of them and collects every failure, warning
+//! and note into one [`CheckReport`]; nothing is moved. The order is the
+//! guide's: memory, CPU, physical I/O, virtual I/O, NIU, crypto units,
+//! delayed reconfiguration, power management, then engine versions. How the
+//! domain's state (active, bound, inactive) changes each check is the table
+//! in the [`crate::rules`] module docs.
+
+use crate::rules::finding::{Finding, HostSide, Severity};
+use crate::rules::memory::bind_memory_blocks;
+use crate::rules::report::CheckReport;
+use ldmig_hv::resources::{
+    CpuArchClass, DomainRequirements, DomainState, HostResources, MemorySize, PowerMode,
+};
+
+/// Runs every check for migrating `domain` from `source` to `target`.
+///
+/// The report lists every failure (the migration must not start when there
+/// is one), every warning and every note; printed, it ends with
+/// `Domain Migration of LDom <domain> failed` when any check failed.
+pub fn check_migration(
+    source: &HostResources,
+    domain: &DomainRequirements,
+    target: &HostResources,
+) -> CheckReport {
+    let mut report = CheckReport::new(&domain.name, domain.state);
+    check_memory(domain, target, &mut report);
+    check_cpu(source, domain, target, &mut report);
+    check_physical_io(domain, &mut report);
+    check_virtual_io(domain, target, &mut report);
+    check_niu(domain, target, &mut report);
+    check_crypto_units(domain, target, &mut report);
+    check_delayed_reconfiguration(source, domain, target, &mut report);
+    check_power_management(source, target, &mut report);
+    check_engine_versions(source, target, &mut report);
+    report
+}
+
+/// Severity of a binding constraint (memory, strands, virtual I/O): a
+/// failure when the domain must be bound on the target now, a warning for an
+/// inactive domain, which is bound later.
+fn binding_severity(domain: &DomainRequirements) -> Severity {
+    match domain.state {
+        DomainState::Active | DomainState::Bound => Severity::Failure,
+        DomainState::Inactive => Severity::Warning,
+    }
+}
+
+/// Memory: enough free memory in total, and each block bound whole to one
+/// contiguous free range (same RAs, same sizes, same number of blocks).
+fn check_memory(domain: &DomainRequirements, target: &HostResources, report: &mut CheckReport) {
+    let severity = binding_severity(domain);
+    let required = domain.memory_bytes();
+    let free = target.free_memory_bytes();
+    if required > free {
+        report.push(
+            severity,
+            Finding::NotEnoughFreeMemory {
+                required: MemorySize(required),
+                free: MemorySize(free),
+            },
+        );
+    }
+    let binding = bind_memory_blocks(&domain.memory_blocks, &target.free_memory);
+    for block in binding.unbound() {
+        report.push(
+            severity,
+            Finding::UnableToBindMemory {
+                size: MemorySize(block.size),
+                real_address: block.real_address,
+            },
+        );
+    }
+}
+
+/// True when a domain running on `source` can run on `target`: the same
+/// processor type at the same frequency, or both machines in the same
+/// cpu-arch class other than `native`.
+fn processors_compatible(source: &HostResources, target: &HostResources) -> bool {
+    let same_processor =
+        source.cpu_type == target.cpu_type && source.cpu_frequency_mhz == target.cpu_frequency_mhz;
+    let shared_class =
+        source.cpu_arch == target.cpu_arch && source.cpu_arch != CpuArchClass::Native;
+    same_processor || shared_class
+}
+
+/// CPU: a compatible processor (active domains only: bound and inactive
+/// ones do not run during the move) and enough free strands.
+fn check_cpu(
+    source: &HostResources,
+    domain: &DomainRequirements,
+    target: &HostResources,
+    report: &mut CheckReport,
+) {
+    if domain.state == DomainState::Active && !processors_compatible(source, target) {
+        report.push(
+            Severity::Failure,
+            Finding::IncompatibleProcessor {
+                source_type: source.cpu_type.clone(),
+                source_frequency_mhz: source.cpu_frequency_mhz,
+                source_arch: source.cpu_arch,
+                target_type: target.cpu_type.clone(),
+                target_frequency_mhz: target.cpu_frequency_mhz,
+                target_arch: target.cpu_arch,
+            },
+        );
+    }
+    if domain.vcpus > target.free_strands {
+        report.push(
+            binding_severity(domain),
+            Finding::NotEnoughStrands {
+                required: domain.vcpus,
+                free: target.free_strands,
+            },
+        );
+    }
+}
+
+/// Physical I/O: a domain with direct access to physical devices (an I/O
+/// domain) cannot migrate, whatever its state.
+fn check_physical_io(domain: &DomainRequirements, report: &mut CheckReport) {
+    for device in &domain.physical_io_devices {
+        report.push(
+            Severity::Failure,
+            Finding::PhysicalIoDevice {
+                device: device.clone(),
+            },
+        );
+    }
+}
+
+/// Virtual I/O: every disk service and volume, every virtual switch, and a
+/// console concentrator exist on the target under the same names.
+fn check_virtual_io(domain: &DomainRequirements, target: &HostResources, report: &mut CheckReport) {
+    let severity = binding_severity(domain);
+    let services = &target.virtual_io;
+    for disk in &domain.virtual_disks {
+        match services.disk_service(&disk.service) {
+            None => report.push(
+                severity,
+                Finding::DiskServiceMissing {
+                    disk: disk.name.clone(),
+                    service: disk.service.clone(),
+                },
+            ),
+            Some(service) if !service.volumes.contains(&disk.volume) => report.push(
+                severity,
+                Finding::DiskVolumeMissing {
+                    disk: disk.name.clone(),
+                    service: disk.service.clone(),
+                    volume: disk.volume.clone(),
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+    for network in &domain.virtual_networks {
+        if !services.has_virtual_switch(&network.switch) {
+            report.push(
+                severity,
+                Finding::VirtualSwitchMissing {
+                    network: network.name.clone(),
+                    switch: network.switch.clone(),
+                },
+            );
+        }
+    }
+    if services.console_concentrator.is_none() {
+        report.push(severity, Finding::ConsoleConcentratorMissing);
+    }
+}
+
+/// NIU hybrid I/O: not a hard constraint; on a target without free NIU
+/// resources it is kept but not satisfied.
+fn check_niu(domain: &DomainRequirements, target: &HostResources, report: &mut CheckReport) {
+    if domain.niu_constraint && !target.niu_available {
+        report.push(Severity::Warning, Finding::NiuConstraintUnsatisfied);
+    }
+}
+
+/// Crypto units: an active domain's units must be released by its OS (crypto
+/// unit dynamic reconfiguration); they are removed at the start and added
+/// back at the end. Fewer free units on the target is a warning.
+fn check_crypto_units(
+    domain: &DomainRequirements,
+    target: &HostResources,
+    report: &mut CheckReport,
+) {
+    let units = domain.crypto_units;
+    if units == 0 {
+        return;
+    }
+    if domain.state == DomainState::Active {
+        if domain.supports_crypto_dynamic_reconfiguration {
+            report.push(
+                Severity::Note,
+                Finding::CryptoUnitsRemovedAndAddedBack { units },
+            );
+        } else {
+            report.push(
+                Severity::Failure,
+                Finding::CryptoUnitsWithoutDynamicReconfiguration { units },
+            );
+        }
+    }
+    if target.free_crypto_units < units {
+        report.push(
+            Severity::Warning,
+            Finding::FewerCryptoUnits {
+                held: units,
+                free_on_target: target.free_crypto_units,
+            },
+        );
+    }
+}
+
+/// Delayed reconfiguration: pending on the source, the target or the domain,
+/// the migration does not start.
+fn check_delayed_reconfiguration(
+    source: &HostResources,
+    domain: &DomainRequirements,
+    target: &HostResources,
+    report: &mut CheckReport,
+) {
+    for (side, host) in [(HostSide::Source, source), (HostSide::Target, target)] {
+        if host.delayed_reconfiguration_pending {
+            report.push(
+                Severity::Failure,
+                Finding::HostDelayedReconfigurationPending {
+                    side,
+                    host: host.name.clone(),
+                },
+            );
+        }
+    }
+    if domain.delayed_reconfiguration_pending {
+        report.push(
+            Severity::Failure,
+            Finding::DomainDelayedReconfigurationPending,
+        );
+    }
+}
+
+/// Power management: no migration into or out of a machine in elastic mode.
+fn check_power_management(
+    source: &HostResources,
+    target: &HostResources,
+    report: &mut CheckReport,
+) {
+    for (side, host) in [(HostSide::Source, source), (HostSide::Target, target)] {
+        if host.power_mode == PowerMode::Elastic {
+            report.push(
+                Severity::Failure,
+                Finding::ElasticPowerMode {
+                    side,
+                    host: host.name.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// Engine versions: the two engines must share a wire version.
+fn check_engine_versions(source: &HostResources, target: &HostResources, report: &mut CheckReport) {
+    if source
+        .engine_versions
+        .newest_common(&target.engine_versions)
+        .is_none()
+    {
+        report.push(
+            Severity::Failure,
+            Finding::IncompatibleEngineVersions {
+                source: source.engine_versions,
+                target: target.engine_versions,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldmig_hv::resources::{name, FreeRange, VersionRange, VirtualIoServices};
+
+    fn host(name_text: &str, cpu_type: &str, mhz: u32, arch: CpuArchClass) -> HostResources {
+        HostResources {
+            name: name(name_text).expect("short"),
+            cpu_type: name(cpu_type).expect("short"),
+            cpu_frequency_mhz: mhz,
+            cpu_arch: arch,
+            total_strands: 64,
+            free_strands: 32,
+            free_memory: heapless::Vec::new(),
+            free_crypto_units: 4,
+            niu_available: true,
+            virtual_io: VirtualIoServices {
+                console_concentrator: Some(name("primary-vcc0").expect("short")),
+                ..VirtualIoServices::default()
+            },
+            power_mode: PowerMode::Performance,
+            delayed_reconfiguration_pending: false,
+            engine_versions: VersionRange {
+                oldest: 1,
+                newest: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn processors_match_by_type_and_frequency_or_by_shared_class() {
+        let t2 = host("a", "UltraSPARC T2", 1165, CpuArchClass::Native);
+        let t2_same = host("b", "UltraSPARC T2", 1165, CpuArchClass::Native);
+        let t2_faster = host("c", "UltraSPARC T2", 1415, CpuArchClass::Native);
+        assert!(processors_compatible(&t2, &t2_same));
+        assert!(!processors_compatible(&t2, &t2_faster));
+        let t4 = host("d", "SPARC T4", 2848, CpuArchClass::MigrationClass1);
+        let t5 = host("e", "SPARC T5", 3600, CpuArchClass::MigrationClass1);
+        let t5_generic = host("f", "SPARC T5", 3600, CpuArchClass::Generic);
+        let t4_generic = host("g", "SPARC T4", 2848, CpuArchClass::Generic);
+        assert!(processors_compatible(&t4, &t5));
+        assert!(processors_compatible(&t4_generic, &t5_generic));
+        assert!(!processors_compatible(&t4, &t5_generic));
+    }
+
+    #[test]
+    fn an_inactive_domain_gets_warnings_for_binding_constraints() {
+        let source = host("src", "SPARC T4", 2848, CpuArchClass::Native);
+        let mut target = host("dst", "SPARC T5", 3600, CpuArchClass::Native);
+        target.free_strands = 1;
+        let _ = target.free_memory.push(FreeRange {
+            pa: 0,
+            size: 1 << 30,
+        });
+        let domain = DomainRequirements {
+            name: name("ldg-cold").expect("short"),
+            state: DomainState::Inactive,
+            vcpus: 4,
+            memory_blocks: heapless::Vec::from_slice(&[ldmig_hv::resources::BlockRequirement {
+                real_address: 0x800_0000,
+                size: 2 << 30,
+            }])
+            .expect("one block"),
+            virtual_disks: heapless::Vec::new(),
+            virtual_networks: heapless::Vec::new(),
+            physical_io_devices: heapless::Vec::new(),
+            crypto_units: 0,
+            niu_constraint: false,
+            supports_crypto_dynamic_reconfiguration: false,
+            delayed_reconfiguration_pending: false,
+        };
+        let report = check_migration(&source, &domain, &target);
+        assert!(!report.failed(), "{report}");
+        // Memory total, the block, and the strands; no processor finding.
+        assert_eq!(report.warnings().count(), 3, "{report}");
+        let text = std::format!("{report}");
+        assert!(
+            text.contains("binding ldg-cold on the target machine will fail"),
+            "{text}"
+        );
+    }
+}
