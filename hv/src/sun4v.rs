@@ -243,7 +243,7 @@ impl Ldc for Sun4v {
 
 impl LocalMemory for Sun4v {
     fn local_read(&mut self, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        if ra == 0 || ra % 8 != 0 {
+        if ra == 0 || !ra.is_multiple_of(8) {
             return Err(HvError::BadAlignment);
         }
         // SAFETY: with real addressing (module docs) `ra` is the address of
@@ -259,7 +259,7 @@ impl LocalMemory for Sun4v {
     }
 
     fn local_write(&mut self, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        if ra == 0 || ra % 8 != 0 {
+        if ra == 0 || !ra.is_multiple_of(8) {
             return Err(HvError::BadAlignment);
         }
         // SAFETY: as in `local_read`: engine-owned memory, not aliased.

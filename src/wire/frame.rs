@@ -62,6 +62,8 @@ pub enum FrameType {
     Resumed = 11,
     /// Keep-alive and bandwidth probe.
     Ping = 12,
+    /// Target to source: every frame up to a round's end arrived.
+    RoundAck = 13,
 }
 
 impl FrameType {
@@ -80,6 +82,7 @@ impl FrameType {
             10 => FrameType::Failure,
             11 => FrameType::Resumed,
             12 => FrameType::Ping,
+            13 => FrameType::RoundAck,
             _ => return None,
         })
     }
@@ -246,20 +249,36 @@ impl<'b> FrameWriter<'b> {
 
     /// Writes the header; returns the whole frame's size in bytes.
     pub fn finish(self) -> usize {
-        let (header_bytes, rest) = self.buffer.split_at_mut(FRAME_HEADER_BYTES);
-        let payload = &rest[..self.length];
-        let mut header = FrameHeader {
-            magic: U32::new(FRAME_MAGIC),
-            version: U16::new(WIRE_VERSION),
-            frame_type: U16::new(self.frame_type as u16),
-            length: U32::new(self.length as u32),
-            crc: U32::new(0),
-            sequence: U64::new(self.sequence),
-        };
-        header.crc = U32::new(frame_crc(&header, payload));
-        header_bytes.copy_from_slice(header.as_bytes());
-        FRAME_HEADER_BYTES + self.length
+        seal_frame(self.buffer, self.frame_type, self.sequence, self.length)
     }
+}
+
+/// Writes the header of a frame whose `payload_len` payload bytes already
+/// sit after the header space in `buffer`; returns the frame's size.
+/// `buffer` must hold header and payload (callers size it with
+/// [`FRAME_HEADER_BYTES`]); a shorter buffer seals an empty frame.
+pub fn seal_frame(
+    buffer: &mut [u8],
+    frame_type: FrameType,
+    sequence: u64,
+    payload_len: usize,
+) -> usize {
+    let payload_len = payload_len.min(buffer.len().saturating_sub(FRAME_HEADER_BYTES));
+    let (header_bytes, rest) = buffer.split_at_mut(FRAME_HEADER_BYTES.min(buffer.len()));
+    let payload = &rest[..payload_len];
+    let mut header = FrameHeader {
+        magic: U32::new(FRAME_MAGIC),
+        version: U16::new(WIRE_VERSION),
+        frame_type: U16::new(frame_type as u16),
+        length: U32::new(payload_len as u32),
+        crc: U32::new(0),
+        sequence: U64::new(sequence),
+    };
+    header.crc = U32::new(frame_crc(&header, payload));
+    if let Some(target) = header_bytes.get_mut(..FRAME_HEADER_BYTES) {
+        target.copy_from_slice(header.as_bytes());
+    }
+    FRAME_HEADER_BYTES + payload_len
 }
 
 #[cfg(test)]
@@ -278,11 +297,11 @@ mod tests {
     #[test]
     fn frame_types_reserve_zero() {
         assert_eq!(FrameType::from_raw(0), None);
-        for raw in 1..=12u16 {
+        for raw in 1..=13u16 {
             let frame_type = FrameType::from_raw(raw).expect("defined type");
             assert_eq!(frame_type as u16, raw);
         }
-        assert_eq!(FrameType::from_raw(13), None);
+        assert_eq!(FrameType::from_raw(14), None);
     }
 
     #[test]

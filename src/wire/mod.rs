@@ -23,5 +23,5 @@ pub mod frame;
 pub mod record;
 
 pub use error::{FrameError, RecordError};
-pub use frame::{Frame, FrameHeader, FrameType, FrameWriter};
+pub use frame::{seal_frame, Frame, FrameHeader, FrameType, FrameWriter, FRAME_HEADER_BYTES};
 pub use record::{PageDecoder, PageEncoding, PageRecord, PageRecordHeader, PageRecords};

@@ -134,7 +134,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<PageRecord<'_>, RecordError> {
         return Err(RecordError::ReservedNotZero(header.reserved));
     }
     let ra = header.ra.get();
-    if ra % PAGE_SIZE as u64 != 0 {
+    if !ra.is_multiple_of(PAGE_SIZE as u64) {
         return Err(RecordError::MisalignedAddress(ra));
     }
     let length = header.length.get();

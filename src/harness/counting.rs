@@ -1,0 +1,128 @@
+//! A hypervisor wrapper that counts the calls that change a domain's
+//! memory (to prove the source engine never writes the source domain) and
+//! can look at a domain just before it is destroyed (its final state).
+
+use ldmig_hv::abi::migration::VcpuState;
+use ldmig_hv::hypervisor::*;
+use ldmig_hv::HvError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Called with a domain's id just before the hypervisor destroys it.
+pub type DestroyHook = Arc<dyn Fn(DomainId) + Send + Sync>;
+
+/// Forwards every call to `inner`; counts memory writes and vCPU-state loads.
+#[derive(Clone)]
+pub struct CountingHv<H> {
+    inner: H,
+    writes: Arc<AtomicU64>,
+    before_destroy: Option<DestroyHook>,
+}
+
+impl<H> CountingHv<H> {
+    /// Wraps `inner`.
+    pub fn new(inner: H) -> Self {
+        CountingHv {
+            inner,
+            writes: Arc::new(AtomicU64::new(0)),
+            before_destroy: None,
+        }
+    }
+
+    /// Runs `hook` before every `destroy_domain`.
+    pub fn with_destroy_hook(mut self, hook: DestroyHook) -> Self {
+        self.before_destroy = Some(hook);
+        self
+    }
+
+    /// A shared counter of `write_memory` and `set_vcpu_state` calls.
+    pub fn writes(&self) -> Arc<AtomicU64> {
+        self.writes.clone()
+    }
+}
+
+impl<H: GuestMemory> GuestMemory for CountingHv<H> {
+    fn domain_info(&mut self, domain: DomainId) -> Result<DomainInfo, HvError> {
+        self.inner.domain_info(domain)
+    }
+    fn memory_block(&mut self, domain: DomainId, index: u64) -> Result<MemoryBlock, HvError> {
+        self.inner.memory_block(domain, index)
+    }
+    fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
+        self.inner.read_memory(domain, ra, buffer)
+    }
+    fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.write_memory(domain, ra, data)
+    }
+}
+
+impl<H: DirtyLog> DirtyLog for CountingHv<H> {
+    fn dirty_log_start(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
+        self.inner.dirty_log_start(domain, block)
+    }
+    fn dirty_log_sync(
+        &mut self,
+        domain: DomainId,
+        block: u64,
+        bitmap: &mut [u64],
+    ) -> Result<u64, HvError> {
+        self.inner.dirty_log_sync(domain, block, bitmap)
+    }
+    fn dirty_log_stop(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
+        self.inner.dirty_log_stop(domain, block)
+    }
+}
+
+impl<H: VcpuControl> VcpuControl for CountingHv<H> {
+    fn suspend(&mut self, domain: DomainId) -> Result<(), HvError> {
+        self.inner.suspend(domain)
+    }
+    fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
+        self.inner.resume(domain)
+    }
+    fn throttle(&mut self, domain: DomainId, percent: u8) -> Result<(), HvError> {
+        self.inner.throttle(domain, percent)
+    }
+    fn vcpu_state(
+        &mut self,
+        domain: DomainId,
+        vcpu: u64,
+        state: &mut VcpuState,
+    ) -> Result<(), HvError> {
+        self.inner.vcpu_state(domain, vcpu, state)
+    }
+    fn set_vcpu_state(
+        &mut self,
+        domain: DomainId,
+        vcpu: u64,
+        state: &VcpuState,
+    ) -> Result<(), HvError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.set_vcpu_state(domain, vcpu, state)
+    }
+}
+
+impl<H: DomainControl> DomainControl for CountingHv<H> {
+    fn create_domain(&mut self, vcpus: u64) -> Result<DomainId, HvError> {
+        self.inner.create_domain(vcpus)
+    }
+    fn bind_memory_block(&mut self, domain: DomainId, ra: u64, size: u64) -> Result<u64, HvError> {
+        self.inner.bind_memory_block(domain, ra, size)
+    }
+    fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {
+        if let Some(hook) = &self.before_destroy {
+            hook(domain);
+        }
+        self.inner.destroy_domain(domain)
+    }
+    fn set_domain_state(&mut self, domain: DomainId, state: DomainRunState) -> Result<(), HvError> {
+        self.inner.set_domain_state(domain, state)
+    }
+    fn remove_crypto_units(&mut self, domain: DomainId) -> Result<u64, HvError> {
+        self.inner.remove_crypto_units(domain)
+    }
+    fn add_crypto_units(&mut self, domain: DomainId, count: u64) -> Result<u64, HvError> {
+        self.inner.add_crypto_units(domain, count)
+    }
+}

@@ -1,0 +1,969 @@
+//! The source side of a live migration: a sans-IO state machine.
+//!
+//! ```text
+//!  Start --Hello--> AwaitHelloAck --accepted--> Precopy(round n) --all sent--> EndOfRound
+//!                        | refused                   ^                           | decide
+//!                        v                           +------ Continue/Throttle --+
+//!                      Failed                                                    | Switchover
+//!                                                                                v
+//!  Done <-- AwaitResumed <--CommitAck-- AwaitCommitAck <--Commit-- VcpuStates <-- FinalPages
+//!                                            | silence: source to error state   (suspended)
+//!  Cancel (before Commit), GiveUp, Failure: Stopping --> source resumed --> Done
+//! ```
+//!
+//! [`SourceEngine::poll`] does bounded work (`pages_per_poll` pages at most)
+//! and never blocks: it tries the transport and returns. The caller passes
+//! the time; the engine reads no clock, spawns nothing and allocates nothing.
+//! Page encoding is [`crate::wire::record::encode_page`], a pure function the
+//! state machine calls per page, so batches can be encoded elsewhere too.
+
+use super::bandwidth::BandwidthMeter;
+use super::config::MigrationConfig;
+use super::dirty_set::{DirtySet, DirtySetError};
+use super::outcome::{Failure, Outcome, SourceDomainState};
+use super::policy::{ConvergencePolicy, RoundDecision, RoundSummary};
+use crate::page::{Page, PAGE_SIZE};
+use crate::protocol::*;
+use crate::stats::{MigrationStats, MigrationStatus};
+use crate::transport::{Transport, TransportError};
+use crate::wire::frame::MAX_FRAME_PAYLOAD;
+use crate::wire::record::{encode_page, MAX_RECORD_BYTES};
+use crate::wire::{seal_frame, Frame, FrameType, FRAME_HEADER_BYTES};
+use ldmig_hv::abi::migration::VcpuState;
+use ldmig_hv::hypervisor::{DomainId, DomainRunState, Hypervisor, MemoryBlock};
+use ldmig_hv::HvError;
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
+use zerocopy::IntoBytes;
+
+/// Bytes of the control-frame buffer: the largest control frame is a
+/// `Hello` with [`MAX_MEMORY_BLOCKS`] blocks or a `VcpuState`.
+const CONTROL_BYTES: usize = 4096;
+/// Phase changes one poll may go through.
+const STEPS_PER_POLL: usize = 16;
+/// Bytes of the inbound buffer: the target sends only small control frames.
+const INBOX_BYTES: usize = 512;
+
+/// Why a source engine could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceSetupError {
+    /// A hypervisor call failed while reading the domain's shape.
+    Hypervisor(HvError),
+    /// The domain has no memory block or more than [`MAX_MEMORY_BLOCKS`].
+    BlockCount(u64),
+    /// The dirty bitmap given is too small.
+    DirtySet(DirtySetError),
+    /// The page frame buffer cannot hold one record.
+    FrameBufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+}
+
+impl core::fmt::Display for SourceSetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SourceSetupError::Hypervisor(error) => write!(f, "reading the domain failed: {error}"),
+            SourceSetupError::BlockCount(count) => {
+                write!(f, "a domain with {count} memory blocks cannot be migrated")
+            }
+            SourceSetupError::DirtySet(error) => write!(f, "dirty bitmap: {error:?}"),
+            SourceSetupError::FrameBufferTooSmall { needed, available } => {
+                write!(f, "frame buffer of {available} bytes, {needed} needed")
+            }
+        }
+    }
+}
+
+/// What a poll left the migration doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourcePoll {
+    /// Still going; poll again.
+    Running,
+    /// Finished; the outcome does not change any more.
+    Finished(Outcome),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Start,
+    AwaitHelloAck,
+    Precopy,
+    RoundDone,
+    Decided(RoundDecision),
+    FinalPages,
+    VcpuStates {
+        next: u64,
+    },
+    SendCommit,
+    AwaitCommitAck,
+    AwaitResumed,
+    /// Flushing a Cancel/Failure frame before finishing with the outcome.
+    Stopping(Outcome),
+    Done(Outcome),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outgoing {
+    None,
+    Pages(usize),
+    Control(usize),
+}
+
+/// Buffers the caller lends the source engine (no heap inside).
+#[derive(Debug)]
+pub struct SourceBuffers<'b> {
+    /// Dirty bitmap words: [`DirtySet::words_needed`] for the domain's blocks.
+    pub bitmap: &'b mut [u64],
+    /// Page-frame buffer: header plus records (e.g. 256 KiB).
+    pub frame: &'b mut [u8],
+    /// One page to read guest memory into.
+    pub page: &'b mut Page,
+}
+
+/// The options of a migration the target must know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainShape<'n> {
+    /// Name the domain takes on the target.
+    pub target_name: &'n str,
+    /// True for an active domain (pre-copy while it runs).
+    pub active: bool,
+    /// Crypto units the domain has (removed at start when the guest
+    /// supports it, re-added on the target).
+    pub crypto_units: u64,
+}
+
+/// The source engine of one migration.
+pub struct SourceEngine<'b, H: Hypervisor, T: Transport> {
+    hv: H,
+    transport: T,
+    config: MigrationConfig,
+    domain: DomainId,
+    vcpus: u64,
+    active: bool,
+    crypto_units: u64,
+    target_name: [u8; DOMAIN_NAME_BYTES],
+    blocks: heapless::Vec<MemoryBlock, MAX_MEMORY_BLOCKS>,
+    dirty: DirtySet<'b>,
+    frame: &'b mut [u8],
+    page: &'b mut Page,
+    control: [u8; CONTROL_BYTES],
+    inbox: [u8; INBOX_BYTES],
+    vcpu_state: VcpuState,
+    phase: Phase,
+    outgoing: Outgoing,
+    payload_len: usize,
+    records_in_frame: u64,
+    sequence: u64,
+    policy: ConvergencePolicy,
+    meter: BandwidthMeter,
+    stats: MigrationStats,
+    started_at: Option<u64>,
+    suspended_at: Option<u64>,
+    waiting_since: u64,
+    round_pages: u64,
+    round_bytes: u64,
+    round_started_at: u64,
+    dirty_at_sync: u64,
+    total_records: u64,
+    final_records: u64,
+    domain_marked: bool,
+    crypto_removed: u64,
+    logging: bool,
+    suspended: bool,
+    cancel_requested: bool,
+    commit_sent: bool,
+    rounds_acked: u32,
+    /// Bytes sent up to each unacknowledged RoundEnd, by round % 64.
+    round_end_bytes: [u64; 64],
+    precopy_started_at: u64,
+    delivered_rate: Option<u64>,
+}
+
+impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
+    /// Prepares the migration of `domain`; nothing moves until [`Self::poll`].
+    pub fn new(
+        mut hv: H,
+        transport: T,
+        domain: DomainId,
+        shape: DomainShape<'_>,
+        config: MigrationConfig,
+        buffers: SourceBuffers<'b>,
+    ) -> Result<Self, SourceSetupError> {
+        let info = hv
+            .domain_info(domain)
+            .map_err(SourceSetupError::Hypervisor)?;
+        if info.memory_blocks == 0 || info.memory_blocks > MAX_MEMORY_BLOCKS as u64 {
+            return Err(SourceSetupError::BlockCount(info.memory_blocks));
+        }
+        let mut blocks = heapless::Vec::new();
+        for index in 0..info.memory_blocks {
+            let block = hv
+                .memory_block(domain, index)
+                .map_err(SourceSetupError::Hypervisor)?;
+            // Cannot fail: the count was checked against the capacity.
+            let _ = blocks.push(block);
+        }
+        let needed = FRAME_HEADER_BYTES + MAX_RECORD_BYTES;
+        if buffers.frame.len() < needed {
+            return Err(SourceSetupError::FrameBufferTooSmall {
+                needed,
+                available: buffers.frame.len(),
+            });
+        }
+        let dirty = DirtySet::new(&blocks, buffers.bitmap).map_err(SourceSetupError::DirtySet)?;
+        let mut stats = MigrationStats::new();
+        stats.total = dirty.total_pages() * PAGE_SIZE as u64;
+        let mut target_name = [0; DOMAIN_NAME_BYTES];
+        copy_text(&mut target_name, shape.target_name);
+        Ok(SourceEngine {
+            hv,
+            transport,
+            config,
+            domain,
+            vcpus: info.vcpus,
+            active: shape.active,
+            crypto_units: shape.crypto_units,
+            target_name,
+            blocks,
+            dirty,
+            frame: buffers.frame,
+            page: buffers.page,
+            control: [0; CONTROL_BYTES],
+            inbox: [0; INBOX_BYTES],
+            vcpu_state: VcpuState::zeroed(),
+            phase: Phase::Start,
+            outgoing: Outgoing::None,
+            payload_len: 0,
+            records_in_frame: 0,
+            sequence: 0,
+            policy: ConvergencePolicy::new(config),
+            meter: BandwidthMeter::new(config.bandwidth_window_ns),
+            stats,
+            started_at: None,
+            suspended_at: None,
+            waiting_since: 0,
+            round_pages: 0,
+            round_bytes: 0,
+            round_started_at: 0,
+            dirty_at_sync: 0,
+            total_records: 0,
+            final_records: 0,
+            domain_marked: false,
+            crypto_removed: 0,
+            logging: false,
+            suspended: false,
+            cancel_requested: false,
+            commit_sent: false,
+            rounds_acked: 0,
+            round_end_bytes: [0; 64],
+            precopy_started_at: 0,
+            delivered_rate: None,
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &MigrationStats {
+        &self.stats
+    }
+
+    /// Asks for a cancel; honoured on the next poll if the commit has not
+    /// been sent yet. Returns false when it is too late to cancel.
+    pub fn cancel(&mut self) -> bool {
+        let cancellable = matches!(
+            self.phase,
+            Phase::Start
+                | Phase::AwaitHelloAck
+                | Phase::Precopy
+                | Phase::FinalPages
+                | Phase::VcpuStates { .. }
+                | Phase::SendCommit
+        );
+        if cancellable {
+            self.cancel_requested = true;
+        }
+        cancellable
+    }
+
+    /// When the domain was suspended (the caller's clock), once it was.
+    pub fn suspended_at(&self) -> Option<u64> {
+        self.suspended_at
+    }
+
+    /// The hypervisor handle (for the caller's own bookkeeping).
+    pub fn hypervisor(&mut self) -> &mut H {
+        &mut self.hv
+    }
+
+    /// The outcome once finished.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// Does a bounded amount of work at time `now_ns`.
+    pub fn poll(&mut self, now_ns: u64) -> SourcePoll {
+        if let Phase::Done(outcome) = self.phase {
+            return SourcePoll::Finished(outcome);
+        }
+        let started = *self.started_at.get_or_insert(now_ns);
+        self.stats.total_time_ns = now_ns.saturating_sub(started);
+        self.meter.tick(now_ns);
+        if let Some(bandwidth) = self.bandwidth() {
+            self.stats.bandwidth = bandwidth;
+        }
+        // Control phases (vCPU states, commit) move on within one poll as
+        // long as the transport takes their frames: fewer polls, less
+        // downtime. Bulk page work stays bounded by `pages_per_poll`.
+        for _ in 0..STEPS_PER_POLL {
+            let before = self.phase;
+            if let Err(error) = self.step(now_ns) {
+                self.fail(now_ns, error);
+                break;
+            }
+            if self.phase == before || matches!(self.phase, Phase::Done(_)) {
+                break;
+            }
+        }
+        self.update_progress();
+        match self.phase {
+            Phase::Done(outcome) => SourcePoll::Finished(outcome),
+            _ => SourcePoll::Running,
+        }
+    }
+
+    fn step(&mut self, now_ns: u64) -> Result<(), StepError> {
+        if !self.flush(now_ns)? {
+            self.read_inbox(now_ns)?;
+            return self.check_timeout(now_ns);
+        }
+        self.waiting_since = match self.phase {
+            Phase::AwaitHelloAck
+            | Phase::AwaitCommitAck
+            | Phase::AwaitResumed
+            | Phase::RoundDone
+            | Phase::Decided(RoundDecision::Switchover) => self.waiting_since,
+            _ => now_ns,
+        };
+        self.read_inbox(now_ns)?;
+        if let Phase::Stopping(outcome) = self.phase {
+            self.finish(outcome);
+            return Ok(());
+        }
+        if self.cancel_requested && !matches!(self.phase, Phase::Done(_)) {
+            self.cancel_requested = false;
+            self.stop_with(now_ns, StopReason::Cancelled, Outcome::Cancelled, true);
+            return Ok(());
+        }
+        match self.phase {
+            Phase::Start => self.send_hello(now_ns),
+            Phase::AwaitHelloAck | Phase::AwaitCommitAck | Phase::AwaitResumed => {
+                self.check_timeout(now_ns)
+            }
+            Phase::Precopy | Phase::FinalPages => self.send_pages(now_ns),
+            Phase::RoundDone => self.end_round(now_ns),
+            Phase::Decided(decision) => self.apply_decision(now_ns, decision),
+            Phase::VcpuStates { next } => self.send_vcpu_state(now_ns, next),
+            Phase::SendCommit => self.send_commit(now_ns),
+            Phase::Stopping(_) | Phase::Done(_) => Ok(()),
+        }
+    }
+
+    // ---- sending -------------------------------------------------------
+
+    /// Sends the pending frame if any; true when nothing is pending any more.
+    fn flush(&mut self, now_ns: u64) -> Result<bool, StepError> {
+        let size = match self.outgoing {
+            Outgoing::None => return Ok(true),
+            Outgoing::Pages(size) | Outgoing::Control(size) => size,
+        };
+        let bytes = match self.outgoing {
+            Outgoing::Pages(_) => &self.frame[..size],
+            _ => &self.control[..size],
+        };
+        if !self.transport.send(bytes).map_err(StepError::Transport)? {
+            return Ok(false);
+        }
+        self.outgoing = Outgoing::None;
+        if self.phase == Phase::AwaitCommitAck {
+            self.commit_sent = true;
+        }
+        self.meter.record(now_ns, size as u64);
+        self.stats.transferred += size as u64;
+        self.round_bytes += size as u64;
+        if self.suspended {
+            self.stats.downtime_bytes += size as u64;
+        } else {
+            self.stats.precopy_bytes += size as u64;
+        }
+        Ok(true)
+    }
+
+    fn queue_control(&mut self, frame_type: FrameType, parts: &[&[u8]]) {
+        let mut length = 0;
+        for part in parts {
+            let start = FRAME_HEADER_BYTES + length;
+            // Control payloads are fixed-size and far below CONTROL_BYTES.
+            if let Some(target) = self.control.get_mut(start..start + part.len()) {
+                target.copy_from_slice(part);
+                length += part.len();
+            }
+        }
+        let size = seal_frame(&mut self.control, frame_type, self.sequence, length);
+        self.sequence += 1;
+        self.outgoing = Outgoing::Control(size);
+    }
+
+    fn seal_pages(&mut self) {
+        if self.records_in_frame == 0 {
+            return;
+        }
+        let size = seal_frame(
+            self.frame,
+            FrameType::Pages,
+            self.sequence,
+            self.payload_len,
+        );
+        self.sequence += 1;
+        self.outgoing = Outgoing::Pages(size);
+        self.payload_len = 0;
+        self.records_in_frame = 0;
+    }
+
+    fn payload_room(&self) -> usize {
+        (self.frame.len() - FRAME_HEADER_BYTES).min(MAX_FRAME_PAYLOAD) - self.payload_len
+    }
+
+    fn send_hello(&mut self, now_ns: u64) -> Result<(), StepError> {
+        let hello = Hello {
+            wire_version: U16::new(crate::wire::frame::WIRE_VERSION),
+            flags: U16::new(if self.active {
+                HELLO_ACTIVE | HELLO_BOUND
+            } else {
+                HELLO_BOUND
+            }),
+            vcpus: U32::new(self.vcpus as u32),
+            block_count: U32::new(self.blocks.len() as u32),
+            crypto_units: U32::new(self.crypto_units as u32),
+            total_pages: U64::new(self.dirty.total_pages()),
+            frame_bytes: U32::new(self.frame.len() as u32),
+            reserved: U32::new(0),
+            name: self.target_name,
+        };
+        let mut entries = [BlockEntry {
+            ra: U64::new(0),
+            size: U64::new(0),
+        }; MAX_MEMORY_BLOCKS];
+        for (entry, block) in entries.iter_mut().zip(self.blocks.iter()) {
+            *entry = BlockEntry {
+                ra: U64::new(block.ra),
+                size: U64::new(block.size),
+            };
+        }
+        let count = self.blocks.len();
+        self.queue_control(
+            FrameType::Hello,
+            &[hello.as_bytes(), entries[..count].as_bytes()],
+        );
+        self.phase = Phase::AwaitHelloAck;
+        self.waiting_since = now_ns;
+        Ok(())
+    }
+
+    fn begin_precopy(&mut self, now_ns: u64) -> Result<(), StepError> {
+        self.stats.setup_time_ns = now_ns.saturating_sub(self.started_at.unwrap_or(now_ns));
+        self.hv
+            .set_domain_state(self.domain, DomainRunState::Migrating)
+            .map_err(StepError::Hypervisor)?;
+        self.domain_marked = true;
+        if self.crypto_units > 0 {
+            // Removing crypto units is the guest's DR; when it fails the
+            // units stay with the domain and the migration goes on.
+            self.crypto_removed = self.hv.remove_crypto_units(self.domain).unwrap_or(0);
+        }
+        if self.active {
+            self.dirty
+                .start_logging(&mut self.hv, self.domain)
+                .map_err(StepError::Hypervisor)?;
+            self.logging = true;
+            self.sync(now_ns)?;
+            self.stats.status = MigrationStatus::Active;
+            self.start_round(now_ns);
+            self.phase = Phase::Precopy;
+        } else {
+            // A bound domain: no vCPU runs, so nothing dirties memory. One
+            // pass copies every page, without dirty logging or rounds; no
+            // vCPU state goes (its vCPUs are stopped).
+            self.dirty.mark_all();
+            self.dirty_at_sync = self.dirty.total_pages();
+            self.stats.status = MigrationStatus::Switchover;
+            self.start_round(now_ns);
+            self.phase = Phase::FinalPages;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self, now_ns: u64) -> Result<u64, StepError> {
+        let dirty = self
+            .dirty
+            .sync(&mut self.hv, self.domain)
+            .map_err(StepError::Hypervisor)?;
+        self.stats.dirty_sync_count += 1;
+        self.dirty_at_sync = dirty;
+        self.stats.remaining = dirty * PAGE_SIZE as u64;
+        let elapsed = now_ns.saturating_sub(self.round_started_at).max(1);
+        if self.stats.dirty_sync_count > 1 {
+            self.stats.dirty_pages_rate =
+                (u128::from(dirty) * 1_000_000_000 / u128::from(elapsed)) as u64;
+        }
+        Ok(dirty)
+    }
+
+    fn start_round(&mut self, now_ns: u64) {
+        self.dirty.rewind();
+        self.round_pages = 0;
+        self.round_bytes = 0;
+        self.round_started_at = now_ns;
+    }
+
+    fn send_pages(&mut self, now_ns: u64) -> Result<(), StepError> {
+        for _ in 0..self.config.pages_per_poll {
+            if !self.suspended && self.meter.over_cap(self.config.max_bandwidth) {
+                return Ok(());
+            }
+            if self.payload_room() < MAX_RECORD_BYTES {
+                self.seal_pages();
+                if !self.flush(now_ns)? {
+                    return Ok(());
+                }
+            }
+            let Some(ra) = self.dirty.next_dirty() else {
+                // The round's last frame goes first (next poll flushes it).
+                self.seal_pages();
+                self.phase = match self.phase {
+                    Phase::FinalPages => Phase::VcpuStates { next: 0 },
+                    _ => Phase::RoundDone,
+                };
+                return Ok(());
+            };
+            self.hv
+                .read_memory(self.domain, ra, self.page)
+                .map_err(StepError::Hypervisor)?;
+            let start = FRAME_HEADER_BYTES + self.payload_len;
+            let (encoding, size) = encode_page(ra, self.page, &mut self.frame[start..])
+                .map_err(|_| StepError::Internal)?;
+            self.payload_len += size;
+            self.records_in_frame += 1;
+            self.stats
+                .count_record(encoding, size - crate::wire::record::RECORD_HEADER_BYTES);
+            self.round_pages += 1;
+            self.total_records += 1;
+            if self.suspended {
+                self.final_records += 1;
+            }
+            self.stats.remaining =
+                self.dirty_at_sync.saturating_sub(self.round_pages) * PAGE_SIZE as u64;
+        }
+        Ok(())
+    }
+
+    fn end_round(&mut self, now_ns: u64) -> Result<(), StepError> {
+        if self.rounds_acked < self.stats.rounds {
+            // At most one round in flight: its acknowledgement measures the
+            // link, and tiny rounds cannot spin ahead of the data.
+            return self.check_timeout(now_ns);
+        }
+        let dirty = self.sync(now_ns)?;
+        let round = self.stats.rounds;
+        self.stats.rounds += 1;
+        let end = RoundEnd {
+            round: U32::new(round),
+            reserved: U32::new(0),
+            pages: U64::new(self.round_pages),
+            dirty_pages: U64::new(dirty),
+        };
+        self.queue_control(FrameType::RoundEnd, &[end.as_bytes()]);
+        let Outgoing::Control(end_size) = self.outgoing else {
+            return Err(StepError::Internal);
+        };
+        self.round_end_bytes[round as usize % 64] = self.stats.transferred + end_size as u64;
+        let summary = RoundSummary {
+            round,
+            dirty_pages: dirty,
+            pages_sent: self.round_pages,
+            bytes_sent: self.round_bytes,
+            bandwidth: self.bandwidth(),
+            wire_bytes_per_page: self.wire_bytes_per_page(),
+            elapsed_ns: self.stats.total_time_ns,
+        };
+        self.stats.expected_downtime_ns = summary.expected_downtime_ns().unwrap_or(0);
+        self.phase = Phase::Decided(self.policy.decide(&summary));
+        Ok(())
+    }
+
+    fn apply_decision(&mut self, now_ns: u64, decision: RoundDecision) -> Result<(), StepError> {
+        match decision {
+            RoundDecision::Continue => {
+                self.start_round(now_ns);
+                self.phase = Phase::Precopy;
+            }
+            RoundDecision::Throttle(percent) => {
+                self.hv
+                    .throttle(self.domain, percent)
+                    .map_err(StepError::Hypervisor)?;
+                self.stats.cpu_throttle_percentage = percent;
+                self.start_round(now_ns);
+                self.phase = Phase::Precopy;
+            }
+            RoundDecision::Switchover if self.rounds_acked < self.stats.rounds => {
+                // Frames of the last round are still in flight: suspending
+                // now would add their transfer to the downtime. Wait; the
+                // domain runs meanwhile and the final sync catches up.
+                return self.check_timeout(now_ns);
+            }
+            RoundDecision::Switchover => {
+                self.hv
+                    .suspend(self.domain)
+                    .map_err(StepError::Hypervisor)?;
+                self.suspended = true;
+                self.suspended_at = Some(now_ns);
+                self.stats.status = MigrationStatus::Switchover;
+                let dirty = self.sync(now_ns)?;
+                self.start_round(now_ns);
+                let marker = Suspended {
+                    dirty_pages: U64::new(dirty),
+                };
+                self.queue_control(FrameType::Suspended, &[marker.as_bytes()]);
+                self.phase = Phase::FinalPages;
+            }
+            RoundDecision::GiveUp(reason) => {
+                self.stop_with(
+                    now_ns,
+                    StopReason::DidNotConverge,
+                    Outcome::GaveUp(reason),
+                    true,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The link's rate: the meter's windows once one closed, else what the
+    /// target acknowledged having received since pre-copy began.
+    fn bandwidth(&self) -> Option<u64> {
+        self.meter.bytes_per_second().or(self.delivered_rate)
+    }
+
+    fn wire_bytes_per_page(&self) -> u64 {
+        let header = crate::wire::record::RECORD_HEADER_BYTES as u64;
+        let records = self.stats.page_records.max(1);
+        let bytes = self.stats.normal_wire_bytes + self.stats.page_records * header;
+        (bytes / records).max(header)
+    }
+
+    fn send_vcpu_state(&mut self, now_ns: u64, next: u64) -> Result<(), StepError> {
+        if !self.active || next >= self.vcpus {
+            self.phase = Phase::SendCommit;
+            return self.send_commit(now_ns);
+        }
+        self.hv
+            .vcpu_state(self.domain, next, &mut self.vcpu_state)
+            .map_err(StepError::Hypervisor)?;
+        let state = self.vcpu_state;
+        self.queue_control(FrameType::VcpuState, &[state.as_bytes()]);
+        self.phase = Phase::VcpuStates { next: next + 1 };
+        Ok(())
+    }
+
+    fn send_commit(&mut self, now_ns: u64) -> Result<(), StepError> {
+        let vcpus_sent = if self.active { self.vcpus } else { 0 };
+        let commit = Commit {
+            total_records: U64::new(self.total_records),
+            final_records: U64::new(self.final_records),
+            vcpus: U32::new(vcpus_sent as u32),
+            crypto_units: U32::new(self.crypto_units as u32),
+        };
+        self.queue_control(FrameType::Commit, &[commit.as_bytes()]);
+        self.stats.status = MigrationStatus::Committing;
+        self.phase = Phase::AwaitCommitAck;
+        self.waiting_since = now_ns;
+        Ok(())
+    }
+
+    // ---- receiving -----------------------------------------------------
+
+    fn read_inbox(&mut self, now_ns: u64) -> Result<(), StepError> {
+        for _ in 0..8 {
+            let size = match self
+                .transport
+                .receive(&mut self.inbox)
+                .map_err(StepError::Transport)?
+            {
+                None => return Ok(()),
+                Some(size) => size,
+            };
+            let mut copy = [0u8; INBOX_BYTES];
+            let length = size.min(INBOX_BYTES);
+            copy[..length].copy_from_slice(&self.inbox[..length]);
+            let (frame, _) = Frame::decode(&copy[..length]).map_err(|_| StepError::Protocol)?;
+            self.handle_frame(now_ns, frame.frame_type, frame.payload)?;
+            if matches!(self.phase, Phase::Done(_)) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_frame(
+        &mut self,
+        now_ns: u64,
+        frame_type: FrameType,
+        payload: &[u8],
+    ) -> Result<(), StepError> {
+        match (frame_type, self.phase) {
+            (FrameType::HelloAck, Phase::AwaitHelloAck) => {
+                let ack: HelloAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                if ack.result.get() == ACK_ACCEPTED {
+                    return self.begin_precopy(now_ns);
+                }
+                let reason =
+                    StopReason::from_raw(ack.reason.get()).unwrap_or(StopReason::ReservationFailed);
+                let failure = Failure {
+                    reason,
+                    hv_status: ack.hv_status.get(),
+                    ra: ack.ra.get(),
+                    size: ack.size.get(),
+                    source_domain: SourceDomainState::Running,
+                };
+                self.stop_with(now_ns, reason, Outcome::Failed(failure), false);
+                Ok(())
+            }
+            (FrameType::Cancel | FrameType::Failure, phase)
+                if !matches!(phase, Phase::AwaitResumed | Phase::Done(_)) =>
+            {
+                let stop: Stop = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                let reason = stop.stop_reason().map_err(|_| StepError::Protocol)?;
+                // The target refused or gave up before acknowledging the
+                // commit: it will never run the domain, so the source resumes.
+                let outcome = if frame_type == FrameType::Cancel {
+                    Outcome::Cancelled
+                } else {
+                    let mut failure = Failure::new(reason, SourceDomainState::Running);
+                    failure.hv_status = u64::from(stop.detail.get());
+                    Outcome::Failed(failure)
+                };
+                self.stop_with(now_ns, reason, outcome, false);
+                Ok(())
+            }
+            (FrameType::CommitAck, Phase::AwaitCommitAck) => {
+                let _: CommitAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                if self.logging {
+                    let _ = self.dirty.stop_logging(&mut self.hv, self.domain);
+                    self.logging = false;
+                }
+                // The target owns the domain now: tear the source down.
+                self.hv
+                    .destroy_domain(self.domain)
+                    .map_err(StepError::Hypervisor)?;
+                self.phase = Phase::AwaitResumed;
+                self.waiting_since = now_ns;
+                Ok(())
+            }
+            (FrameType::Resumed, Phase::AwaitResumed) => {
+                self.stats.downtime_ns = now_ns.saturating_sub(self.suspended_at.unwrap_or(now_ns));
+                self.finish(Outcome::Completed);
+                Ok(())
+            }
+            (FrameType::RoundAck, _) => {
+                let ack: RoundAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                if ack.round.get() != self.rounds_acked || ack.round.get() >= self.stats.rounds {
+                    return Err(StepError::Protocol);
+                }
+                let delivered = self.round_end_bytes[ack.round.get() as usize % 64];
+                let elapsed = now_ns.saturating_sub(self.precopy_started_at).max(1);
+                self.delivered_rate =
+                    Some((u128::from(delivered) * 1_000_000_000 / u128::from(elapsed)) as u64);
+                self.rounds_acked += 1;
+                Ok(())
+            }
+            (FrameType::Ping, _) => Ok(()),
+            _ => Err(StepError::Protocol),
+        }
+    }
+
+    fn check_timeout(&mut self, now_ns: u64) -> Result<(), StepError> {
+        if now_ns.saturating_sub(self.waiting_since) <= self.config.response_timeout_ns {
+            return Ok(());
+        }
+        match self.phase {
+            Phase::AwaitResumed => {
+                // The target acknowledged; only its Resumed note is missing.
+                self.stats.downtime_ns = now_ns.saturating_sub(self.suspended_at.unwrap_or(now_ns));
+                self.finish(Outcome::Completed);
+                Ok(())
+            }
+            Phase::Stopping(outcome) => {
+                self.finish(outcome);
+                Ok(())
+            }
+            _ => Err(StepError::Transport(TransportError::Disconnected)),
+        }
+    }
+
+    // ---- stopping ------------------------------------------------------
+
+    /// Puts the source domain back as it was: resumed, unthrottled, not
+    /// logging, normal state, crypto units back. Tries every step.
+    fn restore_source(&mut self) {
+        if self.suspended {
+            let _ = self.hv.resume(self.domain);
+            self.suspended = false;
+        }
+        if self.stats.cpu_throttle_percentage > 0 {
+            let _ = self.hv.throttle(self.domain, 0);
+            self.stats.cpu_throttle_percentage = 0;
+        }
+        if self.logging {
+            let _ = self.dirty.stop_logging(&mut self.hv, self.domain);
+            self.logging = false;
+        }
+        if self.crypto_removed > 0 {
+            let _ = self.hv.add_crypto_units(self.domain, self.crypto_removed);
+            self.crypto_removed = 0;
+        }
+        if self.domain_marked {
+            let _ = self
+                .hv
+                .set_domain_state(self.domain, DomainRunState::Normal);
+            self.domain_marked = false;
+        }
+    }
+
+    fn stop_with(&mut self, now_ns: u64, reason: StopReason, outcome: Outcome, notify_peer: bool) {
+        self.restore_source();
+        // A page frame not yet sent is dropped: the peer will discard the
+        // reservation anyway.
+        self.outgoing = Outgoing::None;
+        if notify_peer {
+            let frame_type = if reason == StopReason::Cancelled {
+                FrameType::Cancel
+            } else {
+                FrameType::Failure
+            };
+            let stop = Stop::new(reason, 0, reason.describe());
+            self.queue_control(frame_type, &[stop.as_bytes()]);
+            self.waiting_since = now_ns;
+            self.phase = Phase::Stopping(outcome);
+            if matches!(self.flush(now_ns), Ok(true) | Err(_)) {
+                self.finish(outcome);
+            }
+        } else {
+            self.finish(outcome);
+        }
+    }
+
+    fn fail(&mut self, now_ns: u64, error: StepError) {
+        match (error, self.phase) {
+            (_, Phase::Done(_)) => {}
+            (StepError::Transport(_), Phase::AwaitResumed) => {
+                self.stats.downtime_ns = now_ns.saturating_sub(self.suspended_at.unwrap_or(now_ns));
+                self.finish(Outcome::Completed);
+            }
+            (_, Phase::AwaitCommitAck) if !self.commit_sent => {
+                // The Commit never left: the target cannot run the domain.
+                self.restore_source();
+                self.finish(Outcome::Failed(Failure::new(
+                    StopReason::Timeout,
+                    SourceDomainState::Running,
+                )));
+            }
+            (_, Phase::AwaitCommitAck) => {
+                // The final state left; the target may be running the domain.
+                // Never let it run twice: keep it stopped, in the error state.
+                let _ = self.hv.set_domain_state(self.domain, DomainRunState::Error);
+                let reason = match error {
+                    StepError::Transport(_) => StopReason::Timeout,
+                    StepError::Hypervisor(_) => StopReason::HypervisorError,
+                    _ => StopReason::ProtocolViolation,
+                };
+                self.finish(Outcome::Failed(Failure::new(
+                    reason,
+                    SourceDomainState::ErrorState,
+                )));
+            }
+            (StepError::Transport(_), Phase::Stopping(outcome)) => self.finish(outcome),
+            (StepError::Transport(_), _) => {
+                self.restore_source();
+                self.finish(Outcome::Failed(Failure::new(
+                    StopReason::Timeout,
+                    SourceDomainState::Running,
+                )));
+            }
+            (StepError::Hypervisor(hv_error), _) => {
+                let mut failure =
+                    Failure::new(StopReason::HypervisorError, SourceDomainState::Running);
+                failure.hv_status = hv_error.status();
+                self.stop_with(
+                    now_ns,
+                    StopReason::HypervisorError,
+                    Outcome::Failed(failure),
+                    true,
+                );
+            }
+            (StepError::Protocol | StepError::Internal, _) => {
+                let failure =
+                    Failure::new(StopReason::ProtocolViolation, SourceDomainState::Running);
+                self.stop_with(
+                    now_ns,
+                    StopReason::ProtocolViolation,
+                    Outcome::Failed(failure),
+                    true,
+                );
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.stats.status = match outcome {
+            Outcome::Completed => MigrationStatus::Completed,
+            Outcome::Cancelled => MigrationStatus::Cancelled,
+            Outcome::GaveUp(_) | Outcome::Failed(_) => MigrationStatus::Failed,
+        };
+        if outcome == Outcome::Completed {
+            self.stats.remaining = 0;
+        }
+        self.phase = Phase::Done(outcome);
+    }
+
+    fn update_progress(&mut self) {
+        let total = self.dirty.total_pages().max(1);
+        let percent = match self.phase {
+            Phase::Start | Phase::AwaitHelloAck => 0,
+            Phase::Precopy | Phase::RoundDone | Phase::Decided(_) if self.stats.rounds == 0 => {
+                5 + 80 * self.round_pages.min(total) / total
+            }
+            Phase::Precopy | Phase::RoundDone | Phase::Decided(_) => {
+                85 + 10 * self.round_pages.min(self.dirty_at_sync) / self.dirty_at_sync.max(1)
+            }
+            Phase::FinalPages | Phase::VcpuStates { .. } => 96,
+            Phase::SendCommit | Phase::AwaitCommitAck => 98,
+            Phase::AwaitResumed => 99,
+            Phase::Stopping(_) => u64::from(self.stats.progress_percent),
+            Phase::Done(Outcome::Completed) => 100,
+            Phase::Done(_) => u64::from(self.stats.progress_percent),
+        };
+        self.stats.progress_percent = percent.min(100) as u8;
+    }
+}
+
+/// Why one step of work stopped (mapped to an [`Outcome`] by `fail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepError {
+    Transport(TransportError),
+    Hypervisor(HvError),
+    Protocol,
+    Internal,
+}

@@ -1,0 +1,151 @@
+//! The guide's promises around a running migration: cancel at any phase
+//! before the commit leaves the source running and the target empty; bound
+//! domains migrate in one pass; crypto units come back, fewer if need be.
+
+use ldmig::harness::run::{Intervention, Trigger};
+use ldmig::harness::{run, LinkModel, Scenario};
+use ldmig::precopy::{MigrationConfig, Outcome};
+use ldmig::stats::MigrationStatus;
+use ldmig_hv::hypervisor::DomainRunState;
+use ldmig_hv::sim::rng::test_seed;
+use ldmig_hv::sim::workload::WorkloadSpec;
+
+fn small(seed: u64) -> Scenario {
+    let mut scenario = Scenario::new(seed, 4 << 20, WorkloadSpec::heavy(seed));
+    scenario.link = LinkModel::ONE_GBE;
+    scenario.frame_bytes = 64 << 10;
+    // Small polls stretch every phase over several steps, so that a cancel
+    // can land in each of them.
+    scenario.config = MigrationConfig {
+        pages_per_poll: 4,
+        ..MigrationConfig::default()
+    };
+    scenario
+}
+
+#[test]
+fn rule_cancel_at_every_phase_leaves_the_source_running() {
+    let base = test_seed(100);
+    let triggers = [
+        Trigger::AfterNs(0),
+        Trigger::SourceStatus(MigrationStatus::Active),
+        Trigger::SourceProgress(20),
+        Trigger::SourceProgress(60),
+        Trigger::SourceProgress(86),
+        Trigger::SourceStatus(MigrationStatus::Switchover),
+    ];
+    let mut cancelled = 0;
+    for offset in 0..8 {
+        for trigger in triggers {
+            let seed = base + offset;
+            let mut scenario = small(seed);
+            scenario.interventions = vec![Intervention::CancelSource(trigger)];
+            let report = run(&scenario).expect("run");
+            let label = format!("seed {seed} cancel at {trigger:?}");
+            assert_eq!(
+                report.source_outcome,
+                Some(Outcome::Cancelled),
+                "{label}: {report:#?}"
+            );
+            cancelled += 1;
+            assert!(report.source_running, "{label}: source not running");
+            assert_eq!(report.source_state, Some(DomainRunState::Normal), "{label}");
+            assert!(!report.source_written, "{label}: source memory touched");
+            assert_eq!(
+                report.source.cpu_throttle_percentage, 0,
+                "{label}: throttle left on"
+            );
+            assert_eq!(
+                report.target_domains, 0,
+                "{label}: target kept the reservation"
+            );
+            assert!(
+                matches!(report.target_outcome, Some(Outcome::Cancelled)),
+                "{label}: {:?}",
+                report.target_outcome
+            );
+        }
+    }
+    assert_eq!(cancelled, 48);
+}
+
+#[test]
+fn rule_cancel_after_the_commit_is_refused() {
+    let seed = test_seed(200);
+    let mut scenario = small(seed);
+    scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceStatus(
+        MigrationStatus::Committing,
+    ))];
+    let report = run(&scenario).expect("run");
+    // Too late to cancel: the migration completes.
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Completed),
+        "{report:#?}"
+    );
+    assert_eq!(report.memory_identical, Some(true));
+}
+
+#[test]
+fn rule_bound_domain_migrates_in_one_pass() {
+    let seed = test_seed(300);
+    let mut scenario = small(seed);
+    scenario.active = false;
+    let report = run(&scenario).expect("run");
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Completed),
+        "{report:#?}"
+    );
+    assert_eq!(report.memory_identical, Some(true));
+    assert_eq!(
+        report.source.rounds, 0,
+        "a bound domain needs no pre-copy rounds"
+    );
+    assert_eq!(
+        report.source.dirty_sync_count, 0,
+        "no dirty logging for a bound domain"
+    );
+    assert!(!report.source_domain_present);
+    assert!(
+        !report.target_running,
+        "a bound domain stays bound on the target"
+    );
+    assert_eq!(report.target_domains, 1);
+}
+
+#[test]
+fn rule_crypto_units_come_back_fewer_if_the_target_lacks_them() {
+    let seed = test_seed(400);
+    let mut scenario = small(seed);
+    scenario.crypto_units = 4;
+    scenario.target_crypto_units = 2;
+    let report = run(&scenario).expect("run");
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Completed),
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.target_crypto_units, 2,
+        "the target gives what it has"
+    );
+    let mut scenario = small(seed);
+    scenario.crypto_units = 4;
+    let report = run(&scenario).expect("run");
+    assert_eq!(report.target_crypto_units, 4);
+}
+
+#[test]
+fn rule_crypto_units_return_to_a_cancelled_source() {
+    let seed = test_seed(500);
+    let mut scenario = small(seed);
+    scenario.crypto_units = 3;
+    scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceProgress(50))];
+    let report = run(&scenario).expect("run");
+    assert_eq!(report.source_outcome, Some(Outcome::Cancelled));
+    assert_eq!(
+        report.source_crypto_units, 3,
+        "crypto units not re-added on the source"
+    );
+}

@@ -1,0 +1,197 @@
+//! Whole live migrations between two simulated machines: every byte and
+//! every register arrives, the source is gone, the workload goes on.
+
+use ldmig::harness::run::{Intervention, Trigger};
+use ldmig::harness::{run, LinkModel, Report, Scenario};
+use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
+use ldmig::stats::MigrationStatus;
+use ldmig_hv::hypervisor::DomainRunState;
+use ldmig_hv::sim::rng::test_seed;
+use ldmig_hv::sim::workload::WorkloadSpec;
+
+/// Memory of the test domains: small enough for qemu-sparc64.
+const MEMORY: u64 = 4 << 20;
+
+fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
+    let mut scenario = Scenario::new(seed, MEMORY, workload);
+    // A 1 GbE-like link makes 4 MiB take ~30 ms: rounds happen.
+    scenario.link = LinkModel::ONE_GBE;
+    scenario.frame_bytes = 64 << 10;
+    scenario
+}
+
+fn assert_completed(report: &Report, label: &str) {
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Completed),
+        "{label}: {report:#?}"
+    );
+    assert_eq!(report.target_outcome, Some(Outcome::Completed), "{label}");
+    assert_eq!(
+        report.memory_identical,
+        Some(true),
+        "{label}: memory differs"
+    );
+    assert_eq!(
+        report.vcpu_state_identical,
+        Some(true),
+        "{label}: vCPU state differs"
+    );
+    assert!(
+        !report.source_domain_present,
+        "{label}: source domain still there"
+    );
+    assert!(report.target_running, "{label}: target domain not running");
+    assert!(
+        !report.source_written,
+        "{label}: the engine wrote to the source domain"
+    );
+    assert_eq!(report.source.status, MigrationStatus::Completed);
+    assert_eq!(report.source.progress_percent, 100);
+}
+
+#[test]
+fn every_workload_over_many_seeds_arrives_intact() {
+    let base = test_seed(1);
+    type Preset = fn(u64) -> WorkloadSpec;
+    let workloads: [(&str, Preset); 4] = [
+        ("idle", WorkloadSpec::idle),
+        ("moderate", WorkloadSpec::moderate),
+        ("hot", WorkloadSpec::hot),
+        ("heavy", WorkloadSpec::heavy),
+    ];
+    for offset in 0..13 {
+        for (name, make) in workloads {
+            let seed = base + offset;
+            let report = run(&scenario(seed, make(seed))).expect("run");
+            let label = format!("{name} seed {seed}");
+            assert_completed(&report, &label);
+            if name != "idle" {
+                assert_eq!(
+                    report.workload_continued,
+                    Some(true),
+                    "{label}: workload stopped"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn moderate_workload_has_short_downtime() {
+    let seed = test_seed(7);
+    let report = run(&scenario(seed, WorkloadSpec::moderate(seed))).expect("run");
+    assert_completed(&report, "moderate");
+    let downtime = report.downtime_ns.expect("downtime measured");
+    assert!(
+        downtime < 300_000_000,
+        "downtime {downtime} ns over the limit"
+    );
+    assert!(
+        report.source.rounds >= 2,
+        "expected several rounds: {}",
+        report.source.rounds
+    );
+}
+
+#[test]
+fn heavy_workload_converges_through_throttling() {
+    let seed = test_seed(11);
+    let mut scenario = scenario(
+        seed,
+        WorkloadSpec {
+            pages_per_second: 200_000,
+            ..WorkloadSpec::heavy(seed)
+        },
+    );
+    scenario.config = MigrationConfig {
+        downtime_limit_ns: 5_000_000,
+        ..MigrationConfig::default()
+    };
+    let report = run(&scenario).expect("run");
+    assert_completed(&report, "throttled");
+    assert!(
+        report.source.cpu_throttle_percentage > 0,
+        "no throttling happened: {report:#?}"
+    );
+}
+
+#[test]
+fn unconvergeable_workload_gives_up_with_the_source_running() {
+    let seed = test_seed(13);
+    let mut scenario = scenario(seed, WorkloadSpec::unconvergeable(seed));
+    // Even at its highest allowed throttle the domain dirties every page
+    // faster than the link sends it, and the limit is tight.
+    scenario.config = MigrationConfig {
+        max_rounds: 6,
+        throttle_max: 50,
+        downtime_limit_ns: 2_000_000,
+        ..MigrationConfig::default()
+    };
+    let report = run(&scenario).expect("run");
+    assert!(
+        matches!(report.source_outcome, Some(Outcome::GaveUp(_))),
+        "{report:#?}"
+    );
+    assert!(report.source_running, "source not running after give-up");
+    assert_eq!(report.source_state, Some(DomainRunState::Normal));
+    assert!(
+        !report.source_written,
+        "the engine wrote to the source domain"
+    );
+    assert_eq!(report.target_domains, 0, "target kept a reservation");
+    assert_eq!(
+        report.source.cpu_throttle_percentage, 0,
+        "throttle not released"
+    );
+}
+
+#[test]
+fn lost_acknowledgement_leaves_only_the_target_running() {
+    let seed = test_seed(17);
+    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+    // Once the source committed, nothing from the target arrives: the
+    // target resumes the domain, the source never hears of it.
+    scenario.interventions = vec![Intervention::LoseTargetFrames(Trigger::SourceStatus(
+        MigrationStatus::Committing,
+    ))];
+    scenario.config.response_timeout_ns = 200_000_000;
+    let report = run(&scenario).expect("run");
+    assert_eq!(
+        report.target_outcome,
+        Some(Outcome::Completed),
+        "{report:#?}"
+    );
+    assert!(report.target_running);
+    assert_eq!(report.memory_identical, Some(true));
+    match report.source_outcome {
+        Some(Outcome::Failed(failure)) => {
+            assert_eq!(failure.source_domain, SourceDomainState::ErrorState);
+            assert!(failure.recovery_advice().contains("error state"));
+        }
+        other => panic!("unexpected source outcome {other:?}"),
+    }
+    assert!(!report.source_running, "the domain runs twice");
+    assert_eq!(report.source_state, Some(DomainRunState::Error));
+}
+
+#[test]
+fn link_lost_during_switchover_resumes_the_source() {
+    let seed = test_seed(19);
+    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+    scenario.interventions = vec![Intervention::Disconnect(Trigger::SourceStatus(
+        MigrationStatus::Switchover,
+    ))];
+    scenario.config.response_timeout_ns = 200_000_000;
+    // Few pages per poll: the final pages take several polls, so the link
+    // goes down while the domain is suspended, before the commit.
+    scenario.config.pages_per_poll = 2;
+    let report = run(&scenario).expect("run");
+    assert!(
+        matches!(report.source_outcome, Some(Outcome::Failed(f)) if f.source_domain == SourceDomainState::Running),
+        "{report:#?}"
+    );
+    assert!(report.source_running, "source not resumed");
+    assert!(!matches!(report.target_outcome, Some(Outcome::Completed)));
+    assert_eq!(report.target_domains, 0, "target kept the reservation");
+}
