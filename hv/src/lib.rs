@@ -6,13 +6,18 @@
 //!   stubs, one per argument count. The only assembly in the project.
 //! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
 //!   LDC) that the engine is generic over.
+//! - [`ldc`]: the LDC link layer (reliable mode over the `LDC_*` calls).
 //! - [`sun4v`] (sparc64 only): the real implementation over the trampolines.
+//! - [`resources`]: what a host description tells the migration checks
+//!   (host resources, domain requirements), `no_std`, heap-free.
 //! - `sim` (feature `sim`): the simulated T-series machine used on the host.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
 pub mod abi;
 pub mod hypervisor;
+pub mod ldc;
+pub mod resources;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(target_arch = "sparc64")]

@@ -6,4 +6,10 @@
 //! exactly as over real `ta 0x80` calls. It never reads a clock: callers pass
 //! time in, so every run replays from its seed.
 
+pub mod description;
+pub mod error;
+pub mod handle;
+pub mod ldc;
+pub mod machine;
 pub mod rng;
+pub mod workload;

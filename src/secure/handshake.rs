@@ -1,0 +1,403 @@
+//! The secure channel handshake: SPAKE2 from the migration password, then
+//! HKDF-SHA256 keys (one per direction) and an HMAC-SHA256 key confirmation
+//! each way, so that a wrong password fails here, on both sides.
+//!
+//! Each side sends, without waiting for the other (both write, then read):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | magic `LDMS` |
+//! | 2 | protocol version, big-endian (1) |
+//! | 1 | role: 1 initiator, 2 responder (0 is invalid) |
+//! | 1 | SPAKE2 message length (33) |
+//! | 33 | SPAKE2 (Ed25519) message |
+//!
+//! then, once it has the peer's hello, its 32-byte confirmation
+//! `HMAC-SHA256(confirm key of its role, SHA-256(initiator hello || responder hello))`.
+//! The keys come from `HKDF-SHA256(salt = that transcript hash, ikm = SPAKE2
+//! key)`. Nothing on the wire depends on the password except through the
+//! SPAKE2 exchange, so an eavesdropper cannot test password guesses offline,
+//! and an active attacker gets one guess per handshake.
+
+use super::error::{ChannelError, Truncation};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use std::fmt;
+use std::io::{self, Read, Write};
+
+/// The protocol name and version, part of the SPAKE2 identities and of the
+/// key derivation labels.
+pub const PROTOCOL_NAME: &str = "ldmig-migration-v1";
+/// The version of the secure channel protocol in the hello.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The magic that starts a hello.
+pub const HELLO_MAGIC: [u8; 4] = *b"LDMS";
+/// Bytes of a hello (header and SPAKE2 message).
+pub const HELLO_LEN: usize = HELLO_HEADER_LEN + SPAKE2_MESSAGE_LEN;
+/// Bytes of a key confirmation.
+pub const CONFIRMATION_LEN: usize = 32;
+/// Bytes each side sends during the handshake, before the first record.
+pub const HANDSHAKE_LEN: usize = HELLO_LEN + CONFIRMATION_LEN;
+
+/// Bytes of the hello before the SPAKE2 message.
+const HELLO_HEADER_LEN: usize = 8;
+/// A SPAKE2 message over Ed25519: the side byte and a compressed point.
+const SPAKE2_MESSAGE_LEN: usize = 33;
+/// Bytes of a derived key.
+const KEY_LEN: usize = 32;
+
+const IDENTITY_INITIATOR: &[u8] = b"ldmig-migration-v1 initiator";
+const IDENTITY_RESPONDER: &[u8] = b"ldmig-migration-v1 responder";
+const LABEL_KEY_INITIATOR_TO_RESPONDER: &[u8] = b"ldmig-migration-v1 key initiator to responder";
+const LABEL_KEY_RESPONDER_TO_INITIATOR: &[u8] = b"ldmig-migration-v1 key responder to initiator";
+const LABEL_CONFIRM_INITIATOR: &[u8] = b"ldmig-migration-v1 confirm initiator";
+const LABEL_CONFIRM_RESPONDER: &[u8] = b"ldmig-migration-v1 confirm responder";
+
+/// Which end of the handshake this side is. The source shim that opens the
+/// TCP connection is the initiator; the listening target shim the responder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The side that opened the connection (SPAKE2 side A).
+    Initiator,
+    /// The side that accepted the connection (SPAKE2 side B).
+    Responder,
+}
+
+impl Role {
+    fn wire_value(self) -> u8 {
+        match self {
+            Role::Initiator => 1,
+            Role::Responder => 2,
+        }
+    }
+
+    fn from_wire(value: u8) -> Option<Role> {
+        match value {
+            1 => Some(Role::Initiator),
+            2 => Some(Role::Responder),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Role::Initiator => "initiator",
+            Role::Responder => "responder",
+        })
+    }
+}
+
+/// The keys of one session, from this side's point of view.
+pub(crate) struct SessionKeys {
+    /// Seals the records this side sends.
+    pub(crate) send: [u8; KEY_LEN],
+    /// Opens the records this side receives.
+    pub(crate) receive: [u8; KEY_LEN],
+}
+
+/// Runs the handshake as `role` over `stream` with `password`.
+pub(crate) fn run<S: Read + Write>(
+    stream: &mut S,
+    role: Role,
+    password: &[u8],
+) -> Result<SessionKeys, ChannelError> {
+    if password.is_empty() {
+        return Err(ChannelError::EmptyPassword);
+    }
+    let password = Password::new(password);
+    let initiator = Identity::new(IDENTITY_INITIATOR);
+    let responder = Identity::new(IDENTITY_RESPONDER);
+    let (spake, message) = match role {
+        Role::Initiator => Spake2::<Ed25519Group>::start_a(&password, &initiator, &responder),
+        Role::Responder => Spake2::<Ed25519Group>::start_b(&password, &initiator, &responder),
+    };
+    let own_hello = encode_hello(role, &message)?;
+    write_all(stream, &own_hello)?;
+
+    let peer_hello = read_hello(stream, role)?;
+    let spake_key = spake
+        .finish(&peer_hello[HELLO_HEADER_LEN..])
+        .map_err(|error| ChannelError::MalformedHandshake {
+            reason: match error {
+                spake2::Error::BadSide => "the SPAKE2 message comes from the wrong side",
+                spake2::Error::CorruptMessage => "the SPAKE2 message is not a valid curve point",
+                spake2::Error::WrongLength => "the SPAKE2 message has the wrong length",
+            },
+        })?;
+
+    let (initiator_hello, responder_hello) = match role {
+        Role::Initiator => (&own_hello, &peer_hello),
+        Role::Responder => (&peer_hello, &own_hello),
+    };
+    let transcript: [u8; 32] = Sha256::new()
+        .chain_update(initiator_hello)
+        .chain_update(responder_hello)
+        .finalize()
+        .into();
+    let derivation = Hkdf::<Sha256>::new(Some(&transcript), &spake_key);
+    let to_responder = expand(&derivation, LABEL_KEY_INITIATOR_TO_RESPONDER);
+    let to_initiator = expand(&derivation, LABEL_KEY_RESPONDER_TO_INITIATOR);
+    let confirm_initiator = expand(&derivation, LABEL_CONFIRM_INITIATOR);
+    let confirm_responder = expand(&derivation, LABEL_CONFIRM_RESPONDER);
+    let (keys, own_confirm_key, peer_confirm_key) = match role {
+        Role::Initiator => (
+            SessionKeys {
+                send: to_responder,
+                receive: to_initiator,
+            },
+            confirm_initiator,
+            confirm_responder,
+        ),
+        Role::Responder => (
+            SessionKeys {
+                send: to_initiator,
+                receive: to_responder,
+            },
+            confirm_responder,
+            confirm_initiator,
+        ),
+    };
+
+    let own_confirmation = confirmation_mac(&own_confirm_key, &transcript).finalize();
+    write_all(stream, &own_confirmation.into_bytes())?;
+    let mut peer_confirmation = [0u8; CONFIRMATION_LEN];
+    read_exact(stream, &mut peer_confirmation)?;
+    confirmation_mac(&peer_confirm_key, &transcript)
+        .verify_slice(&peer_confirmation)
+        .map_err(|_| ChannelError::WrongPassword)?;
+    Ok(keys)
+}
+
+fn encode_hello(role: Role, message: &[u8]) -> Result<[u8; HELLO_LEN], ChannelError> {
+    if message.len() != SPAKE2_MESSAGE_LEN {
+        return Err(ChannelError::MalformedHandshake {
+            reason: "this side's SPAKE2 message has an unexpected length",
+        });
+    }
+    let mut hello = [0u8; HELLO_LEN];
+    hello[0..4].copy_from_slice(&HELLO_MAGIC);
+    hello[4..6].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    hello[6] = role.wire_value();
+    hello[7] = SPAKE2_MESSAGE_LEN as u8;
+    hello[HELLO_HEADER_LEN..].copy_from_slice(message);
+    Ok(hello)
+}
+
+/// Reads and checks the peer's hello; the length is checked before the
+/// message is read.
+fn read_hello<S: Read>(stream: &mut S, own_role: Role) -> Result<[u8; HELLO_LEN], ChannelError> {
+    let mut hello = [0u8; HELLO_LEN];
+    read_exact(stream, &mut hello[..HELLO_HEADER_LEN])?;
+    if hello[0..4] != HELLO_MAGIC {
+        return Err(ChannelError::NotLdmigPeer);
+    }
+    let peer_version = u16::from_be_bytes([hello[4], hello[5]]);
+    if peer_version != PROTOCOL_VERSION {
+        return Err(ChannelError::UnsupportedVersion { peer_version });
+    }
+    match Role::from_wire(hello[6]) {
+        None => {
+            return Err(ChannelError::MalformedHandshake {
+                reason: "invalid role",
+            })
+        }
+        Some(peer_role) if peer_role == own_role => {
+            return Err(ChannelError::RoleConflict { role: own_role })
+        }
+        Some(_) => {}
+    }
+    if usize::from(hello[7]) != SPAKE2_MESSAGE_LEN {
+        return Err(ChannelError::MalformedHandshake {
+            reason: "the SPAKE2 message length is not 33",
+        });
+    }
+    read_exact(stream, &mut hello[HELLO_HEADER_LEN..])?;
+    Ok(hello)
+}
+
+fn expand(derivation: &Hkdf<Sha256>, label: &[u8]) -> [u8; KEY_LEN] {
+    let mut key = [0u8; KEY_LEN];
+    derivation
+        .expand(label, &mut key)
+        .expect("HKDF-SHA256 expands up to 8160 bytes; 32 are asked");
+    key
+}
+
+fn confirmation_mac(key: &[u8; KEY_LEN], transcript: &[u8; 32]) -> Hmac<Sha256> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(b"ldmig-migration-v1 key confirmation");
+    mac.update(transcript);
+    mac
+}
+
+fn write_all<S: Write>(stream: &mut S, bytes: &[u8]) -> Result<(), ChannelError> {
+    stream
+        .write_all(bytes)
+        .and_then(|()| stream.flush())
+        .map_err(map_io)
+}
+
+/// `read_exact` that reports an early end as a truncated handshake.
+fn read_exact<S: Read>(stream: &mut S, buffer: &mut [u8]) -> Result<(), ChannelError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match stream.read(&mut buffer[filled..]) {
+            Ok(0) => {
+                return Err(ChannelError::Truncated(Truncation::Handshake {
+                    received: filled,
+                    expected: buffer.len(),
+                }))
+            }
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(map_io(error)),
+        }
+    }
+    Ok(())
+}
+
+fn map_io(error: io::Error) -> ChannelError {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ChannelError::TimedOut,
+        _ => ChannelError::Io(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secure::memory::memory_duplex;
+    use std::thread;
+
+    fn pair(
+        initiator_password: &'static [u8],
+        responder_password: &'static [u8],
+    ) -> (
+        Result<SessionKeys, ChannelError>,
+        Result<SessionKeys, ChannelError>,
+    ) {
+        let (mut left, mut right) = memory_duplex();
+        let responder = thread::spawn(move || run(&mut right, Role::Responder, responder_password));
+        let initiator = run(&mut left, Role::Initiator, initiator_password);
+        let responder = responder.join().expect("responder thread");
+        (initiator, responder)
+    }
+
+    #[test]
+    fn same_password_gives_crossed_direction_keys() {
+        let (initiator, responder) = pair(b"hunter2", b"hunter2");
+        let initiator = initiator.expect("initiator handshake");
+        let responder = responder.expect("responder handshake");
+        assert_eq!(initiator.send, responder.receive);
+        assert_eq!(initiator.receive, responder.send);
+        assert_ne!(initiator.send, initiator.receive, "one key per direction");
+    }
+
+    #[test]
+    fn wrong_password_fails_on_both_sides() {
+        let (initiator, responder) = pair(b"hunter2", b"hunter3");
+        assert!(matches!(initiator, Err(ChannelError::WrongPassword)));
+        assert!(matches!(responder, Err(ChannelError::WrongPassword)));
+    }
+
+    #[test]
+    fn empty_password_is_refused_before_sending() {
+        let (mut left, _right) = memory_duplex();
+        assert!(matches!(
+            run(&mut left, Role::Initiator, b""),
+            Err(ChannelError::EmptyPassword)
+        ));
+    }
+
+    /// Feeds a scripted peer hello to `run` and returns its error.
+    fn error_for_peer_hello(hello: &[u8]) -> ChannelError {
+        let (mut left, mut right) = memory_duplex();
+        right.write_all(hello).expect("script the peer");
+        right.shutdown_write();
+        let result = run(&mut left, Role::Initiator, b"hunter2");
+        drop(right);
+        match result {
+            Ok(_) => panic!("a scripted hello cannot complete a handshake"),
+            Err(error) => error,
+        }
+    }
+
+    fn valid_responder_hello() -> [u8; HELLO_LEN] {
+        let (_, message) = Spake2::<Ed25519Group>::start_b(
+            &Password::new(b"hunter2"),
+            &Identity::new(IDENTITY_INITIATOR),
+            &Identity::new(IDENTITY_RESPONDER),
+        );
+        encode_hello(Role::Responder, &message).expect("encode")
+    }
+
+    #[test]
+    fn bad_hellos_are_refused_with_their_reason() {
+        let good = valid_responder_hello();
+
+        let mut bad_magic = good;
+        bad_magic[0] = b'X';
+        assert!(matches!(
+            error_for_peer_hello(&bad_magic),
+            ChannelError::NotLdmigPeer
+        ));
+
+        let mut bad_version = good;
+        bad_version[4..6].copy_from_slice(&7u16.to_be_bytes());
+        assert!(matches!(
+            error_for_peer_hello(&bad_version),
+            ChannelError::UnsupportedVersion { peer_version: 7 }
+        ));
+
+        let mut same_role = good;
+        same_role[6] = Role::Initiator.wire_value();
+        assert!(matches!(
+            error_for_peer_hello(&same_role),
+            ChannelError::RoleConflict {
+                role: Role::Initiator
+            }
+        ));
+
+        let mut bad_role = good;
+        bad_role[6] = 0;
+        assert!(matches!(
+            error_for_peer_hello(&bad_role),
+            ChannelError::MalformedHandshake { .. }
+        ));
+
+        let mut long_message = good;
+        long_message[7] = 255;
+        assert!(matches!(
+            error_for_peer_hello(&long_message),
+            ChannelError::MalformedHandshake { .. }
+        ));
+
+        let mut wrong_side = good;
+        wrong_side[HELLO_HEADER_LEN] = b'A';
+        assert!(matches!(
+            error_for_peer_hello(&wrong_side),
+            ChannelError::MalformedHandshake { .. }
+        ));
+
+        assert!(matches!(
+            error_for_peer_hello(&good[..20]),
+            ChannelError::Truncated(Truncation::Handshake {
+                received: 12,
+                expected: 33
+            })
+        ));
+        // A valid hello but no confirmation: cut during the handshake.
+        assert!(matches!(
+            error_for_peer_hello(&good),
+            ChannelError::Truncated(Truncation::Handshake {
+                received: 0,
+                expected: CONFIRMATION_LEN
+            })
+        ));
+    }
+}

@@ -1,0 +1,259 @@
+//! The local control protocol between the `ldmig` commands and a daemon:
+//! one JSON request line on the daemon's Unix socket, answered by JSON
+//! event lines until a final `Done` or `Failed`.
+//!
+//! ```text
+//!  client                         daemon
+//!    | Request (one line)  ---->   |
+//!    | <---- Event::Progress *     |   (migrations only)
+//!    | <---- Event::Done | Failed  |   then the daemon closes
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a command asks of its daemon.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    /// Migrate (or with `dry_run`, check) a domain to another machine.
+    MigrateDomain {
+        /// The domain here.
+        domain: String,
+        /// The target daemon's address.
+        target: String,
+        /// The name on the target.
+        target_domain: String,
+        /// Only check.
+        dry_run: bool,
+        /// The migration password.
+        password: String,
+        /// Downtime limit in milliseconds.
+        downtime_limit_ms: u64,
+        /// Bandwidth cap in bytes per second.
+        max_bandwidth: Option<u64>,
+    },
+    /// The domains, or one.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+    /// Free memory ranges.
+    ListDevicesMemory,
+    /// Cancel the migration of a domain.
+    CancelMigration {
+        /// The domain.
+        domain: String,
+    },
+    /// Recover a domain left in the error state.
+    RecoverDomain {
+        /// The domain.
+        domain: String,
+        /// Resume it (true) or remove it (false).
+        resume: bool,
+    },
+}
+
+/// Statistics of a migration, with QEMU `query-migrate` names.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MigrationInfo {
+    /// `source` or `target`.
+    pub side: String,
+    /// The other machine.
+    pub peer: String,
+    /// QEMU-style status: setup, active, device, pre-switchover, completed, cancelled, failed.
+    pub status: String,
+    /// Progress in percent.
+    pub progress_percent: u8,
+    /// Milliseconds since the start.
+    pub total_time_ms: f64,
+    /// Setup time in milliseconds.
+    pub setup_time_ms: f64,
+    /// Downtime in milliseconds (suspend on the source to resume on the target).
+    pub downtime_ms: f64,
+    /// Expected downtime at the last sync.
+    pub expected_downtime_ms: f64,
+    /// Pre-copy rounds.
+    pub rounds: u32,
+    /// Bytes sent on the wire.
+    pub transferred_bytes: u64,
+    /// Bytes of memory still dirty.
+    pub remaining_bytes: u64,
+    /// Bytes of guest memory.
+    pub total_bytes: u64,
+    /// Zero pages (QEMU's duplicate).
+    pub zero_pages: u64,
+    /// Non-zero pages.
+    pub normal_pages: u64,
+    /// Pages sent LZ4-compressed.
+    pub compressed_pages: u64,
+    /// Uncompressed over compressed bytes of the normal pages.
+    pub compression_ratio: f64,
+    /// Measured bandwidth in megabits per second.
+    pub mbps: f64,
+    /// Dirty pages per second in the last round.
+    pub dirty_pages_rate: u64,
+    /// Dirty-log syncs.
+    pub dirty_sync_count: u64,
+    /// vCPU throttle in percent.
+    pub cpu_throttle_percentage: u8,
+    /// How it ended, in words, once it did.
+    pub result: Option<String>,
+    /// What the administrator must do, after a failure.
+    pub recovery: Option<String>,
+    /// Digest of the domain's memory at suspension (source) or resumption (target).
+    pub memory_digest: Option<String>,
+    /// Digest of the vCPU states.
+    pub vcpu_digest: Option<String>,
+    /// The peer's digests, as it reported them.
+    pub peer_memory_digest: Option<String>,
+    /// The peer's vCPU digest.
+    pub peer_vcpu_digest: Option<String>,
+}
+
+/// One domain as `list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DomainInfo {
+    /// Name.
+    pub name: String,
+    /// active, bound, inactive, or error.
+    pub state: String,
+    /// vCPUs.
+    pub vcpus: u64,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Memory blocks: (real address, size, physical address if bound).
+    pub memory_blocks: Vec<(u64, u64, Option<u64>)>,
+    /// Memory dynamic reconfiguration is disabled until the domain reboots
+    /// (after it migrated here).
+    pub memory_dr_disabled: bool,
+    /// The migration under way or the last one, if any.
+    pub migration: Option<MigrationInfo>,
+}
+
+/// What a daemon answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A migration's progress.
+    Progress {
+        /// The domain.
+        domain: String,
+        /// Its statistics.
+        info: MigrationInfo,
+    },
+    /// The request succeeded.
+    Done {
+        /// Text for the administrator.
+        message: String,
+        /// The host name.
+        host: String,
+        /// Domains, for `list`.
+        domains: Vec<DomainInfo>,
+        /// Free memory ranges (pa, size), for `list-devices memory`.
+        free_memory: Vec<(u64, u64)>,
+        /// The migration's final statistics, for `migrate-domain`.
+        migration: Option<MigrationInfo>,
+        /// Check findings (warnings and notes) of a migration or dry run.
+        findings: Vec<String>,
+    },
+    /// The request failed.
+    Failed {
+        /// Why, in the administrator's words (several lines for checks).
+        message: String,
+        /// The migration's final statistics, if one ran.
+        migration: Option<MigrationInfo>,
+    },
+}
+
+impl Event {
+    /// A `Done` with only a message.
+    pub fn done(message: impl Into<String>, host: &str) -> Event {
+        Event::Done {
+            message: message.into(),
+            host: host.to_string(),
+            domains: Vec::new(),
+            free_memory: Vec::new(),
+            migration: None,
+            findings: Vec::new(),
+        }
+    }
+
+    /// A `Failed` with only a message.
+    pub fn failed(message: impl Into<String>) -> Event {
+        Event::Failed {
+            message: message.into(),
+            migration: None,
+        }
+    }
+
+    /// True for `Done` and `Failed`.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Event::Progress { .. })
+    }
+}
+
+/// Why talking to a daemon failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No daemon at that socket.
+    Connect(std::path::PathBuf, std::io::Error),
+    /// The connection broke.
+    Io(std::io::Error),
+    /// The daemon said something that is not an event.
+    Garbled(String),
+    /// The daemon closed without a final event.
+    NoAnswer,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Connect(path, error) => write!(
+                f,
+                "cannot reach the ldmig daemon at {}: {error} (is `ldmig serve` running? set --control or LDMIG_CONTROL)",
+                path.display()
+            ),
+            ClientError::Io(error) => write!(f, "the daemon connection broke: {error}"),
+            ClientError::Garbled(line) => write!(f, "the daemon answered something unreadable: {line}"),
+            ClientError::NoAnswer => write!(f, "the daemon closed the connection without an answer"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Sends `request` to the daemon at `socket` and hands every event to
+/// `on_event`; returns the final one.
+pub fn call(
+    socket: &Path,
+    request: &Request,
+    mut on_event: impl FnMut(&Event),
+) -> Result<Event, ClientError> {
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|error| ClientError::Connect(socket.to_path_buf(), error))?;
+    let mut line =
+        serde_json::to_string(request).map_err(|error| ClientError::Garbled(error.to_string()))?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(ClientError::Io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3600)))
+        .map_err(ClientError::Io)?;
+    let reader = BufReader::new(stream);
+    for line in reader.lines() {
+        let line = line.map_err(ClientError::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event =
+            serde_json::from_str(&line).map_err(|_| ClientError::Garbled(line.clone()))?;
+        on_event(&event);
+        if event.is_final() {
+            return Ok(event);
+        }
+    }
+    Err(ClientError::NoAnswer)
+}
