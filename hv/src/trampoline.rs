@@ -105,14 +105,14 @@ mod tests {
         // The trap itself cannot run in qemu-sparc64 user mode (no
         // hypervisor); this proves the assembly was built and linked.
         let routines = [
-            ldmig_fast_trap_0 as usize,
-            ldmig_fast_trap_1 as usize,
-            ldmig_fast_trap_2 as usize,
-            ldmig_fast_trap_3 as usize,
-            ldmig_fast_trap_4 as usize,
-            ldmig_fast_trap_5 as usize,
-            ldmig_core_trap_1 as usize,
-            ldmig_core_trap_3 as usize,
+            ldmig_fast_trap_0 as *const () as usize,
+            ldmig_fast_trap_1 as *const () as usize,
+            ldmig_fast_trap_2 as *const () as usize,
+            ldmig_fast_trap_3 as *const () as usize,
+            ldmig_fast_trap_4 as *const () as usize,
+            ldmig_fast_trap_5 as *const () as usize,
+            ldmig_core_trap_1 as *const () as usize,
+            ldmig_core_trap_3 as *const () as usize,
         ];
         for (index, address) in routines.iter().enumerate() {
             assert_ne!(*address, 0);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const BURST_SECONDS: f64 = 0.1;
 
 /// A token bucket: `bytes_per_second` tokens flow in, up to a burst of
-/// [`BURST_SECONDS`] worth; sending takes tokens and may run the bucket into
+/// 100 ms worth; sending takes tokens and may run the bucket into
 /// debt, which the sender waits off before sending.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {

@@ -37,7 +37,9 @@ pub struct DaemonOptions {
     pub password: String,
     /// Seed of the guests' workloads.
     pub seed: u64,
-    /// Workload of every active guest (idle, moderate, hot, heavy, unconvergeable).
+    /// Workload of every active guest (idle, moderate, hot, heavy,
+    /// unconvergeable), or `none`: the guests' memory stays as bound (zero)
+    /// and nothing writes it.
     pub workload: String,
     /// Initial memory content for a domain (the demo's `--image`).
     pub images: Vec<(String, Vec<u8>)>,
@@ -218,7 +220,7 @@ impl Daemon {
             let mut workload = None;
             if let (Some(id), DomainState::Active) = (id, requirements.state) {
                 let seed = options.seed.wrapping_add(index as u64);
-                if name != "primary" {
+                if name != "primary" && options.workload != "none" {
                     let started = state
                         .start_workload(&options.workload, seed, id, true)
                         .ok_or_else(|| format!("unknown workload '{}'", options.workload))?;

@@ -54,9 +54,6 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         let domains = lock(&state.domains);
         let target = state.resources();
         let checks = check_migration(&source, &requirements, &target);
-        for finding in checks.entries() {
-            findings.push(finding.finding.to_string());
-        }
         let mut failed = checks.failed();
         if domains.contains_key(&target_domain) {
             failed = true;
@@ -70,6 +67,8 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
             );
         } else {
             report = checks.to_string();
+            // Every finding as the report words it ("Warning: ...", "Note: ...").
+            findings.extend(report.lines().map(str::to_string));
         }
         failed
     };
@@ -95,7 +94,7 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         }));
         return;
     }
-    let track = MigrationTrack::new("target", &peer.to_string());
+    let track = MigrationTrack::new("target", &format!("{} ({peer})", source.name));
     let placeholder = Domain {
         requirements: requirements.clone(),
         id: None,
@@ -109,7 +108,9 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
     if requirements.state == DomainState::Inactive {
         let _ = channel.send(&encode_message(&PeerMessage::Configured));
         let _ = channel.receive_or_close();
-        lock(&track.info).status = "completed".into();
+        let mut info = lock(&track.info);
+        info.status = "completed".into();
+        info.progress_percent = 100;
     } else {
         let outcome = run_target_engine(
             &state,
