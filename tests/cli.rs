@@ -196,8 +196,9 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
             ],
         )
     });
+    // b is the source now: wait until its status shows the migration.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("active ")
+    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("source")
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(10));

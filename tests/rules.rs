@@ -727,3 +727,37 @@ fn lock_released_when_the_migration_ends() {
         );
     }
 }
+
+#[test]
+fn rule_memory_reconfiguration_disabled_after_migration_until_reboot() {
+    let mut locks = OperationLocks::new();
+    let add = Operation::Domain {
+        domain: "ldg1",
+        action: DomainAction::AddMemory,
+    };
+    let remove = Operation::Domain {
+        domain: "ldg1",
+        action: DomainAction::RemoveMemory,
+    };
+    let vcpus = Operation::Domain {
+        domain: "ldg1",
+        action: DomainAction::AddVcpus,
+    };
+    assert_eq!(locks.check(add), LockDecision::Allowed);
+    locks.migrated_in("ldg1").expect("room");
+    for operation in [add, remove] {
+        match locks.check(operation) {
+            LockDecision::Refused(reason) => {
+                assert!(reason.to_string().contains("until it reboots"), "{reason}");
+            }
+            other => panic!("memory DR allowed after migration: {other:?}"),
+        }
+    }
+    assert_eq!(
+        locks.check(vcpus),
+        LockDecision::Allowed,
+        "only memory DR is disabled"
+    );
+    locks.domain_rebooted("ldg1");
+    assert_eq!(locks.check(add), LockDecision::Allowed);
+}

@@ -20,6 +20,8 @@ use ldmig_hv::resources::{Name, PowerMode};
 
 /// Migrations one machine can run at once.
 pub const MAX_MIGRATIONS: usize = 4;
+/// Migrated-in domains whose memory reconfiguration stays disabled, at most.
+pub const MAX_MIGRATED_DOMAINS: usize = 16;
 
 /// Which end of a migration this machine is for a domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +190,14 @@ pub enum LockReason {
         /// A domain migrating on this machine.
         migrating: Name,
     },
+    /// Memory dynamic reconfiguration of a domain that migrated here, before
+    /// it rebooted (the guide: disabled until the domain reboots).
+    MemoryReconfigurationAfterMigration {
+        /// The domain.
+        domain: Name,
+        /// What was asked.
+        action: DomainAction,
+    },
 }
 
 impl fmt::Display for LockReason {
@@ -212,6 +222,10 @@ impl fmt::Display for LockReason {
             LockReason::DelayedReconfigurationDuringMigration { domain, migrating } => write!(
                 f,
                 "Delayed reconfiguration of {domain} refused: domain {migrating} is migrating on this machine; retry once the migration ends"
+            ),
+            LockReason::MemoryReconfigurationAfterMigration { domain, action } => write!(
+                f,
+                "{action} {domain} refused: memory dynamic reconfiguration is disabled for a migrated domain until it reboots"
             ),
             LockReason::ElasticDuringMigration { migrating } => write!(
                 f,
@@ -288,6 +302,7 @@ struct Migration {
 pub struct OperationLocks {
     migrations: heapless::Vec<Migration, MAX_MIGRATIONS>,
     deferred_power_mode: Option<PowerMode>,
+    memory_locked: heapless::Vec<Name, MAX_MIGRATED_DOMAINS>,
 }
 
 impl OperationLocks {
@@ -296,7 +311,30 @@ impl OperationLocks {
         OperationLocks {
             migrations: heapless::Vec::new(),
             deferred_power_mode: None,
+            memory_locked: heapless::Vec::new(),
         }
+    }
+
+    /// Records that `domain` arrived here by migration: its memory dynamic
+    /// reconfiguration is refused until [`OperationLocks::domain_rebooted`].
+    pub fn migrated_in(&mut self, domain: &str) -> Result<(), LockError> {
+        if self.memory_locked.iter().any(|locked| locked == domain) {
+            return Ok(());
+        }
+        let name = ldmig_hv::resources::name(domain).map_err(|_| LockError::NameTooLong)?;
+        self.memory_locked
+            .push(name)
+            .map_err(|_| LockError::TooManyMigrations)
+    }
+
+    /// The domain rebooted: memory dynamic reconfiguration works again.
+    pub fn domain_rebooted(&mut self, domain: &str) {
+        self.memory_locked.retain(|locked| locked != domain);
+    }
+
+    /// True while memory dynamic reconfiguration of `domain` is disabled.
+    pub fn memory_reconfiguration_disabled(&self, domain: &str) -> bool {
+        self.memory_locked.iter().any(|locked| locked == domain)
     }
 
     /// Records that `domain` starts migrating, this machine being `side`.
@@ -349,6 +387,18 @@ impl OperationLocks {
 
     /// What would happen to `operation` now. Changes nothing.
     pub fn check(&self, operation: Operation<'_>) -> LockDecision {
+        if let Operation::Domain {
+            domain,
+            action: action @ (DomainAction::AddMemory | DomainAction::RemoveMemory),
+        } = operation
+        {
+            if self.memory_reconfiguration_disabled(domain) && self.side_of(domain).is_none() {
+                return LockDecision::Refused(LockReason::MemoryReconfigurationAfterMigration {
+                    domain: truncated_name(domain),
+                    action,
+                });
+            }
+        }
         let Some(first) = self.migrations.first() else {
             return LockDecision::Allowed;
         };

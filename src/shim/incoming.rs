@@ -129,6 +129,7 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
                     // The guide: memory DR is disabled until the domain reboots.
                     entry.memory_dr_disabled = true;
                 }
+                let _ = lock(&state.locks).migrated_in(&target_domain);
             }
             _ => {
                 domains.remove(&target_domain);
