@@ -287,3 +287,48 @@ fn host_only_bad_input_gets_a_clear_error() {
     assert!(text(&output).contains("migrate-domain"));
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_demo_json_reports_a_completed_identical_migration() {
+    let output = Command::new(BINARY)
+        .args([
+            "demo",
+            "--memory",
+            "16M",
+            "--workload",
+            "heavy",
+            "--seed",
+            "3",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ldmig runs");
+    assert!(output.status.success(), "{}", text(&output));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["memory_identical"], true);
+    assert_eq!(summary["vcpu_state_identical"], true);
+    for field in [
+        "total_time_ms",
+        "setup_time_ms",
+        "downtime_ms",
+        "rounds",
+        "transferred_bytes",
+        "total_bytes",
+        "zero_pages",
+        "normal_pages",
+        "compressed_pages",
+        "compression_ratio",
+        "mbps",
+        "cpu_throttle_percentage",
+    ] {
+        assert!(summary[field].is_number(), "{field} missing: {summary}");
+    }
+    assert_eq!(summary["total_bytes"], 16 << 20);
+}
