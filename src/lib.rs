@@ -12,6 +12,9 @@
 //! - [`precopy`]: the source and target migration state machines.
 //! - [`stats`]: QEMU-style migration statistics.
 //! - [`transport`]: the frame transport trait between the engines.
+//! - [`ldc_transport`]: that transport over LDC to the shim: descriptor
+//!   rings exported through the map table and read with `LDC_COPY`, and
+//!   the engine–shim control protocol as LDC messages.
 //! - `shim` (feature `shim`, std): the control-domain daemon, its control
 //!   protocol and the authenticated link between shims.
 //! - `harness` (feature `shim`, std): whole migrations between simulated
@@ -23,6 +26,7 @@
 
 #[cfg(feature = "shim")]
 pub mod harness;
+pub mod ldc_transport;
 pub mod page;
 pub mod precopy;
 pub mod protocol;

@@ -1,18 +1,31 @@
 //! One whole migration between two simulated machines, driven step by step
 //! on a virtual clock (deterministic from the seed) or on the real clock.
+//! The engines talk through the in-memory pipe, or (with
+//! [`TransportKind::Ldc`]) each through a simulated LDC channel to its
+//! shim's end, whose relays meet on the pipe.
 
 use super::counting::CountingHv;
-use super::pipe::{pipe, LinkFault, LinkModel};
+use super::pipe::{pipe, LinkFault, LinkModel, PipeEnd};
+use crate::ldc_transport::{
+    BulkStatistics, EngineConfig, EngineEndpoint, EngineLayout, Relay, RingGeometry, ShimConfig,
+    ShimEndpoint, ShimLayout,
+};
 use crate::precopy::dirty_set::DirtySet;
 use crate::precopy::{
     DomainShape, MigrationConfig, Outcome, SourceBuffers, SourceEngine, SourcePoll, TargetEngine,
 };
 use crate::stats::{MigrationStats, MigrationStatus};
+use crate::transport::{Transport, TransportError};
 use ldmig_hv::abi::migration::VcpuState;
-use ldmig_hv::hypervisor::{DomainId, DomainRunState, MemoryBlock};
+use ldmig_hv::hypervisor::{DomainId, DomainRunState, LocalMemory, MemoryBlock};
 use ldmig_hv::sim::handle::MachineHandle;
+use ldmig_hv::sim::ldc::{
+    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_MEMORY, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
+};
 use ldmig_hv::sim::machine::{BlockSpec, DomainSpec, Machine, PhysRange};
 use ldmig_hv::sim::workload::{Workload, WorkloadSpec};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -50,6 +63,28 @@ pub enum Intervention {
     LoseTargetFrames(Trigger),
     /// A fault injected in the link from the start (0 = source to target).
     Link(usize, LinkFault),
+    /// The hypervisor resets the source engine's LDC channel to its shim
+    /// ([`TransportKind::Ldc`] only).
+    LdcReset(Trigger),
+    /// One byte of the source engine's frame number `frame` is flipped in
+    /// its exported slot, after the engine wrote it and before the shim
+    /// copies it ([`TransportKind::Ldc`] only).
+    CorruptExportedFrame {
+        /// Frame number in the source engine's transmit ring.
+        frame: u64,
+        /// Byte offset (wrapped to the frame).
+        offset: usize,
+    },
+}
+
+/// How the engines reach each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Directly through the in-memory pipe.
+    Pipe,
+    /// engine -> LDC (descriptor rings, `LDC_COPY`) -> shim side -> pipe
+    /// -> shim side -> LDC -> engine.
+    Ldc,
 }
 
 /// Everything that defines a run.
@@ -91,6 +126,8 @@ pub struct Scenario {
     pub crypto_units: u64,
     /// Free crypto units on the target machine.
     pub target_crypto_units: u64,
+    /// How the engines reach each other.
+    pub transport: TransportKind,
 }
 
 impl Scenario {
@@ -115,6 +152,7 @@ impl Scenario {
             active: true,
             crypto_units: 0,
             target_crypto_units: 8,
+            transport: TransportKind::Pipe,
         }
     }
 }
@@ -162,6 +200,181 @@ pub struct Report {
     pub target_crypto_units: u64,
     /// Crypto units the source domain has at the end (if it still exists).
     pub source_crypto_units: u64,
+    /// What the LDC hops did ([`TransportKind::Ldc`] runs).
+    pub ldc: Option<LdcReport>,
+}
+
+/// Counters of both LDC hops of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LdcReport {
+    /// The source engine's end.
+    pub source_engine: BulkStatistics,
+    /// The source shim's end.
+    pub source_shim: BulkStatistics,
+    /// The target engine's end.
+    pub target_engine: BulkStatistics,
+    /// The target shim's end.
+    pub target_shim: BulkStatistics,
+    /// Ring registrations the source engine sent.
+    pub source_registrations: u32,
+    /// Link resets the source engine's LDC link went through.
+    pub source_link_resets: u64,
+}
+
+/// Descriptors per ring of the harness's LDC hops (fewer when slots are big).
+const LDC_RING_ENTRIES: u32 = 8;
+/// Frames each relay moves per direction and step, at most.
+const RELAY_BUDGET: usize = 64;
+
+/// One engine's LDC channel to its shim's end, and that shim's relay to
+/// the pipe between the shims.
+struct LdcHop {
+    _fabric: LdcFabric,
+    engine: EngineEndpoint<SimLdcEndpoint>,
+    shim: ShimEndpoint<SimLdcEndpoint>,
+    network: PipeEnd,
+    relay: Relay,
+    outbound: Vec<u8>,
+    inbound: Vec<u8>,
+    /// The pipe failed: the shim closes the channel, the engine sees it.
+    failed: Option<TransportError>,
+    /// A frame to damage in the engine's exported slot: (frame, offset).
+    corrupt: Option<(u64, usize)>,
+}
+
+impl LdcHop {
+    /// Opens a channel pair sized for frames of `frame_bytes`.
+    fn open(frame_bytes: usize, session: u32, network: PipeEnd) -> Result<Self, String> {
+        let slot_bytes = RingGeometry::slot_bytes_for(frame_bytes);
+        let (ring, engine_layout) = [LDC_RING_ENTRIES, 4, 2]
+            .into_iter()
+            .find_map(|entries| {
+                let ring = RingGeometry::new(entries, slot_bytes).ok()?;
+                let layout = EngineLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, ring).ok()?;
+                Some((ring, layout))
+            })
+            .ok_or_else(|| format!("no LDC ring fits {frame_bytes}-byte frames"))?;
+        let round = |bytes: u64| bytes.div_ceil(8192).max(SIM_MIN_MEMORY / 8192) * 8192;
+        let engine_bytes = round(engine_layout.end() - SIM_MEMORY_BASE);
+        let shim_layout = ShimLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, slot_bytes)
+            .map_err(|error| error.to_string())?;
+        let shim_bytes = round(
+            shim_layout.frame_buffer_ra + u64::from(shim_layout.frame_buffer_bytes)
+                - SIM_MEMORY_BASE,
+        );
+        let fabric = LdcFabric::new();
+        let (engine_end, shim_end) = fabric
+            .create_pair(
+                EndpointConfig {
+                    channel: 1,
+                    memory_bytes: engine_bytes,
+                },
+                EndpointConfig {
+                    channel: 2,
+                    memory_bytes: shim_bytes,
+                },
+            )
+            .map_err(|error| error.to_string())?;
+        let mut engine_config = EngineConfig::new(1, SIM_MEMORY_BASE, engine_bytes, ring);
+        engine_config.session = session;
+        let engine =
+            EngineEndpoint::open(engine_end, engine_config).map_err(|error| error.to_string())?;
+        let mut shim_config = ShimConfig::new(2, SIM_MEMORY_BASE, shim_bytes, slot_bytes);
+        shim_config.session = session;
+        let shim = ShimEndpoint::open(shim_end, shim_config).map_err(|error| error.to_string())?;
+        let mut hop = LdcHop {
+            _fabric: fabric,
+            engine,
+            shim,
+            network,
+            relay: Relay::new(),
+            outbound: vec![0; slot_bytes as usize],
+            inbound: vec![0; slot_bytes as usize],
+            failed: None,
+            corrupt: None,
+        };
+        // Hello and ring registration before the engines start.
+        for _ in 0..64 {
+            if hop.shim.is_ready() && hop.engine.is_registered() {
+                return Ok(hop);
+            }
+            hop.engine.poll().map_err(|error| error.to_string())?;
+            hop.shim.poll().map_err(|error| error.to_string())?;
+        }
+        Err("the LDC control session did not come up".into())
+    }
+
+    /// The shim's side of a step: polls the engine's end, damages a frame
+    /// if asked, relays frames both ways.
+    fn pump(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(error) = self.engine.poll() {
+            self.failed = Some(error.to_transport());
+            return;
+        }
+        if let Some((frame, offset)) = self.corrupt {
+            if let Some((ra, length)) = self.engine.pending_frame(frame) {
+                self.corrupt = None;
+                let at = ra + (offset % length.max(1)) as u64;
+                let word = at / 8 * 8;
+                let mut bytes = [0u8; 8];
+                let memory = self.engine.hypervisor_mut();
+                if memory.local_read(word, &mut bytes).is_ok() {
+                    bytes[(at - word) as usize] ^= 0x10;
+                    let _ = memory.local_write(word, &bytes);
+                }
+            }
+        }
+        let pumped = self.relay.pump(
+            &mut self.shim,
+            &mut self.network,
+            &mut self.outbound,
+            &mut self.inbound,
+            RELAY_BUDGET,
+        );
+        if let Err(error) = pumped {
+            self.failed = Some(error);
+        }
+    }
+}
+
+/// What an engine of the harness sends its frames through.
+enum EngineLink {
+    Pipe(PipeEnd),
+    Ldc(Rc<RefCell<LdcHop>>),
+}
+
+impl Transport for EngineLink {
+    fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
+        match self {
+            EngineLink::Pipe(end) => end.send(frame),
+            EngineLink::Ldc(hop) => {
+                let mut hop = hop.borrow_mut();
+                if let Some(error) = hop.failed {
+                    return Err(error);
+                }
+                let sent = hop.engine.send(frame);
+                hop.pump();
+                sent
+            }
+        }
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        match self {
+            EngineLink::Pipe(end) => end.receive(buffer),
+            EngineLink::Ldc(hop) => {
+                let mut hop = hop.borrow_mut();
+                hop.pump();
+                match hop.engine.receive(buffer)? {
+                    Some(length) => Ok(Some(length)),
+                    None => hop.failed.map_or(Ok(None), Err),
+                }
+            }
+        }
+    }
 }
 
 const DOMAIN_NAME: &str = "ldg-src";
@@ -244,6 +457,41 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
     for intervention in &scenario.interventions {
         if let Intervention::Link(from, fault) = intervention {
             link.inject(*from, *fault);
+        }
+    }
+    let (hops, source_end, target_end) = match scenario.transport {
+        TransportKind::Pipe => (
+            None,
+            EngineLink::Pipe(source_end),
+            EngineLink::Pipe(target_end),
+        ),
+        TransportKind::Ldc => {
+            let source_hop = Rc::new(RefCell::new(LdcHop::open(
+                scenario.frame_bytes,
+                1,
+                source_end,
+            )?));
+            let target_hop = Rc::new(RefCell::new(LdcHop::open(
+                scenario.frame_bytes,
+                2,
+                target_end,
+            )?));
+            (
+                Some((source_hop.clone(), target_hop.clone())),
+                EngineLink::Ldc(source_hop),
+                EngineLink::Ldc(target_hop),
+            )
+        }
+    };
+    for intervention in &scenario.interventions {
+        match (intervention, &hops) {
+            (Intervention::CorruptExportedFrame { frame, offset }, Some((source_hop, _))) => {
+                source_hop.borrow_mut().corrupt = Some((*frame, *offset));
+            }
+            (Intervention::CorruptExportedFrame { .. } | Intervention::LdcReset(_), None) => {
+                return Err("an LDC intervention needs TransportKind::Ldc".into());
+            }
+            _ => {}
         }
     }
 
@@ -347,8 +595,21 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                     fired[index] = true;
                     link.swallow_from_now(1);
                 }
+                Intervention::LdcReset(trigger)
+                    if trigger_fires(trigger, source.stats(), elapsed) =>
+                {
+                    fired[index] = true;
+                    if let Some((source_hop, _)) = &hops {
+                        source_hop.borrow().engine.hypervisor().reset_channel();
+                    }
+                }
                 _ => {}
             }
+        }
+        // The shims relay whether or not their engine polls.
+        if let Some((source_hop, target_hop)) = &hops {
+            source_hop.borrow_mut().pump();
+            target_hop.borrow_mut().pump();
         }
         if source_outcome.is_none() {
             if let SourcePoll::Finished(outcome) = source.poll(now) {
@@ -414,6 +675,17 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
             workload_continued = Some(workload.pages_written() > before);
         }
     }
+    let ldc = hops.as_ref().map(|(source_hop, target_hop)| {
+        let (source_hop, target_hop) = (source_hop.borrow(), target_hop.borrow());
+        LdcReport {
+            source_engine: source_hop.engine.statistics(),
+            source_shim: source_hop.shim.statistics(),
+            target_engine: target_hop.engine.statistics(),
+            target_shim: target_hop.shim.statistics(),
+            source_registrations: source_hop.engine.generation(),
+            source_link_resets: source_hop.engine.link_statistics().resets,
+        }
+    });
     let source_machine = source_handle.lock();
     let target_machine = target_handle.lock();
     let source_state = source_machine.run_state(domain);
@@ -444,5 +716,6 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
         },
         target_crypto_units: target_domain
             .map_or(0, |migrated| target_machine.domain_crypto_units(migrated)),
+        ldc,
     })
 }

@@ -177,8 +177,7 @@ impl fmt::Display for GeometryError {
 impl RingGeometry {
     /// A ring of `entries` descriptors and slots of `slot_bytes`.
     pub fn new(entries: u32, slot_bytes: u32) -> Result<Self, GeometryError> {
-        if !(MIN_RING_ENTRIES..=MAX_RING_ENTRIES).contains(&entries) || !entries.is_power_of_two()
-        {
+        if !(MIN_RING_ENTRIES..=MAX_RING_ENTRIES).contains(&entries) || !entries.is_power_of_two() {
             return Err(GeometryError::Entries(entries));
         }
         let page = PAGE_SIZE as u32;
@@ -288,13 +287,22 @@ mod tests {
         assert_eq!(ring.slots_bytes(), 2 << 20);
         assert_eq!(RingGeometry::new(6, 8192), Err(GeometryError::Entries(6)));
         assert_eq!(RingGeometry::new(1, 8192), Err(GeometryError::Entries(1)));
-        assert_eq!(RingGeometry::new(512, 8192), Err(GeometryError::Entries(512)));
-        assert_eq!(RingGeometry::new(8, 100), Err(GeometryError::SlotBytes(100)));
+        assert_eq!(
+            RingGeometry::new(512, 8192),
+            Err(GeometryError::Entries(512))
+        );
+        assert_eq!(
+            RingGeometry::new(8, 100),
+            Err(GeometryError::SlotBytes(100))
+        );
         assert_eq!(RingGeometry::new(8, 0), Err(GeometryError::SlotBytes(0)));
         assert!(RingGeometry::new(8, MAX_SLOT_BYTES).is_ok());
         assert!(RingGeometry::new(8, MAX_SLOT_BYTES + 8192).is_err());
         assert_eq!(RingGeometry::slot_bytes_for(256 << 10), 256 << 10);
-        assert_eq!(RingGeometry::slot_bytes_for((256 << 10) + 24), (256 << 10) + 8192);
+        assert_eq!(
+            RingGeometry::slot_bytes_for((256 << 10) + 24),
+            (256 << 10) + 8192
+        );
         assert_eq!(RingGeometry::slot_bytes_for(0), 8192);
         assert_eq!(copy_length(13), 16);
         assert_eq!(copy_length(16), 16);

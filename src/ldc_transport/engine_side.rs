@@ -1,0 +1,608 @@
+//! The engine's end of the channel to the shim: the migration engine's
+//! [`Transport`] over the exported rings, plus the control session (Hello,
+//! ring registration) and the request handler ([`EngineControl`]) on the
+//! same LDC link. `no_std`, no heap: everything lives in the struct and in
+//! the engine's own memory ([`EngineLayout`]).
+//!
+//! Sending a frame: reclaim DONE descriptors, find the next FREE one, copy
+//! the frame into its slot, write the descriptor's sequence and cookie,
+//! then its word 0 as READY. Nothing blocks: a full ring is `Ok(false)`.
+//! Receiving: the shim copies frames into the receive slots and marks them
+//! READY; the engine reads its own memory and marks them FREE again. The
+//! engine never calls `LDC_COPY`; the shim needs nothing but `LDC_COPY`.
+
+use core::cell::RefCell;
+use core::sync::atomic::{fence, Ordering};
+
+use heapless::Deque;
+use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, MapTableConfig, RetryPolicy};
+
+use super::control::wire::{
+    ErrorCode, Hello, HelloAck, Message, RingRegistration, WarningCode, CONTROL_VERSION,
+    MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
+};
+use super::control::EngineControl;
+use super::error::{BulkError, DescriptorFault, MemoryUse};
+use super::export::{ensure_exported, initialise_rings, write_map_table};
+use super::layout::{EngineLayout, LayoutError, Region};
+use super::messenger::{Incoming, Messenger, MessengerStatistics};
+use super::ring::{Descriptor, DescriptorState, RingGeometry, DESCRIPTOR_BYTES};
+use super::statistics::BulkStatistics;
+use crate::transport::{Transport, TransportError};
+
+/// Control messages handled per poll, at most (bounded work).
+const MESSAGES_PER_POLL: usize = 8;
+
+/// How the engine's endpoint is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// The LDC channel to the shim.
+    pub channel: u64,
+    /// First RA of the memory the endpoint may use (8 KiB aligned).
+    pub memory_base: u64,
+    /// Bytes of it.
+    pub memory_bytes: u64,
+    /// Entries of each LDC queue (at least 8: a control message is 256 bytes).
+    pub queue_entries: u64,
+    /// Descriptors per ring and bytes per slot (the largest frame).
+    pub ring: RingGeometry,
+    /// The engine's handshake role (exactly one side is the initiator).
+    pub role: LinkRole,
+    /// The engine's control session id (a fresh one per start lets the
+    /// shim tell a restart from a reset).
+    pub session: u32,
+    /// `EWOULDBLOCK` policy of the link.
+    pub retry: RetryPolicy,
+}
+
+impl EngineConfig {
+    /// Channel `channel`, memory from `memory_base`, 128-entry queues,
+    /// initiator, session 1.
+    pub fn new(channel: u64, memory_base: u64, memory_bytes: u64, ring: RingGeometry) -> Self {
+        EngineConfig {
+            channel,
+            memory_base,
+            memory_bytes,
+            queue_entries: 128,
+            ring,
+            role: LinkRole::Initiator,
+            session: 1,
+            retry: RetryPolicy::DEFAULT,
+        }
+    }
+}
+
+/// Where the control session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineSession {
+    /// No Hello taken yet (or the last one offered no common version).
+    AwaitHello,
+    /// Hello answered and the rings registered at `version`.
+    Ready {
+        /// The control-protocol version agreed.
+        version: u8,
+    },
+}
+
+/// The engine's end of the channel (see the module docs).
+pub struct EngineEndpoint<H: Ldc + LocalMemory> {
+    link: LdcLink<H>,
+    layout: EngineLayout,
+    channel: u64,
+    messenger: Messenger,
+    control: EngineControl,
+    session: EngineSession,
+    session_messages: Deque<Message, 4>,
+    generation: u32,
+    confirmed: Option<u32>,
+    transmit_oldest: u64,
+    transmit_next: u64,
+    receive_next: u64,
+    statistics: BulkStatistics,
+    last_error: Option<BulkError>,
+}
+
+impl<H: Ldc + LocalMemory> core::fmt::Debug for EngineEndpoint<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EngineEndpoint")
+            .field("channel", &self.channel)
+            .field("session", &self.session)
+            .field("generation", &self.generation)
+            .field("confirmed", &self.confirmed)
+            .field("transmit_oldest", &self.transmit_oldest)
+            .field("transmit_next", &self.transmit_next)
+            .field("receive_next", &self.receive_next)
+            .field("statistics", &self.statistics)
+            .finish()
+    }
+}
+
+fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
+    move |error| BulkError::Memory { what, error }
+}
+
+impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
+    /// Lays the memory out, writes the map table and the rings, opens the
+    /// link (which registers the map table). On failure `hypervisor` is
+    /// dropped.
+    pub fn open(mut hypervisor: H, config: EngineConfig) -> Result<Self, BulkError> {
+        let layout = EngineLayout::new(
+            config.memory_base,
+            config.memory_bytes,
+            config.queue_entries,
+            config.ring,
+        )?;
+        write_map_table(&mut hypervisor, &layout)?;
+        initialise_rings(&mut hypervisor, &layout)?;
+        let mut link_config = LinkConfig::new(
+            config.channel,
+            layout.transmit_queue,
+            layout.receive_queue,
+            config.role,
+        );
+        link_config.map_table = Some(MapTableConfig {
+            ra: layout.map_table_ra,
+            entries: layout.map_table_entries,
+        });
+        link_config.retry = config.retry;
+        let link = LdcLink::open(hypervisor, link_config)?;
+        if link.max_message_size() < MAX_CONTROL_MESSAGE {
+            return Err(BulkError::Layout(LayoutError::QueueEntries(
+                config.queue_entries,
+            )));
+        }
+        Ok(EngineEndpoint {
+            link,
+            layout,
+            channel: config.channel,
+            messenger: Messenger::new(config.session),
+            control: EngineControl::new(),
+            session: EngineSession::AwaitHello,
+            session_messages: Deque::new(),
+            generation: 0,
+            confirmed: None,
+            transmit_oldest: 0,
+            transmit_next: 0,
+            receive_next: 0,
+            statistics: BulkStatistics::default(),
+            last_error: None,
+        })
+    }
+
+    /// Unconfigures the link (queues and map table) and gives the
+    /// hypervisor back.
+    pub fn close(self) -> (H, Result<(), BulkError>) {
+        let (hypervisor, result) = self.link.close();
+        (hypervisor, result.map_err(BulkError::Link))
+    }
+
+    /// The request handler, for the host to drive.
+    pub fn control(&mut self) -> &mut EngineControl {
+        &mut self.control
+    }
+
+    /// The control session.
+    pub fn session(&self) -> EngineSession {
+        self.session
+    }
+
+    /// Whether the shim confirmed the latest ring registration.
+    pub fn is_registered(&self) -> bool {
+        self.generation != 0 && self.confirmed == Some(self.generation)
+    }
+
+    /// Registrations sent so far (one per Hello).
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Bulk-path counters.
+    pub fn statistics(&self) -> BulkStatistics {
+        self.statistics
+    }
+
+    /// Control-message counters.
+    pub fn messenger_statistics(&self) -> MessengerStatistics {
+        self.messenger.statistics()
+    }
+
+    /// The LDC link's counters.
+    pub fn link_statistics(&self) -> LinkStatistics {
+        self.link.statistics()
+    }
+
+    /// The memory layout.
+    pub fn layout(&self) -> &EngineLayout {
+        &self.layout
+    }
+
+    /// The link.
+    pub fn link(&self) -> &LdcLink<H> {
+        &self.link
+    }
+
+    /// The hypervisor (to inject faults in tests, or for other calls).
+    pub fn hypervisor(&self) -> &H {
+        self.link.hypervisor()
+    }
+
+    /// The hypervisor, mutably.
+    pub fn hypervisor_mut(&mut self) -> &mut H {
+        self.link.hypervisor_mut()
+    }
+
+    /// The last error a call returned (the typed error behind a
+    /// [`TransportError::Link`] code).
+    pub fn last_error(&self) -> Option<BulkError> {
+        self.last_error
+    }
+
+    /// Frames written and not yet reclaimed.
+    pub fn frames_in_flight(&self) -> u64 {
+        self.transmit_next - self.transmit_oldest
+    }
+
+    /// Where frame `sequence` sits while the shim has not taken it: its
+    /// slot's RA and its length (for inspection and fault injection).
+    pub fn pending_frame(&mut self, sequence: u64) -> Option<(u64, usize)> {
+        if !(self.transmit_oldest..self.transmit_next).contains(&sequence) {
+            return None;
+        }
+        let index = self.layout.ring.index(sequence);
+        let descriptor = self.read_descriptor(Region::TransmitRing, index).ok()?;
+        (descriptor.state() == Some(DescriptorState::Ready)).then(|| {
+            (
+                self.layout.slot_ra(Region::TransmitSlots, index),
+                descriptor.length.get() as usize,
+            )
+        })
+    }
+
+    /// Resets the LDC link (both queues: the shim sees RESET), as a host
+    /// with a deadline does when the link does not come up; the rings and
+    /// their frames stay, unacknowledged control messages are resent.
+    pub fn restart_link(&mut self) -> Result<(), BulkError> {
+        let result = self.link.restart().map_err(BulkError::Link);
+        self.remember(result)
+    }
+
+    /// Does the channel's bounded work: link handshake and ACKs, resends
+    /// after a reset, up to a few control messages in (Hello, ring
+    /// confirmation, requests), queued messages out, reclaiming DONE
+    /// descriptors.
+    pub fn poll(&mut self) -> Result<(), BulkError> {
+        let result = self.service();
+        self.remember(result)
+    }
+
+    /// Queues one frame for the shim: `Ok(false)` when the ring is full.
+    pub fn send_frame(&mut self, frame: &[u8]) -> Result<bool, BulkError> {
+        let result = self.service().and_then(|()| self.write_frame(frame));
+        self.remember(result)
+    }
+
+    /// Takes the next frame from the shim into `buffer`.
+    pub fn receive_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
+        let result = self.service().and_then(|()| self.read_frame(buffer));
+        self.remember(result)
+    }
+
+    fn remember<T>(&mut self, result: Result<T, BulkError>) -> Result<T, BulkError> {
+        if let Err(error) = &result {
+            self.last_error = Some(*error);
+        }
+        result
+    }
+
+    // ---- control -------------------------------------------------------
+
+    fn service(&mut self) -> Result<(), BulkError> {
+        self.messenger.poll(&mut self.link)?;
+        self.note_reset();
+        for _ in 0..MESSAGES_PER_POLL {
+            if !self.control.can_take_request() || self.session_messages.len() > 1 {
+                break;
+            }
+            let incoming = self.messenger.receive(&mut self.link, |message| {
+                matches!(message, Message::Hello(_))
+            })?;
+            match incoming {
+                None => break,
+                Some(Incoming::Message { message, .. }) => self.on_message(message)?,
+                Some(Incoming::Malformed { error, .. }) => self.control.answer(
+                    0,
+                    ErrorCode::BadRequest,
+                    0,
+                    match error {
+                        super::control::DecodeError::UnsupportedVersion(_) => {
+                            "control-protocol version not supported"
+                        }
+                        _ => "malformed control message",
+                    },
+                ),
+                Some(Incoming::Dropped) => {}
+            }
+        }
+        self.note_reset();
+        self.flush_messages()?;
+        self.reclaim()
+    }
+
+    fn note_reset(&mut self) {
+        if self.messenger.take_reset().is_some() {
+            self.statistics.link_resets += 1;
+            // The shim says Hello again once the link is back; the rings
+            // keep their frames meanwhile.
+            let _ = self
+                .control
+                .warn(WarningCode::LinkReset, "the LDC link to the shim was reset");
+        }
+    }
+
+    fn on_message(&mut self, message: Message) -> Result<(), BulkError> {
+        match message {
+            Message::Hello(hello) => self.on_hello(hello),
+            Message::RingRegistered(registered) => {
+                if registered.generation == self.generation {
+                    self.confirmed = Some(registered.generation);
+                }
+                Ok(())
+            }
+            request if request.is_request() => {
+                match self.session {
+                    EngineSession::Ready { .. } => self.control.on_request(request),
+                    EngineSession::AwaitHello => self.control.answer(
+                        request.request().unwrap_or(0),
+                        ErrorCode::NotReady,
+                        0,
+                        "no Hello yet",
+                    ),
+                }
+                Ok(())
+            }
+            other => {
+                self.control.answer(
+                    other.request().unwrap_or(0),
+                    ErrorCode::BadRequest,
+                    u64::from(other.kind().raw()),
+                    "unexpected message for the engine",
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers a Hello: the newest common version, then the (re-checked)
+    /// export as a new registration.
+    fn on_hello(&mut self, hello: Hello) -> Result<(), BulkError> {
+        let newest = hello.newest.min(CONTROL_VERSION);
+        if newest < hello.oldest.max(OLDEST_CONTROL_VERSION) {
+            self.session = EngineSession::AwaitHello;
+            self.control.answer(
+                0,
+                ErrorCode::UnsupportedVersion,
+                u64::from(CONTROL_VERSION),
+                "no common control-protocol version",
+            );
+            return Ok(());
+        }
+        if ensure_exported(self.link.hypervisor_mut(), self.channel, &self.layout)? {
+            self.statistics.reexports += 1;
+        }
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.confirmed = None;
+        self.messenger.set_version(newest);
+        self.session = EngineSession::Ready { version: newest };
+        self.session_messages.clear();
+        let _ = self.session_messages.push_back(Message::HelloAck(HelloAck {
+            version: newest,
+            max_frame_bytes: self.layout.ring.slot_bytes(),
+        }));
+        let _ = self
+            .session_messages
+            .push_back(Message::RingRegister(RingRegistration {
+                generation: self.generation,
+                entries: self.layout.ring.entries(),
+                slot_bytes: self.layout.ring.slot_bytes(),
+                transmit_ring: self.layout.region(Region::TransmitRing).cookie(0),
+                receive_ring: self.layout.region(Region::ReceiveRing).cookie(0),
+                transmit_oldest: self.transmit_oldest,
+                receive_next: self.receive_next,
+            }));
+        self.statistics.registrations += 1;
+        Ok(())
+    }
+
+    fn flush_messages(&mut self) -> Result<(), BulkError> {
+        while let Some(message) = self.session_messages.front() {
+            if !self.messenger.send(&mut self.link, message)? {
+                return Ok(());
+            }
+            let _ = self.session_messages.pop_front();
+        }
+        while let Some(message) = self.control.peek_event() {
+            if !self.messenger.send(&mut self.link, message)? {
+                return Ok(());
+            }
+            self.control.pop_event();
+        }
+        Ok(())
+    }
+
+    // ---- rings ---------------------------------------------------------
+
+    fn read_descriptor(&mut self, ring: Region, index: u32) -> Result<Descriptor, BulkError> {
+        let mut bytes = [0u8; DESCRIPTOR_BYTES];
+        let ra = self.layout.descriptor_ra(ring, index);
+        self.link
+            .hypervisor_mut()
+            .local_read(ra, &mut bytes)
+            .map_err(memory(MemoryUse::Descriptor))?;
+        Ok(Descriptor::read(&bytes))
+    }
+
+    fn write_word0(
+        &mut self,
+        ring: Region,
+        index: u32,
+        state: DescriptorState,
+        length: u32,
+    ) -> Result<(), BulkError> {
+        let ra = self.layout.descriptor_ra(ring, index);
+        self.link
+            .hypervisor_mut()
+            .local_write(ra, &Descriptor::word0(state, length))
+            .map_err(memory(MemoryUse::Descriptor))
+    }
+
+    /// Frees every transmit slot the shim marked DONE, oldest first.
+    fn reclaim(&mut self) -> Result<(), BulkError> {
+        while self.transmit_oldest != self.transmit_next {
+            let index = self.layout.ring.index(self.transmit_oldest);
+            let descriptor = self.read_descriptor(Region::TransmitRing, index)?;
+            match descriptor.state() {
+                Some(DescriptorState::Ready) => return Ok(()),
+                Some(DescriptorState::Done) => {
+                    self.write_word0(Region::TransmitRing, index, DescriptorState::Free, 0)?;
+                    self.transmit_oldest += 1;
+                }
+                // The shim writes nothing but DONE into this ring.
+                Some(DescriptorState::Free) | None => {
+                    return Err(BulkError::BadDescriptor {
+                        index,
+                        fault: DescriptorFault::State(descriptor.state),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_frame(&mut self, frame: &[u8]) -> Result<bool, BulkError> {
+        let slot_bytes = self.layout.ring.slot_bytes() as usize;
+        if frame.len() > slot_bytes {
+            return Err(BulkError::FrameTooLarge {
+                size: frame.len(),
+                capacity: slot_bytes,
+            });
+        }
+        if self.transmit_next - self.transmit_oldest >= u64::from(self.layout.ring.entries()) {
+            self.statistics.ring_full += 1;
+            return Ok(false);
+        }
+        let sequence = self.transmit_next;
+        let index = self.layout.ring.index(sequence);
+        let slot_ra = self.layout.slot_ra(Region::TransmitSlots, index);
+        let cookie = self.layout.slot_cookie(Region::TransmitSlots, index);
+        let descriptor_ra = self.layout.descriptor_ra(Region::TransmitRing, index);
+        let descriptor = Descriptor::new(
+            DescriptorState::Free,
+            0,
+            sequence,
+            cookie,
+            u64::from(self.layout.ring.slot_bytes()),
+        );
+        let hypervisor = self.link.hypervisor_mut();
+        hypervisor
+            .local_write(slot_ra, frame)
+            .map_err(memory(MemoryUse::Frame))?;
+        // The frame, then sequence and cookie, then READY: a reader that
+        // sees READY sees the rest.
+        fence(Ordering::Release);
+        hypervisor
+            .local_write(descriptor_ra + 8, &descriptor.to_bytes()[8..])
+            .map_err(memory(MemoryUse::Descriptor))?;
+        fence(Ordering::Release);
+        self.write_word0(
+            Region::TransmitRing,
+            index,
+            DescriptorState::Ready,
+            frame.len() as u32,
+        )?;
+        self.transmit_next += 1;
+        self.statistics.frames_sent += 1;
+        self.statistics.bytes_sent += frame.len() as u64;
+        Ok(true)
+    }
+
+    fn read_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
+        let index = self.layout.ring.index(self.receive_next);
+        let descriptor = self.read_descriptor(Region::ReceiveRing, index)?;
+        match descriptor.state() {
+            Some(DescriptorState::Free) => return Ok(None),
+            Some(DescriptorState::Ready) => {}
+            Some(DescriptorState::Done) | None => {
+                return Err(BulkError::BadDescriptor {
+                    index,
+                    fault: DescriptorFault::State(descriptor.state),
+                })
+            }
+        }
+        let sequence = descriptor.sequence.get();
+        if sequence != self.receive_next {
+            return Err(BulkError::BadDescriptor {
+                index,
+                fault: DescriptorFault::Sequence {
+                    expected: self.receive_next,
+                    found: sequence,
+                },
+            });
+        }
+        let length = descriptor.length.get();
+        if length > self.layout.ring.slot_bytes() {
+            return Err(BulkError::BadDescriptor {
+                index,
+                fault: DescriptorFault::Length(length),
+            });
+        }
+        let length = length as usize;
+        let Some(target) = buffer.get_mut(..length) else {
+            return Err(BulkError::FrameTooLarge {
+                size: length,
+                capacity: buffer.len(),
+            });
+        };
+        fence(Ordering::Acquire);
+        let slot_ra = self.layout.slot_ra(Region::ReceiveSlots, index);
+        self.link
+            .hypervisor_mut()
+            .local_read(slot_ra, target)
+            .map_err(memory(MemoryUse::Frame))?;
+        self.write_word0(Region::ReceiveRing, index, DescriptorState::Free, 0)?;
+        self.receive_next += 1;
+        self.statistics.frames_received += 1;
+        self.statistics.bytes_received += length as u64;
+        Ok(Some(length))
+    }
+}
+
+impl<H: Ldc + LocalMemory> Transport for EngineEndpoint<H> {
+    fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
+        self.send_frame(frame).map_err(|error| error.to_transport())
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        self.receive_frame(buffer)
+            .map_err(|error| error.to_transport())
+    }
+}
+
+/// A shared endpoint: the migration engine owns `&RefCell<..>` as its
+/// transport while the host reaches the same endpoint's
+/// [`EngineEndpoint::control`] between polls (no heap needed).
+impl<H: Ldc + LocalMemory> Transport for &RefCell<EngineEndpoint<H>> {
+    fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
+        let mut endpoint = self
+            .try_borrow_mut()
+            .map_err(|_| BulkError::Busy.to_transport())?;
+        endpoint.send(frame)
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        let mut endpoint = self
+            .try_borrow_mut()
+            .map_err(|_| BulkError::Busy.to_transport())?;
+        endpoint.receive(buffer)
+    }
+}

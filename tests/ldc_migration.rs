@@ -1,0 +1,180 @@
+//! Whole live migrations with each engine behind a simulated LDC channel:
+//! engine -> descriptor ring + LDC_COPY -> shim side -> pipe -> shim side
+//! -> LDC -> engine. Every byte and register arrives, the source is gone,
+//! the workload goes on; an LDC reset mid-migration is survived; a frame
+//! damaged in the engine's exported buffer is caught by its CRC.
+
+use ldmig::harness::run::{Intervention, TransportKind, Trigger};
+use ldmig::harness::{run, LinkModel, Report, Scenario};
+use ldmig::precopy::{Outcome, SourceDomainState};
+use ldmig::protocol::StopReason;
+use ldmig::stats::MigrationStatus;
+use ldmig_hv::hypervisor::DomainRunState;
+use ldmig_hv::sim::rng::test_seed;
+use ldmig_hv::sim::workload::WorkloadSpec;
+
+/// Memory of the test domains: small enough for qemu-sparc64.
+const MEMORY: u64 = 4 << 20;
+
+fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
+    let mut scenario = Scenario::new(seed, MEMORY, workload);
+    scenario.link = LinkModel::ONE_GBE;
+    scenario.frame_bytes = 64 << 10;
+    scenario.transport = TransportKind::Ldc;
+    scenario
+}
+
+fn assert_completed(report: &Report, label: &str) {
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Completed),
+        "{label}: {report:#?}"
+    );
+    assert_eq!(report.target_outcome, Some(Outcome::Completed), "{label}");
+    assert_eq!(
+        report.memory_identical,
+        Some(true),
+        "{label}: memory differs"
+    );
+    assert_eq!(
+        report.vcpu_state_identical,
+        Some(true),
+        "{label}: vCPU state differs"
+    );
+    assert!(
+        !report.source_domain_present,
+        "{label}: source domain still there"
+    );
+    assert!(report.target_running, "{label}: target domain not running");
+    assert!(
+        !report.source_written,
+        "{label}: the engine wrote to the source domain"
+    );
+    assert_eq!(report.source.status, MigrationStatus::Completed, "{label}");
+    assert_eq!(report.source.progress_percent, 100, "{label}");
+}
+
+/// Every frame went through both rings of the way.
+fn assert_frames_went_through_ldc(report: &Report, label: &str) {
+    let ldc = report.ldc.expect("an LDC run reports its hops");
+    let sent = ldc.source_engine.frames_sent;
+    assert!(sent > 10, "{label}: only {sent} frames");
+    assert_eq!(ldc.source_shim.frames_received, sent, "{label}: {ldc:#?}");
+    assert_eq!(ldc.target_engine.frames_received, sent, "{label}: {ldc:#?}");
+    assert_eq!(ldc.target_shim.frames_sent, sent, "{label}");
+    // And the target's answers came back the same way.
+    let answers = ldc.target_engine.frames_sent;
+    assert!(answers > 0, "{label}");
+    assert_eq!(
+        ldc.source_engine.frames_received, answers,
+        "{label}: {ldc:#?}"
+    );
+    assert!(ldc.source_shim.copy_calls > 2 * sent, "{label}");
+    assert_eq!(
+        ldc.source_engine.bytes_sent, report.source.transferred,
+        "{label}: the engine's bytes are the ring's"
+    );
+}
+
+#[test]
+fn whole_migrations_over_ldc_arrive_intact() {
+    let base = test_seed(41);
+    type Preset = fn(u64) -> WorkloadSpec;
+    let workloads: [(&str, Preset); 3] = [
+        ("idle", WorkloadSpec::idle),
+        ("moderate", WorkloadSpec::moderate),
+        ("heavy", WorkloadSpec::heavy),
+    ];
+    for offset in 0..3 {
+        for (name, make) in workloads {
+            let seed = base + offset;
+            let report = run(&scenario(seed, make(seed))).expect("run");
+            let label = format!("{name} seed {seed}");
+            assert_completed(&report, &label);
+            assert_frames_went_through_ldc(&report, &label);
+            if name != "idle" {
+                assert_eq!(
+                    report.workload_continued,
+                    Some(true),
+                    "{label}: workload stopped"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_ldc_reset_mid_migration_is_survived() {
+    let seed = test_seed(43);
+    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+    // The migration takes about 27 ms of virtual time: one reset early in
+    // pre-copy, one late.
+    scenario.interventions = vec![
+        Intervention::LdcReset(Trigger::AfterNs(5_000_000)),
+        Intervention::LdcReset(Trigger::AfterNs(18_000_000)),
+    ];
+    let report = run(&scenario).expect("run");
+    assert_completed(&report, "reset");
+    let ldc = report.ldc.expect("ldc");
+    assert!(ldc.source_link_resets >= 2, "{ldc:#?}");
+    assert!(ldc.source_engine.link_resets >= 2, "{ldc:#?}");
+    assert!(
+        ldc.source_registrations >= 3,
+        "the rings were registered again after each reset: {ldc:#?}"
+    );
+    assert_frames_went_through_ldc(&report, "reset");
+}
+
+#[test]
+fn a_frame_corrupted_in_the_exported_buffer_is_caught_by_its_crc() {
+    let seed = test_seed(47);
+    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+    // Frame 0 is the Hello; frame 3 carries pages.
+    scenario.interventions = vec![Intervention::CorruptExportedFrame {
+        frame: 3,
+        offset: 5000,
+    }];
+    scenario.config.response_timeout_ns = 200_000_000;
+    let report = run(&scenario).expect("run");
+    match report.target_outcome {
+        Some(Outcome::Failed(failure)) => assert_eq!(failure.reason, StopReason::CorruptData),
+        other => panic!("target outcome {other:?}: {report:#?}"),
+    }
+    match report.source_outcome {
+        Some(Outcome::Failed(failure)) => {
+            assert_eq!(failure.source_domain, SourceDomainState::Running)
+        }
+        other => panic!("source outcome {other:?}"),
+    }
+    assert!(report.source_running, "source not running");
+    assert_eq!(report.source_state, Some(DomainRunState::Normal));
+    assert!(
+        !report.source_written,
+        "the engine wrote to the source domain"
+    );
+    assert_eq!(report.target_domains, 0, "target kept the reservation");
+}
+
+#[test]
+fn a_link_lost_between_the_shims_ends_cleanly_over_ldc() {
+    let seed = test_seed(53);
+    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+    scenario.interventions = vec![Intervention::Disconnect(Trigger::SourceProgress(50))];
+    scenario.config.response_timeout_ns = 200_000_000;
+    let report = run(&scenario).expect("run");
+    assert!(
+        matches!(report.source_outcome, Some(Outcome::Failed(f)) if f.source_domain == SourceDomainState::Running),
+        "{report:#?}"
+    );
+    assert!(report.source_running, "source not resumed");
+    assert_eq!(report.target_domains, 0, "target kept the reservation");
+}
+
+#[test]
+fn ldc_interventions_need_an_ldc_run() {
+    let seed = test_seed(59);
+    let mut scenario = scenario(seed, WorkloadSpec::idle(seed));
+    scenario.transport = TransportKind::Pipe;
+    scenario.interventions = vec![Intervention::LdcReset(Trigger::AfterNs(0))];
+    assert!(run(&scenario).is_err());
+}
