@@ -5,6 +5,7 @@
 //! `no_std` and heap-free (`--no-default-features` does not build this).
 
 pub mod counting;
+pub mod ldc_hop;
 pub mod pipe;
 pub mod run;
 

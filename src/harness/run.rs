@@ -5,11 +5,9 @@
 //! shim's end, whose relays meet on the pipe.
 
 use super::counting::CountingHv;
+use super::ldc_hop::{LdcHop, LdcLink};
 use super::pipe::{pipe, LinkFault, LinkModel, PipeEnd};
-use crate::ldc_transport::{
-    BulkStatistics, EngineConfig, EngineEndpoint, EngineLayout, Relay, RingGeometry, ShimConfig,
-    ShimEndpoint, ShimLayout,
-};
+use crate::ldc_transport::BulkStatistics;
 use crate::precopy::dirty_set::DirtySet;
 use crate::precopy::{
     DomainShape, MigrationConfig, Outcome, SourceBuffers, SourceEngine, SourcePoll, TargetEngine,
@@ -17,11 +15,8 @@ use crate::precopy::{
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
 use ldmig_hv::abi::migration::VcpuState;
-use ldmig_hv::hypervisor::{DomainId, DomainRunState, LocalMemory, MemoryBlock};
+use ldmig_hv::hypervisor::{DomainId, DomainRunState, MemoryBlock};
 use ldmig_hv::sim::handle::MachineHandle;
-use ldmig_hv::sim::ldc::{
-    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_MEMORY, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
-};
 use ldmig_hv::sim::machine::{BlockSpec, DomainSpec, Machine, PhysRange};
 use ldmig_hv::sim::workload::{Workload, WorkloadSpec};
 use std::cell::RefCell;
@@ -221,158 +216,24 @@ pub struct LdcReport {
     pub source_link_resets: u64,
 }
 
-/// Descriptors per ring of the harness's LDC hops (fewer when slots are big).
-const LDC_RING_ENTRIES: u32 = 8;
-/// Frames each relay moves per direction and step, at most.
-const RELAY_BUDGET: usize = 64;
-
-/// One engine's LDC channel to its shim's end, and that shim's relay to
-/// the pipe between the shims.
-struct LdcHop {
-    _fabric: LdcFabric,
-    engine: EngineEndpoint<SimLdcEndpoint>,
-    shim: ShimEndpoint<SimLdcEndpoint>,
-    network: PipeEnd,
-    relay: Relay,
-    outbound: Vec<u8>,
-    inbound: Vec<u8>,
-    /// The pipe failed: the shim closes the channel, the engine sees it.
-    failed: Option<TransportError>,
-    /// A frame to damage in the engine's exported slot: (frame, offset).
-    corrupt: Option<(u64, usize)>,
-}
-
-impl LdcHop {
-    /// Opens a channel pair sized for frames of `frame_bytes`.
-    fn open(frame_bytes: usize, session: u32, network: PipeEnd) -> Result<Self, String> {
-        let slot_bytes = RingGeometry::slot_bytes_for(frame_bytes);
-        let (ring, engine_layout) = [LDC_RING_ENTRIES, 4, 2]
-            .into_iter()
-            .find_map(|entries| {
-                let ring = RingGeometry::new(entries, slot_bytes).ok()?;
-                let layout = EngineLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, ring).ok()?;
-                Some((ring, layout))
-            })
-            .ok_or_else(|| format!("no LDC ring fits {frame_bytes}-byte frames"))?;
-        let round = |bytes: u64| bytes.div_ceil(8192).max(SIM_MIN_MEMORY / 8192) * 8192;
-        let engine_bytes = round(engine_layout.end() - SIM_MEMORY_BASE);
-        let shim_layout = ShimLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, slot_bytes)
-            .map_err(|error| error.to_string())?;
-        let shim_bytes = round(
-            shim_layout.frame_buffer_ra + u64::from(shim_layout.frame_buffer_bytes)
-                - SIM_MEMORY_BASE,
-        );
-        let fabric = LdcFabric::new();
-        let (engine_end, shim_end) = fabric
-            .create_pair(
-                EndpointConfig {
-                    channel: 1,
-                    memory_bytes: engine_bytes,
-                },
-                EndpointConfig {
-                    channel: 2,
-                    memory_bytes: shim_bytes,
-                },
-            )
-            .map_err(|error| error.to_string())?;
-        let mut engine_config = EngineConfig::new(1, SIM_MEMORY_BASE, engine_bytes, ring);
-        engine_config.session = session;
-        let engine =
-            EngineEndpoint::open(engine_end, engine_config).map_err(|error| error.to_string())?;
-        let mut shim_config = ShimConfig::new(2, SIM_MEMORY_BASE, shim_bytes, slot_bytes);
-        shim_config.session = session;
-        let shim = ShimEndpoint::open(shim_end, shim_config).map_err(|error| error.to_string())?;
-        let mut hop = LdcHop {
-            _fabric: fabric,
-            engine,
-            shim,
-            network,
-            relay: Relay::new(),
-            outbound: vec![0; slot_bytes as usize],
-            inbound: vec![0; slot_bytes as usize],
-            failed: None,
-            corrupt: None,
-        };
-        // Hello and ring registration before the engines start.
-        for _ in 0..64 {
-            if hop.shim.is_ready() && hop.engine.is_registered() {
-                return Ok(hop);
-            }
-            hop.engine.poll().map_err(|error| error.to_string())?;
-            hop.shim.poll().map_err(|error| error.to_string())?;
-        }
-        Err("the LDC control session did not come up".into())
-    }
-
-    /// The shim's side of a step: polls the engine's end, damages a frame
-    /// if asked, relays frames both ways.
-    fn pump(&mut self) {
-        if self.failed.is_some() {
-            return;
-        }
-        if let Err(error) = self.engine.poll() {
-            self.failed = Some(error.to_transport());
-            return;
-        }
-        if let Some((frame, offset)) = self.corrupt {
-            if let Some((ra, length)) = self.engine.pending_frame(frame) {
-                self.corrupt = None;
-                let at = ra + (offset % length.max(1)) as u64;
-                let word = at / 8 * 8;
-                let mut bytes = [0u8; 8];
-                let memory = self.engine.hypervisor_mut();
-                if memory.local_read(word, &mut bytes).is_ok() {
-                    bytes[(at - word) as usize] ^= 0x10;
-                    let _ = memory.local_write(word, &bytes);
-                }
-            }
-        }
-        let pumped = self.relay.pump(
-            &mut self.shim,
-            &mut self.network,
-            &mut self.outbound,
-            &mut self.inbound,
-            RELAY_BUDGET,
-        );
-        if let Err(error) = pumped {
-            self.failed = Some(error);
-        }
-    }
-}
-
 /// What an engine of the harness sends its frames through.
 enum EngineLink {
     Pipe(PipeEnd),
-    Ldc(Rc<RefCell<LdcHop>>),
+    Ldc(LdcLink<PipeEnd>),
 }
 
 impl Transport for EngineLink {
     fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
         match self {
             EngineLink::Pipe(end) => end.send(frame),
-            EngineLink::Ldc(hop) => {
-                let mut hop = hop.borrow_mut();
-                if let Some(error) = hop.failed {
-                    return Err(error);
-                }
-                let sent = hop.engine.send(frame);
-                hop.pump();
-                sent
-            }
+            EngineLink::Ldc(link) => link.send(frame),
         }
     }
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
         match self {
             EngineLink::Pipe(end) => end.receive(buffer),
-            EngineLink::Ldc(hop) => {
-                let mut hop = hop.borrow_mut();
-                hop.pump();
-                match hop.engine.receive(buffer)? {
-                    Some(length) => Ok(Some(length)),
-                    None => hop.failed.map_or(Ok(None), Err),
-                }
-            }
+            EngineLink::Ldc(link) => link.receive(buffer),
         }
     }
 }
@@ -478,8 +339,8 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
             )?));
             (
                 Some((source_hop.clone(), target_hop.clone())),
-                EngineLink::Ldc(source_hop),
-                EngineLink::Ldc(target_hop),
+                EngineLink::Ldc(LdcLink(source_hop)),
+                EngineLink::Ldc(LdcLink(target_hop)),
             )
         }
     };

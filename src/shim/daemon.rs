@@ -220,13 +220,16 @@ impl Daemon {
             let mut workload = None;
             if let (Some(id), DomainState::Active) = (id, requirements.state) {
                 let seed = options.seed.wrapping_add(index as u64);
+                let image = options.images.iter().find(|(domain, _)| domain == name);
                 if name != "primary" && options.workload != "none" {
+                    // With an image, memory is the image and zeros: the
+                    // workload writes from there instead of filling first.
                     let started = state
-                        .start_workload(&options.workload, seed, id, true)
+                        .start_workload(&options.workload, seed, id, image.is_none())
                         .ok_or_else(|| format!("unknown workload '{}'", options.workload))?;
                     workload = Some((started, options.workload.clone(), seed));
                 }
-                if let Some((_, image)) = options.images.iter().find(|(domain, _)| domain == name) {
+                if let Some((_, image)) = image {
                     load_image(&state.machine, id, image)?;
                 }
             }

@@ -5,16 +5,20 @@
 use super::channel::frame_channel;
 use super::daemon::{lock, Domain, MigrationTrack, State};
 use super::digest::domain_digest;
+use super::outgoing::FRAME_BYTES;
 use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
 use super::relay::Relay;
+use crate::harness::ldc_hop::{LdcHop, LdcLink};
 use crate::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
 use crate::rules::{check_migration, MigrationSide};
 use crate::secure::SecureChannel;
 use crate::wire::frame::MAX_FRAME_PAYLOAD;
 use crate::wire::FRAME_HEADER_BYTES;
 use ldmig_hv::resources::{DomainState, Name};
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -158,11 +162,14 @@ fn run_target_engine(
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
     let (engine_end, relay_end) = frame_channel(8 << 20);
+    // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
+    let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end).ok()?;
+    let hop = Rc::new(RefCell::new(hop));
     let relay = Relay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
     let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
     let mut engine = TargetEngine::new(
         state.machine.clone(),
-        engine_end,
+        LdcLink(hop.clone()),
         MigrationConfig::default(),
         &mut inbox,
     );
@@ -212,6 +219,7 @@ fn run_target_engine(
     while !relay_end.is_closed() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
+    hop.borrow_mut().drain(200);
     relay.finish(&relay_end);
     taken
 }

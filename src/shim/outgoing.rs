@@ -9,6 +9,7 @@ use super::digest::domain_digest;
 use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
 use super::relay::Relay;
 use crate::harness::counting::CountingHv;
+use crate::harness::ldc_hop::{LdcHop, LdcLink};
 use crate::precopy::dirty_set::DirtySet;
 use crate::precopy::{
     DomainShape, MigrationConfig, Outcome, SourceBuffers, SourceDomainState, SourceEngine,
@@ -18,7 +19,9 @@ use crate::rules::MigrationSide;
 use crate::secure::{ChannelError, SecureChannel};
 use ldmig_hv::hypervisor::{DomainId, MemoryBlock};
 use ldmig_hv::resources::DomainState;
+use std::cell::RefCell;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -238,6 +241,10 @@ fn run_source_engine(
     let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
     let _ = stream.set_read_timeout(None);
     let (engine_end, relay_end) = frame_channel(8 << 20);
+    // engine -> LDC (ring exported by the engine, read by the shim's end
+    // with LDC_COPY) -> shim's end -> relay -> secure TCP channel.
+    let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end)?;
+    let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
     let relay = Relay::start(
         Arc::new(Mutex::new(sender)),
@@ -288,8 +295,15 @@ fn run_source_engine(
         frame: &mut frame,
         page: &mut page,
     };
-    let mut engine = SourceEngine::new(hv, engine_end, options.id, shape, options.config, buffers)
-        .map_err(|error| error.to_string())?;
+    let mut engine = SourceEngine::new(
+        hv,
+        LdcLink(hop.clone()),
+        options.id,
+        shape,
+        options.config,
+        buffers,
+    )
+    .map_err(|error| error.to_string())?;
 
     let mut last_report = Instant::now();
     let outcome = loop {
@@ -321,6 +335,7 @@ fn run_source_engine(
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+    hop.borrow_mut().drain(200);
     relay.finish(&relay_end);
     Ok(outcome)
 }
