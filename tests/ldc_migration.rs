@@ -8,7 +8,6 @@ use ldmig::harness::run::{Intervention, TransportKind, Trigger};
 use ldmig::harness::{run, LinkModel, Report, Scenario};
 use ldmig::precopy::{Outcome, SourceDomainState};
 use ldmig::protocol::StopReason;
-use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_hv::sim::rng::test_seed;
 use ldmig_hv::sim::workload::WorkloadSpec;
@@ -25,33 +24,9 @@ fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
 }
 
 fn assert_completed(report: &Report, label: &str) {
-    assert_eq!(
-        report.source_outcome,
-        Some(Outcome::Completed),
-        "{label}: {report:#?}"
-    );
-    assert_eq!(report.target_outcome, Some(Outcome::Completed), "{label}");
-    assert_eq!(
-        report.memory_identical,
-        Some(true),
-        "{label}: memory differs"
-    );
-    assert_eq!(
-        report.vcpu_state_identical,
-        Some(true),
-        "{label}: vCPU state differs"
-    );
-    assert!(
-        !report.source_domain_present,
-        "{label}: source domain still there"
-    );
-    assert!(report.target_running, "{label}: target domain not running");
-    assert!(
-        !report.source_written,
-        "{label}: the engine wrote to the source domain"
-    );
-    assert_eq!(report.source.status, MigrationStatus::Completed, "{label}");
-    assert_eq!(report.source.progress_percent, 100, "{label}");
+    if let Err(broken) = report.completed_intact() {
+        panic!("{label}: {broken}\n{report:#?}");
+    }
 }
 
 /// Every frame went through both rings of the way.

@@ -199,6 +199,58 @@ pub struct Report {
     pub ldc: Option<LdcReport>,
 }
 
+impl Report {
+    /// Checks everything a completed live migration promises: both sides
+    /// completed, memory and vCPU state equal to the source's at
+    /// suspension, the source domain gone and never written by the engine,
+    /// the domain running on the target, progress at 100 %. `Err` names
+    /// every promise broken.
+    pub fn completed_intact(&self) -> Result<(), String> {
+        let checks = [
+            (
+                self.source_outcome == Some(Outcome::Completed),
+                "the source did not complete",
+            ),
+            (
+                self.target_outcome == Some(Outcome::Completed),
+                "the target did not complete",
+            ),
+            (self.memory_identical == Some(true), "memory differs"),
+            (
+                self.vcpu_state_identical == Some(true),
+                "vCPU state differs",
+            ),
+            (
+                !self.source_domain_present,
+                "the source domain is still there",
+            ),
+            (self.target_running, "the domain does not run on the target"),
+            (
+                !self.source_written,
+                "the engine wrote to the source domain",
+            ),
+            (
+                self.source.status == MigrationStatus::Completed,
+                "the source status is not completed",
+            ),
+            (
+                self.source.progress_percent == 100,
+                "the source progress is not 100 %",
+            ),
+        ];
+        let broken: Vec<&str> = checks
+            .iter()
+            .filter(|(kept, _)| !kept)
+            .map(|(_, what)| *what)
+            .collect();
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} (seed {})", broken.join("; "), self.seed))
+        }
+    }
+}
+
 /// Counters of both LDC hops of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LdcReport {
