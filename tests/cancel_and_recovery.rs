@@ -32,6 +32,7 @@ fn rule_cancel_at_every_phase_leaves_the_source_running() {
         Trigger::SourceProgress(20),
         Trigger::SourceProgress(60),
         Trigger::SourceProgress(86),
+        Trigger::SourceRounds(1),
         Trigger::SourceStatus(MigrationStatus::Switchover),
     ];
     let mut cancelled = 0;
@@ -66,7 +67,7 @@ fn rule_cancel_at_every_phase_leaves_the_source_running() {
             );
         }
     }
-    assert_eq!(cancelled, 48);
+    assert_eq!(cancelled, 56);
 }
 
 #[test]
@@ -148,4 +149,23 @@ fn rule_crypto_units_return_to_a_cancelled_source() {
         report.source_crypto_units, 3,
         "crypto units not re-added on the source"
     );
+}
+
+#[test]
+fn rule_cancel_while_waiting_to_suspend_is_honoured() {
+    // An idle domain is ready to switch over right after round 0, and then
+    // waits for the target's acknowledgement of that round before it
+    // suspends: a cancel in that wait must still win.
+    let seed = test_seed(600);
+    let mut scenario = small(seed);
+    scenario.workload = WorkloadSpec::idle(seed);
+    scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceRounds(1))];
+    let report = run(&scenario).expect("run");
+    assert_eq!(
+        report.source_outcome,
+        Some(Outcome::Cancelled),
+        "{report:#?}"
+    );
+    assert!(report.source_running);
+    assert_eq!(report.target_domains, 0);
 }

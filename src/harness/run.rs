@@ -45,6 +45,10 @@ pub enum Trigger {
     AfterNs(u64),
     /// The first step at which the source progress reaches this percent.
     SourceProgress(u8),
+    /// The first step after the source ended this many pre-copy rounds
+    /// (it is then between rounds, or waiting for the target's round
+    /// acknowledgement before it suspends).
+    SourceRounds(u32),
 }
 
 /// Something done to the migration while it runs.
@@ -338,6 +342,7 @@ fn trigger_fires(trigger: Trigger, stats: &MigrationStats, elapsed_ns: u64) -> b
         Trigger::SourceStatus(status) => stats.status == status,
         Trigger::AfterNs(ns) => elapsed_ns >= ns,
         Trigger::SourceProgress(percent) => stats.progress_percent >= percent,
+        Trigger::SourceRounds(rounds) => stats.rounds >= rounds,
     }
 }
 

@@ -271,14 +271,11 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
     /// Asks for a cancel; honoured on the next poll if the commit has not
     /// been sent yet. Returns false when it is too late to cancel.
     pub fn cancel(&mut self) -> bool {
-        let cancellable = matches!(
+        // Everything before the Commit leaves can be undone; from then on
+        // the target may already own the domain.
+        let cancellable = !matches!(
             self.phase,
-            Phase::Start
-                | Phase::AwaitHelloAck
-                | Phase::Precopy
-                | Phase::FinalPages
-                | Phase::VcpuStates { .. }
-                | Phase::SendCommit
+            Phase::AwaitCommitAck | Phase::AwaitResumed | Phase::Stopping(_) | Phase::Done(_)
         );
         if cancellable {
             self.cancel_requested = true;
