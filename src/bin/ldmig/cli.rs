@@ -10,9 +10,10 @@ use std::path::PathBuf;
 /// daemon through its control socket (`--control`, or $LDMIG_CONTROL).
 /// `ldmig demo` runs a whole migration between two simulated hosts.
 #[derive(Debug, Parser)]
-#[command(name = "ldmig", version, about, long_about = None)]
+#[command(name = "ldmig", version)]
 pub struct Cli {
-    /// Control socket of the daemon to talk to.
+    /// Control socket of the daemon to talk to (or that `serve` creates)
+    /// [default: /tmp/ldmig.sock].
     #[arg(long, global = true, env = "LDMIG_CONTROL", value_name = "PATH")]
     pub control: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
@@ -83,8 +84,8 @@ pub struct MigrateArgs {
     pub max_bandwidth: Option<String>,
     /// The domain to migrate.
     pub domain: String,
-    /// TARGET-ADDR[:TARGET-DOMAIN]: the target daemon's address (host:port),
-    /// optionally followed by the name the domain takes there.
+    /// HOST[:PORT][:TARGET-DOMAIN]: the target daemon's address (port 8101
+    /// by default), optionally followed by the name the domain takes there.
     pub target: String,
 }
 
