@@ -246,21 +246,28 @@ fn run_source_engine(
     let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end)?;
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
+    let abort_end = relay_end.clone();
     let relay = Relay::start(
         Arc::new(Mutex::new(sender)),
         receiver,
         stream,
         relay_end.clone(),
-        move |message| {
-            if let PeerMessage::Report {
+        move |message| match message {
+            PeerMessage::Report {
                 memory_digest,
                 vcpu_digest,
-            } = message
-            {
+            } => {
                 let mut info = lock(&peer_track.info);
                 info.peer_memory_digest = Some(memory_digest);
                 info.peer_vcpu_digest = Some(vcpu_digest);
             }
+            PeerMessage::Abort { reason } => {
+                // The target refused to go on (e.g. its locks): the engine
+                // sees the link close at once and the source keeps running.
+                lock(&peer_track.info).result = Some(reason);
+                abort_end.close();
+            }
+            _ => {}
         },
     );
 
