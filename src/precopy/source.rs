@@ -865,7 +865,10 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
     fn fail(&mut self, now_ns: u64, error: StepError) {
         match (error, self.phase) {
             (_, Phase::Done(_)) => {}
-            (StepError::Transport(_), Phase::AwaitResumed) => {
+            (_, Phase::AwaitResumed) => {
+                // The target acknowledged the commit and the source copy is
+                // gone: whatever goes wrong with the "resumed" note, the
+                // domain runs there. Never "restore" a destroyed domain.
                 self.stats.downtime_ns = now_ns.saturating_sub(self.suspended_at.unwrap_or(now_ns));
                 self.finish(Outcome::Completed);
             }
