@@ -131,7 +131,7 @@ fn random_faults_never_break_a_promise() {
     let runs = if cfg!(target_arch = "sparc64") {
         40
     } else {
-        300
+        600
     };
     let mut outcomes = [0usize; 4];
     for index in 0..runs {
