@@ -384,8 +384,9 @@ fn thread_cpu_seconds() -> f64 {
         seconds: 0,
         nanoseconds: 0,
     };
-    // SAFETY: `time` is a valid, writable timespec (64-bit Linux layout:
-    // time_t and long are both `long`); the clock id is a constant Linux defines.
+    // `time` has the 64-bit Linux timespec layout (time_t and long are both
+    // `long`) and the clock id is a constant Linux defines.
+    // SAFETY: `time` is a valid, writable timespec for the whole call.
     let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
     assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
     time.seconds as f64 + time.nanoseconds as f64 * 1e-9

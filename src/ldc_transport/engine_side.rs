@@ -23,7 +23,7 @@ use super::control::wire::{
     MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
 };
 use super::control::EngineControl;
-use super::error::{BulkError, DescriptorFault, MemoryUse};
+use super::error::{memory, BulkError, DescriptorFault, MemoryUse};
 use super::export::{ensure_exported, initialise_rings, write_map_table};
 use super::layout::{EngineLayout, LayoutError, Region};
 use super::messenger::{Incoming, Messenger, MessengerStatistics};
@@ -116,10 +116,6 @@ impl<H: Ldc + LocalMemory> core::fmt::Debug for EngineEndpoint<H> {
             .field("statistics", &self.statistics)
             .finish()
     }
-}
-
-fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
-    move |error| BulkError::Memory { what, error }
 }
 
 impl<H: Ldc + LocalMemory> EngineEndpoint<H> {

@@ -22,7 +22,7 @@ use super::control::wire::{
 };
 use super::control::ShimControl;
 use super::copy::{copy_all, CopyDirection};
-use super::error::{BulkError, DescriptorFault, MemoryUse};
+use super::error::{memory, BulkError, DescriptorFault, MemoryUse};
 use super::layout::{LayoutError, ShimLayout};
 use super::messenger::{Incoming, Messenger, MessengerStatistics};
 use super::ring::{
@@ -137,10 +137,6 @@ impl<H: Ldc + LocalMemory> core::fmt::Debug for ShimEndpoint<H> {
             .field("statistics", &self.statistics)
             .finish()
     }
-}
-
-fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
-    move |error| BulkError::Memory { what, error }
 }
 
 impl<H: Ldc + LocalMemory> ShimEndpoint<H> {

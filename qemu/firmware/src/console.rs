@@ -31,16 +31,16 @@ impl Console {
     /// Sends one byte.
     pub fn put_byte(&mut self, byte: u8) {
         for _ in 0..POLL_LIMIT {
-            // SAFETY: UART_BASE + LSR is the 16550's line status register,
-            // a device register mapped at that physical address on this
-            // machine (the MMU is bypassed); reading it has no side effect.
+            // UART_BASE + LSR is the 16550's line status register, mapped at
+            // that physical address on this machine (the MMU is bypassed).
+            // SAFETY: a device register; reading it has no side effect.
             let status = unsafe { core::ptr::read_volatile((UART_BASE + LSR) as *const u8) };
             if status & LSR_THR_EMPTY != 0 {
                 break;
             }
         }
-        // SAFETY: UART_BASE + THR is the 16550's transmit register; a byte
-        // store sends the byte and touches no memory.
+        // UART_BASE + THR is the 16550's transmit register.
+        // SAFETY: a byte store there sends the byte and touches no memory.
         unsafe { core::ptr::write_volatile((UART_BASE + THR) as *mut u8, byte) };
     }
 }

@@ -115,8 +115,8 @@ pub fn power_on() {
     MIGRATION_MAJOR.store(0, Ordering::Relaxed);
     TRAPS.store(0, Ordering::Relaxed);
     for domain in &DOMAINS {
-        // SAFETY: each block is partition RAM that only this stub touches
-        // (no Rust object lives there), inside the -m 128M QEMU gives.
+        // Each block lies inside the -m 128M of partition RAM QEMU gives.
+        // SAFETY: only this stub touches that RAM; no Rust object lives there.
         unsafe {
             core::ptr::write_bytes(domain.block.pa as *mut u8, 0, domain.block.size as usize);
         }
@@ -263,12 +263,12 @@ fn copy_guest_memory(args: [u64; 5], direction: Direction) -> Outcome {
         Direction::FromGuest => (guest, buffer),
         Direction::ToGuest => (buffer, guest),
     };
-    // SAFETY: both ranges were checked above: `guest` is inside the
-    // domain's block of partition RAM (no Rust object there), `buffer` is
-    // inside the caller's memory, and the caller vouched (ldmig_hv's
-    // `fast_trap` contract) that it is a buffer of `length` bytes not used
-    // by any Rust reference while the call runs. The hyperprivileged code
-    // runs with physical addresses, so these are the addresses themselves.
+    // Both ranges were checked above: `guest` is inside the domain's block
+    // of partition RAM (no Rust object there), `buffer` inside the caller's
+    // memory, which the caller vouched (ldmig_hv's `fast_trap` contract) is
+    // `length` bytes no Rust reference uses while the call runs. The
+    // hyperprivileged code runs with physical addresses.
+    // SAFETY: both are valid, non-overlapping, unaliased `length`-byte ranges.
     unsafe {
         core::ptr::copy(source as *const u8, destination as *mut u8, length as usize);
     }

@@ -314,8 +314,8 @@ fn sun4v_memory_errors(_note: &mut Note) -> Result<(), Failure> {
     )?;
     // A buffer outside the caller's memory (the guest's own partition RAM):
     // the stub refuses it before touching anything.
-    // SAFETY: the call is refused before any copy (that is what is
-    // checked); no memory is read or written.
+    // The call is refused before any copy (that is what is checked).
+    // SAFETY: no memory is read or written.
     let outside = unsafe {
         fast_trap(
             mig::MIG_PAGE_READ,
