@@ -5,15 +5,14 @@
 //! by the link layer. Best of `--runs` (default 3) interleaved runs.
 //! `--mib N`, `--frame-kib N`, `--entries N`, `--runs N`, `--markdown`.
 
-use ldmig::ldc_transport::{
-    EngineConfig, EngineEndpoint, EngineLayout, RingGeometry, ShimConfig, ShimEndpoint,
-};
+use ldmig::ldc_transport::{EngineConfig, EngineEndpoint, EngineLayout, RingGeometry};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkError, LinkRole, QueueConfig, MAX_MESSAGE_SIZE};
-use ldmig_hv::sim::ldc::{
+use ldmig_shim::ldc_end::{ShimConfig, ShimEndpoint};
+use ldmig_sim::ldc::{
     EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_MEMORY, SIM_MAX_QUEUE_ENTRIES,
     SIM_MEMORY_BASE,
 };
-use ldmig_hv::sim::rng::SplitMix64;
+use ldmig_sim::rng::SplitMix64;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! of the engine's page records next to memcpy, the C LZ4 library and
 //! `lz4_flex` alone, on zero, text-like, random and real-file pages.
 //!
-//! Run: `cargo run --release --example codec_bench --features bench -- [--quick] [--markdown]`.
+//! Run: `cargo run --release -p ldmig-benches --example codec_bench -- [--quick] [--markdown]`.
 //! Every figure is the best of several runs; the runs interleave all the
 //! measured operations so that they see the same machine state. Time is
 //! the thread's CPU time, so other processes on a shared machine do not
@@ -10,7 +10,7 @@
 
 use ldmig::page::{is_zero, page_crc, Page, PAGE_SIZE};
 use ldmig::wire::record::{encode_page, parse_record, PageDecoder, PageEncoding, MAX_RECORD_BYTES};
-use ldmig_hv::sim::rng::SplitMix64;
+use ldmig_sim::rng::SplitMix64;
 use std::hint::black_box;
 use std::os::raw::{c_char, c_int};
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! repeatable), all in one run. `--memory MiB`, `--markdown`, `--seed N`,
 //! `--link 10g|1g`.
 
-use ldmig::harness::{run, LinkModel, Scenario};
-use ldmig_hv::sim::workload::WorkloadSpec;
+use ldmig_shim::harness::{run, LinkModel, Scenario};
+use ldmig_sim::workload::WorkloadSpec;
 use std::process::ExitCode;
 
 struct Options {

@@ -15,26 +15,22 @@
 //! - [`ldc_transport`]: that transport over LDC to the shim: descriptor
 //!   rings exported through the map table and read with `LDC_COPY`, and
 //!   the engine–shim control protocol as LDC messages.
-//! - `shim` (feature `shim`, std): the control-domain daemon, its control
-//!   protocol and the authenticated link between shims.
-//! - `harness` (feature `shim`, std): whole migrations between simulated
-//!   machines, for tests, benchmarks and the demo.
-//! - `secure` (feature `shim`, std): the authenticated, encrypted channel
-//!   between the two control-domain shims (SPAKE2, ChaCha20-Poly1305).
-#![cfg_attr(not(any(test, feature = "std")), no_std)]
+//!
+//! The control-domain shim, the secure channel and the harness are the
+//! `ldmig-shim` crate; the simulated machine is `ldmig-sim`.
+#![no_std]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "shim")]
-pub mod harness;
+#[cfg(test)]
+#[macro_use]
+extern crate std;
+
 pub mod ldc_transport;
 pub mod page;
 pub mod precopy;
 pub mod protocol;
 pub mod rules;
-#[cfg(feature = "shim")]
-pub mod secure;
-#[cfg(feature = "shim")]
-pub mod shim;
 pub mod stats;
 pub mod transport;
 pub mod wire;

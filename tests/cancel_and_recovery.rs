@@ -2,13 +2,13 @@
 //! before the commit leaves the source running and the target empty; bound
 //! domains migrate in one pass; crypto units come back, fewer if need be.
 
-use ldmig::harness::run::{Intervention, Trigger};
-use ldmig::harness::{run, LinkModel, Scenario};
 use ldmig::precopy::{MigrationConfig, Outcome};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
-use ldmig_hv::sim::rng::test_seed;
-use ldmig_hv::sim::workload::WorkloadSpec;
+use ldmig_shim::harness::run::{Intervention, Trigger};
+use ldmig_shim::harness::{run, LinkModel, Scenario};
+use ldmig_sim::rng::test_seed;
+use ldmig_sim::workload::WorkloadSpec;
 
 fn small(seed: u64) -> Scenario {
     let mut scenario = Scenario::new(seed, 4 << 20, WorkloadSpec::heavy(seed));

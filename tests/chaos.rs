@@ -7,14 +7,14 @@
 //! final state had left, a recoverable domain in the error state), and the
 //! engine never writes to the source domain.
 
-use ldmig::harness::pipe::LinkFault;
-use ldmig::harness::run::{Intervention, TransportKind, Trigger};
-use ldmig::harness::{run, LinkModel, Report, Scenario};
 use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
-use ldmig_hv::sim::rng::{test_seed, SplitMix64};
-use ldmig_hv::sim::workload::WorkloadSpec;
+use ldmig_shim::harness::pipe::LinkFault;
+use ldmig_shim::harness::run::{Intervention, TransportKind, Trigger};
+use ldmig_shim::harness::{run, LinkModel, Report, Scenario};
+use ldmig_sim::rng::{test_seed, SplitMix64};
+use ldmig_sim::workload::WorkloadSpec;
 
 fn random_trigger(rng: &mut SplitMix64) -> Trigger {
     match rng.below(4) {

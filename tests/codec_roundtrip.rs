@@ -7,7 +7,7 @@ use ldmig::page::{Page, PAGE_SIZE};
 use ldmig::wire::frame::FRAME_HEADER_BYTES;
 use ldmig::wire::record::{encode_page, MAX_RECORD_BYTES};
 use ldmig::wire::{Frame, FrameType, FrameWriter, PageDecoder, PageEncoding, PageRecords};
-use ldmig_hv::sim::rng::{test_seed, SplitMix64};
+use ldmig_sim::rng::{test_seed, SplitMix64};
 
 /// Most pages one frame of these tests carries.
 const MAX_PAGES_PER_FRAME: usize = 8;

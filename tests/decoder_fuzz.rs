@@ -18,7 +18,7 @@ use ldmig::wire::{
     Frame, FrameError, FrameType, FrameWriter, PageDecoder, PageEncoding, PageRecord, PageRecords,
     RecordError,
 };
-use ldmig_hv::sim::rng::{test_seed, SplitMix64};
+use ldmig_sim::rng::{test_seed, SplitMix64};
 use std::collections::HashMap;
 
 /// Frames fed to the decoder (the issue asks for at least 100 000).

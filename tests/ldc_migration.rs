@@ -4,13 +4,13 @@
 //! the workload goes on; an LDC reset mid-migration is survived; a frame
 //! damaged in the engine's exported buffer is caught by its CRC.
 
-use ldmig::harness::run::{Intervention, TransportKind, Trigger};
-use ldmig::harness::{run, LinkModel, Report, Scenario};
 use ldmig::precopy::{Outcome, SourceDomainState};
 use ldmig::protocol::StopReason;
 use ldmig_hv::hypervisor::DomainRunState;
-use ldmig_hv::sim::rng::test_seed;
-use ldmig_hv::sim::workload::WorkloadSpec;
+use ldmig_shim::harness::run::{Intervention, TransportKind, Trigger};
+use ldmig_shim::harness::{run, LinkModel, Report, Scenario};
+use ldmig_sim::rng::test_seed;
+use ldmig_sim::workload::WorkloadSpec;
 
 /// Memory of the test domains: small enough for qemu-sparc64.
 const MEMORY: u64 = 4 << 20;

@@ -1,13 +1,13 @@
 //! Whole live migrations between two simulated machines: every byte and
 //! every register arrives, the source is gone, the workload goes on.
 
-use ldmig::harness::run::{Intervention, Trigger};
-use ldmig::harness::{run, LinkModel, Report, Scenario};
 use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
-use ldmig_hv::sim::rng::test_seed;
-use ldmig_hv::sim::workload::WorkloadSpec;
+use ldmig_shim::harness::run::{Intervention, Trigger};
+use ldmig_shim::harness::{run, LinkModel, Report, Scenario};
+use ldmig_sim::rng::test_seed;
+use ldmig_sim::workload::WorkloadSpec;
 
 /// Memory of the test domains: small enough for qemu-sparc64.
 const MEMORY: u64 = 4 << 20;

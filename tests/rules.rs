@@ -10,14 +10,14 @@ use ldmig_hv::resources::{
     name, CpuArchClass, DomainRequirements, DomainState, FreeRange, HostResources, MemorySize,
     PowerMode, VersionRange,
 };
-use ldmig_hv::sim::description::HostDescription;
-use ldmig_hv::sim::machine::{BlockSpec, DomainSpec, SimError};
+use ldmig_sim::description::HostDescription;
+use ldmig_sim::machine::{BlockSpec, DomainSpec, SimError};
 
-const GUIDE_SOURCE: &str = include_str!("../hv/hosts/guide-source.toml");
-const GUIDE_TARGET: &str = include_str!("../hv/hosts/guide-target.toml");
-const DEMO_SOURCE: &str = include_str!("../hv/hosts/demo-source.toml");
-const DEMO_TARGET: &str = include_str!("../hv/hosts/demo-target.toml");
-const FIVE_RULES_BROKEN: &str = include_str!("../hv/hosts/five-rules-broken.toml");
+const GUIDE_SOURCE: &str = include_str!("../hv/sim/hosts/guide-source.toml");
+const GUIDE_TARGET: &str = include_str!("../hv/sim/hosts/guide-target.toml");
+const DEMO_SOURCE: &str = include_str!("../hv/sim/hosts/demo-source.toml");
+const DEMO_TARGET: &str = include_str!("../hv/sim/hosts/demo-target.toml");
+const FIVE_RULES_BROKEN: &str = include_str!("../hv/sim/hosts/five-rules-broken.toml");
 
 const GIGABYTE: u64 = 1 << 30;
 

@@ -10,16 +10,19 @@
 //! - [`sun4v`] (sparc64 only): the real implementation over the trampolines.
 //! - [`resources`]: what a host description tells the migration checks
 //!   (host resources, domain requirements), `no_std`, heap-free.
-//! - `sim` (feature `sim`): the simulated T-series machine used on the host.
-#![cfg_attr(not(feature = "std"), no_std)]
+//!
+//! The simulated T-series machine used on the host is the `ldmig-sim` crate.
+#![no_std]
 #![deny(missing_docs)]
+
+#[cfg(test)]
+#[macro_use]
+extern crate std;
 
 pub mod abi;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;
-#[cfg(feature = "sim")]
-pub mod sim;
 #[cfg(target_arch = "sparc64")]
 pub mod sun4v;
 #[cfg(target_arch = "sparc64")]

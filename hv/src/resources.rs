@@ -59,8 +59,7 @@ impl fmt::Display for CapacityExceeded {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for CapacityExceeded {}
+impl core::error::Error for CapacityExceeded {}
 
 /// `text` as a [`Name`], or an error when it is longer than
 /// [`NAME_CAPACITY`] bytes.
@@ -136,8 +135,7 @@ impl fmt::Display for SizeParseError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SizeParseError {}
+impl core::error::Error for SizeParseError {}
 
 impl MemorySize {
     /// Parses `2G`, `512M`, `8K`, `1T`, `8192`, `8192B`, `2GB` or a hex

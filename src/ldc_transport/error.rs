@@ -241,17 +241,17 @@ impl From<GeometryError> for BulkError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for BulkError {}
+impl core::error::Error for BulkError {}
 
 /// Maps a hypervisor failure while touching local memory used for `what`.
-pub(crate) fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
+pub fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
     move |error| BulkError::Memory { what, error }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     #[test]
     fn codes_are_distinct_and_carry_the_status() {

@@ -123,8 +123,8 @@ mod tests {
     use super::*;
     use crate::ldc_transport::ring::RingGeometry;
     use ldmig_hv::abi::ldc::{LDC_COPY_IN, LDC_COPY_OUT, LDC_MTE_COPY_R, LDC_MTE_COPY_W};
-    use ldmig_hv::sim::ldc::{EndpointConfig, LdcFabric, SIM_MEMORY_BASE};
     use ldmig_hv::HvError;
+    use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SIM_MEMORY_BASE};
 
     #[test]
     fn exported_pages_carry_exactly_their_permissions() {

@@ -1,6 +1,6 @@
 //! Where everything of the bulk path lives in each side's own memory (real
 //! addresses): the LDC queues, the engine's map table, its two descriptor
-//! rings and their slots, and the shim's copy buffers.
+//! rings and their slots (the shim's side is in `ldmig-shim`).
 //!
 //! ```text
 //! engine memory (from base, each item aligned as the hypervisor wants)
@@ -28,7 +28,7 @@ use ldmig_hv::abi::ldc::{make_cookie, LDC_MTE_BYTES, LDC_MTE_COPY_R, LDC_MTE_COP
 use ldmig_hv::abi::mmu::PGSZ_8K;
 use ldmig_hv::ldc::QueueConfig;
 
-use super::ring::{RingGeometry, MAX_RING_ENTRIES};
+use super::ring::RingGeometry;
 use crate::page::PAGE_SIZE;
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -122,11 +122,13 @@ impl ExportedRegion {
     }
 }
 
-fn align_up(value: u64, alignment: u64) -> u64 {
+/// `value` rounded up to a multiple of `alignment`.
+pub fn align_up(value: u64, alignment: u64) -> u64 {
     value.div_ceil(alignment) * alignment
 }
 
-fn queue_geometry(entries: u64) -> Result<u64, LayoutError> {
+/// Bytes of an LDC queue of `entries` 64-byte entries (a power of 2, at least 2).
+pub fn queue_geometry(entries: u64) -> Result<u64, LayoutError> {
     if entries >= 2 && entries.is_power_of_two() {
         Ok(entries * QUEUE_ENTRY_BYTES)
     } else {
@@ -134,7 +136,8 @@ fn queue_geometry(entries: u64) -> Result<u64, LayoutError> {
     }
 }
 
-fn check_base(base: u64) -> Result<(), LayoutError> {
+/// Checks that a memory base is non-zero and 8 KiB aligned.
+pub fn check_base(base: u64) -> Result<(), LayoutError> {
     if base == 0 || !base.is_multiple_of(PAGE) {
         return Err(LayoutError::Base(base));
     }
@@ -255,64 +258,6 @@ impl EngineLayout {
     }
 }
 
-/// The shim's memory: queues and its two copy buffers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShimLayout {
-    /// The link's transmit queue.
-    pub transmit_queue: QueueConfig,
-    /// The link's receive queue.
-    pub receive_queue: QueueConfig,
-    /// One page for descriptors copied in and out.
-    pub descriptor_buffer_ra: u64,
-    /// The frame buffer for `LDC_COPY`.
-    pub frame_buffer_ra: u64,
-    /// Its size: the largest slot the shim accepts.
-    pub frame_buffer_bytes: u32,
-}
-
-impl ShimLayout {
-    /// Places everything from `base` (8 KiB aligned) in `memory_bytes`,
-    /// with a frame buffer for slots of up to `max_slot_bytes`.
-    pub fn new(
-        base: u64,
-        memory_bytes: u64,
-        queue_entries: u64,
-        max_slot_bytes: u32,
-    ) -> Result<Self, LayoutError> {
-        check_base(base)?;
-        let queue_bytes = queue_geometry(queue_entries)?;
-        let transmit_queue = align_up(base, queue_bytes);
-        let receive_queue = align_up(transmit_queue + queue_bytes, queue_bytes);
-        let descriptor_buffer_ra = align_up(receive_queue + queue_bytes, PAGE);
-        let descriptor_bytes = align_up(
-            u64::from(MAX_RING_ENTRIES) * super::ring::DESCRIPTOR_BYTES as u64,
-            PAGE,
-        );
-        let frame_buffer_bytes = align_up(u64::from(max_slot_bytes).max(PAGE), PAGE);
-        let frame_buffer_ra = descriptor_buffer_ra + descriptor_bytes;
-        let needed = frame_buffer_ra + frame_buffer_bytes - base;
-        if needed > memory_bytes {
-            return Err(LayoutError::TooSmall {
-                needed,
-                available: memory_bytes,
-            });
-        }
-        Ok(ShimLayout {
-            transmit_queue: QueueConfig {
-                ra: transmit_queue,
-                entries: queue_entries,
-            },
-            receive_queue: QueueConfig {
-                ra: receive_queue,
-                entries: queue_entries,
-            },
-            descriptor_buffer_ra,
-            frame_buffer_ra,
-            frame_buffer_bytes: frame_buffer_bytes as u32,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,19 +326,5 @@ mod tests {
             EngineLayout::new(0, 8 << 20, 128, ring),
             Err(LayoutError::Base(0))
         );
-    }
-
-    #[test]
-    fn shim_layout() {
-        let layout = ShimLayout::new(BASE, 1 << 20, 128, 256 << 10).expect("fits");
-        assert_eq!(layout.transmit_queue.ra, BASE);
-        assert_eq!(layout.receive_queue.ra, BASE + 8192);
-        assert_eq!(layout.descriptor_buffer_ra, BASE + 16384);
-        assert_eq!(layout.frame_buffer_ra, BASE + 24576);
-        assert_eq!(layout.frame_buffer_bytes, 256 << 10);
-        assert!(matches!(
-            ShimLayout::new(BASE, 1 << 20, 128, 1 << 20),
-            Err(LayoutError::TooSmall { .. })
-        ));
     }
 }

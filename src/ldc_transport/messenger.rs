@@ -326,7 +326,8 @@ mod tests {
     use super::*;
     use crate::ldc_transport::control::wire::{Hello, MessageKind};
     use ldmig_hv::ldc::{LinkConfig, LinkRole, QueueConfig};
-    use ldmig_hv::sim::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
+    use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
+    use std::vec::Vec;
 
     type Link = LdcLink<SimLdcEndpoint>;
 

@@ -61,36 +61,27 @@
 //! - [`ring`]: descriptor layout, states, ring geometry;
 //! - [`layout`]: where queues, map table, rings and slots live;
 //! - [`export`]: map-table entries and ring initialisation, re-export;
-//! - [`copy`]: `LDC_COPY` of a whole range;
 //! - [`messenger`]: exactly-once control messages across link resets;
 //! - [`control`]: the engine–shim control protocol (versioned, state
 //!   diagram there);
 //! - [`engine_side`]: [`EngineEndpoint`], the engine's [`Transport`];
-//! - [`shim_side`]: [`ShimEndpoint`], the shim's end;
-//! - [`relay`]: frames between the shim's end and the peer link;
+//! - the shim's end (`ShimEndpoint`, its layout, `LDC_COPY` of a whole
+//!   range, the relay to the peer link) is in `ldmig-shim` (`ldc_end`);
 //! - [`statistics`], [`error`].
 //!
 //! [`Transport`]: crate::transport::Transport
 
 pub mod control;
-pub mod copy;
 pub mod engine_side;
 pub mod error;
 pub mod export;
 pub mod layout;
 pub mod messenger;
-pub mod relay;
 pub mod ring;
-pub mod shim_side;
 pub mod statistics;
 
 pub use engine_side::{EngineConfig, EngineEndpoint, EngineSession};
 pub use error::{BulkError, DescriptorFault};
-pub use layout::{EngineLayout, ShimLayout};
-pub use relay::{Relay, RelayStatistics};
+pub use layout::EngineLayout;
 pub use ring::{Descriptor, DescriptorState, RingGeometry};
-pub use shim_side::{ShimConfig, ShimEndpoint, ShimSession};
 pub use statistics::BulkStatistics;
-
-#[cfg(test)]
-mod tests;

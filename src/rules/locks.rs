@@ -287,8 +287,7 @@ impl fmt::Display for LockError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for LockError {}
+impl core::error::Error for LockError {}
 
 /// One migrating domain.
 #[derive(Clone, Debug, PartialEq, Eq)]

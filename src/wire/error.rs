@@ -166,7 +166,5 @@ impl fmt::Display for RecordError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for FrameError {}
-#[cfg(feature = "std")]
-impl std::error::Error for RecordError {}
+impl core::error::Error for FrameError {}
+impl core::error::Error for RecordError {}

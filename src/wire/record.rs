@@ -257,6 +257,7 @@ impl PageDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
 
     fn text_page() -> Page {
         let mut page = [0u8; PAGE_SIZE];

@@ -186,8 +186,7 @@ impl fmt::Display for HvError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for HvError {}
+impl core::error::Error for HvError {}
 
 #[cfg(test)]
 mod tests {

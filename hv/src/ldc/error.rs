@@ -346,8 +346,7 @@ impl fmt::Display for LinkError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for LinkError {}
+impl core::error::Error for LinkError {}
 
 #[cfg(test)]
 mod tests {

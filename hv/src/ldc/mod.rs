@@ -81,6 +81,3 @@ pub use link::{LdcLink, LinkState, LinkStatistics};
 pub use packet::PacketError;
 pub use retry::RetryPolicy;
 pub use sequence::MAX_MESSAGES_IN_FLIGHT;
-
-#[cfg(all(test, feature = "sim"))]
-mod tests;

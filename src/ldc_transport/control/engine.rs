@@ -504,6 +504,7 @@ mod tests {
     use crate::precopy::Failure;
     use crate::protocol::StopReason;
     use crate::stats::MigrationStatus;
+    use std::vec::Vec;
 
     fn migrate(request: u32, domain: &str) -> Message {
         Message::Migrate(MigrateRequest {

@@ -41,14 +41,13 @@
 //!   decoder (bounds every length, never panics) and encoder.
 //! - [`engine`]: [`EngineControl`], the engine side's request handler, a
 //!   state machine the host (harness, daemon, firmware) drives.
-//! - [`shim`]: [`ShimControl`], the shim side's requests and event queue.
+//! - the shim side's requests and event queue (`ShimControl`) are in
+//!   `ldmig-shim` (`ldc_end::control`).
 
 pub mod engine;
-pub mod shim;
 pub mod wire;
 
 pub use engine::{Command, ControlState, EngineControl};
-pub use shim::ShimControl;
 pub use wire::{DecodeError, Message, MessageKind, CONTROL_VERSION, OLDEST_CONTROL_VERSION};
 
 /// A host call on the control state machines that cannot be carried out.

@@ -1328,7 +1328,8 @@ pub fn decode_body(kind: MessageKind, body: &[u8]) -> Result<Message, DecodeErro
 mod tests {
     use super::*;
     use core::mem::size_of;
-    use ldmig_hv::sim::rng::{test_seed, SplitMix64};
+    use ldmig_sim::rng::{test_seed, SplitMix64};
+    use std::vec::Vec;
 
     const HEADER: Header = Header {
         version: CONTROL_VERSION,

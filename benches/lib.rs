@@ -1,0 +1,1 @@
+//! ldmig benchmarks: see the examples of this package and BENCHMARKS.md.

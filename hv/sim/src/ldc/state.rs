@@ -1,0 +1,473 @@
+//! State of the simulated channels: endpoints, their queues, the channel
+//! state machine, packet delivery between the two ends, and fault injection
+//! on the way.
+//!
+//! Every call takes the endpoint's side (0 or 1); the peer is the other.
+
+use super::{EndpointConfig, LdcFault, PacketCorruption, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE};
+use ldmig_hv::abi::ldc::{LDC_LEN, LDC_PACKET_SIZE};
+use ldmig_hv::hypervisor::{LdcChannelState, LdcQueueState};
+use ldmig_hv::ldc::queue::QueueGeometry;
+use ldmig_hv::HvError;
+use std::ops::Range;
+
+/// Every channel pair of a fabric.
+#[derive(Debug, Default)]
+pub(super) struct Fabric {
+    pub(super) pairs: Vec<Pair>,
+}
+
+/// One configured queue as the hypervisor keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct HvQueue {
+    pub(super) ra: u64,
+    pub(super) geometry: QueueGeometry,
+    pub(super) head: u64,
+    pub(super) tail: u64,
+}
+
+/// Faults armed on one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Faults {
+    pub(super) reset_after: Option<u32>,
+    pub(super) would_block: u32,
+    pub(super) corrupt: Option<PacketCorruption>,
+    pub(super) out_of_sequence: bool,
+    pub(super) rx_full: bool,
+}
+
+impl Faults {
+    pub(super) fn arm(&mut self, fault: LdcFault) {
+        match fault {
+            LdcFault::ResetAfterPackets(packets) => self.reset_after = Some(packets),
+            LdcFault::WouldBlock { calls } => self.would_block = calls,
+            LdcFault::Corrupt(corruption) => self.corrupt = Some(corruption),
+            LdcFault::OutOfSequence => self.out_of_sequence = true,
+        }
+    }
+
+    /// Consumes one injected `EWOULDBLOCK`, if armed.
+    fn would_block(&mut self) -> Result<(), HvError> {
+        if self.would_block > 0 {
+            self.would_block -= 1;
+            return Err(HvError::WouldBlock);
+        }
+        Ok(())
+    }
+}
+
+/// A page of the peer mapped into this endpoint with `LDC_MAPIN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Mapping {
+    /// RA of the page in this endpoint's address space.
+    pub(super) ra: u64,
+    /// Page size in bytes.
+    pub(super) page_bytes: u64,
+    /// RA of the page in the exporter's memory.
+    pub(super) exporter_ra: u64,
+    /// MAPIN permission bits (1 read, 2 write, 4 exec).
+    pub(super) permissions: u64,
+    /// Index of the exporter's map-table entry.
+    pub(super) table_index: u64,
+    /// The cookie written in word 1 of that entry, for `LDC_REVOKE`.
+    pub(super) revoke_cookie: u64,
+}
+
+/// A registered map table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct MapTable {
+    pub(super) ra: u64,
+    pub(super) entries: u64,
+}
+
+/// One endpoint: a domain's side of the channel.
+#[derive(Debug)]
+pub(super) struct End {
+    pub(super) config: EndpointConfig,
+    pub(super) attached: bool,
+    pub(super) memory: Vec<u8>,
+    pub(super) tx: Option<HvQueue>,
+    pub(super) rx: Option<HvQueue>,
+    /// The transmit tail when the queue was last configured or unconfigured:
+    /// a new configuration starts there.
+    pub(super) tx_last_tail: u64,
+    /// Whether this side ever had a receive queue (its first one is not a reset).
+    pub(super) rx_ever_configured: bool,
+    /// RESET to report on this endpoint's next state read.
+    pub(super) reset_pending: bool,
+    pub(super) map_table: Option<MapTable>,
+    pub(super) mappings: Vec<Mapping>,
+    pub(super) next_mapping: u64,
+    pub(super) faults: Faults,
+    pub(super) delivered: u64,
+}
+
+impl End {
+    pub(super) fn new(config: EndpointConfig) -> Self {
+        End {
+            config,
+            attached: true,
+            memory: vec![0; usize::try_from(config.memory_bytes).unwrap_or(0)],
+            tx: None,
+            rx: None,
+            tx_last_tail: 0,
+            rx_ever_configured: false,
+            reset_pending: false,
+            map_table: None,
+            mappings: Vec::new(),
+            next_mapping: 0,
+            faults: Faults::default(),
+            delivered: 0,
+        }
+    }
+
+    /// A new domain on this side: fresh memory, nothing configured. Whether
+    /// the side ever had a receive queue is kept: the peer sees RESET when
+    /// the new one configures its own.
+    pub(super) fn reattach(&mut self) {
+        let ever = self.rx_ever_configured;
+        *self = End::new(self.config);
+        self.rx_ever_configured = ever;
+    }
+
+    /// The byte range of `[ra, ra + length)` in this endpoint's memory.
+    pub(super) fn memory_range(&self, ra: u64, length: u64) -> Option<Range<usize>> {
+        let start = ra.checked_sub(SIM_MEMORY_BASE)?;
+        let end = start.checked_add(length)?;
+        if end > self.memory.len() as u64 {
+            return None;
+        }
+        Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    }
+
+    fn check_channel(&self, channel: u64) -> Result<(), HvError> {
+        if channel == self.config.channel {
+            Ok(())
+        } else {
+            Err(HvError::Channel)
+        }
+    }
+
+    /// Validates a queue configuration: entries (EINVAL), alignment
+    /// (EBADALIGN), memory (ENORADDR).
+    fn validate_queue(&self, ra: u64, entries: u64) -> Result<QueueGeometry, HvError> {
+        let geometry = QueueGeometry::new(entries)
+            .filter(|geometry| geometry.entries() <= SIM_MAX_QUEUE_ENTRIES)
+            .ok_or(HvError::Invalid)?;
+        if !ra.is_multiple_of(geometry.size_bytes()) {
+            return Err(HvError::BadAlignment);
+        }
+        self.memory_range(ra, geometry.size_bytes())
+            .ok_or(HvError::NoRealAddress)?;
+        Ok(geometry)
+    }
+
+    fn packet_at(&self, queue: &HvQueue, offset: u64) -> [u8; LDC_PACKET_SIZE] {
+        let mut packet = [0u8; LDC_PACKET_SIZE];
+        if let Some(range) = self.memory_range(queue.ra + offset, LDC_PACKET_SIZE as u64) {
+            packet.copy_from_slice(&self.memory[range]);
+        }
+        packet
+    }
+
+    fn put_packet(&mut self, ra: u64, packet: &[u8; LDC_PACKET_SIZE]) {
+        if let Some(range) = self.memory_range(ra, LDC_PACKET_SIZE as u64) {
+            self.memory[range].copy_from_slice(packet);
+        }
+    }
+}
+
+fn corrupt(packet: &mut [u8; LDC_PACKET_SIZE], corruption: PacketCorruption) {
+    match corruption {
+        PacketCorruption::Type => packet[0] = 0xff,
+        PacketCorruption::SequenceId => packet[4] ^= 0x80,
+        PacketCorruption::Envelope => packet[3] = (packet[3] & !LDC_LEN) | LDC_LEN,
+        PacketCorruption::Payload => packet[16] ^= 0xff,
+    }
+}
+
+/// The two ends of one channel.
+#[derive(Debug)]
+pub(super) struct Pair {
+    pub(super) ends: [End; 2],
+}
+
+impl Pair {
+    pub(super) fn new(a: End, b: End) -> Self {
+        Pair { ends: [a, b] }
+    }
+
+    /// The endpoint of `side` went away.
+    pub(super) fn detach(&mut self, side: usize) {
+        let end = &mut self.ends[side];
+        end.attached = false;
+        end.tx = None;
+        end.rx = None;
+        end.map_table = None;
+        end.mappings.clear();
+        end.faults = Faults::default();
+        // Pages the peer mapped from this domain are gone with it.
+        self.ends[1 - side].mappings.clear();
+    }
+
+    /// Channel reset by the hypervisor: undelivered packets dropped on both
+    /// sides, both see RESET once.
+    pub(super) fn reset_channel(&mut self) {
+        for end in &mut self.ends {
+            if let Some(tx) = end.tx.as_mut() {
+                tx.head = tx.tail;
+            }
+            end.reset_pending = true;
+        }
+    }
+
+    /// The channel state as `side` sees it (consumes a pending RESET).
+    fn channel_state(&mut self, side: usize) -> LdcChannelState {
+        let peer = &self.ends[1 - side];
+        if !peer.attached || peer.rx.is_none() {
+            return LdcChannelState::Down;
+        }
+        let end = &mut self.ends[side];
+        if end.reset_pending {
+            end.reset_pending = false;
+            return LdcChannelState::Reset;
+        }
+        LdcChannelState::Up
+    }
+
+    /// Moves pending packets from `from`'s transmit queue into the peer's
+    /// receive queue, as far as room and faults allow.
+    pub(super) fn deliver(&mut self, from: usize) {
+        let [first, second] = &mut self.ends;
+        let (sender, receiver) = if from == 0 {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        let Some(mut tx) = sender.tx else {
+            return;
+        };
+        let Some(mut rx) = receiver.rx.filter(|_| receiver.attached) else {
+            // Nobody listening: the packets are lost.
+            tx.head = tx.tail;
+            sender.tx = Some(tx);
+            return;
+        };
+        if receiver.faults.rx_full {
+            return;
+        }
+        let mut reset = false;
+        loop {
+            let pending = tx.geometry.used(tx.head, tx.tail);
+            let room = rx.geometry.free(rx.head, rx.tail);
+            if pending == 0 || room == 0 {
+                break;
+            }
+            if sender.faults.reset_after == Some(0) {
+                sender.faults.reset_after = None;
+                reset = true;
+                break;
+            }
+            let swap = sender.faults.out_of_sequence
+                && sender.faults.reset_after.is_none()
+                && pending >= 2
+                && room >= 2;
+            let mut packets = [
+                sender.packet_at(&tx, tx.head),
+                sender.packet_at(&tx, tx.geometry.advance(tx.head)),
+            ];
+            let count = if swap {
+                sender.faults.out_of_sequence = false;
+                packets.swap(0, 1);
+                2
+            } else {
+                1
+            };
+            for packet in packets.iter_mut().take(count) {
+                if let Some(corruption) = sender.faults.corrupt.take() {
+                    corrupt(packet, corruption);
+                }
+                receiver.put_packet(rx.ra + rx.tail, packet);
+                rx.tail = rx.geometry.advance(rx.tail);
+                sender.delivered += 1;
+                if let Some(left) = sender.faults.reset_after.as_mut() {
+                    *left = left.saturating_sub(1);
+                }
+            }
+            tx.head = tx.geometry.advance_by(tx.head, count as u64);
+        }
+        sender.tx = Some(tx);
+        receiver.rx = Some(rx);
+        if reset {
+            self.reset_channel();
+        }
+    }
+
+    // ---- the queue calls ---------------------------------------------------
+
+    pub(super) fn tx_qconf(
+        &mut self,
+        side: usize,
+        channel: u64,
+        ra: u64,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        let end = &mut self.ends[side];
+        end.check_channel(channel)?;
+        if let Some(old) = end.tx {
+            end.tx_last_tail = old.tail;
+        }
+        if entries == 0 {
+            end.tx = None;
+            return Ok(());
+        }
+        let geometry = end.validate_queue(ra, entries)?;
+        // Head and tail restart at the old tail (OpenSPARC keeps it).
+        let tail = end.tx_last_tail % geometry.size_bytes();
+        end.tx = Some(HvQueue {
+            ra,
+            geometry,
+            head: tail,
+            tail,
+        });
+        Ok(())
+    }
+
+    pub(super) fn rx_qconf(
+        &mut self,
+        side: usize,
+        channel: u64,
+        ra: u64,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        let end = &mut self.ends[side];
+        end.check_channel(channel)?;
+        let queue = if entries == 0 {
+            None
+        } else {
+            let geometry = end.validate_queue(ra, entries)?;
+            Some(HvQueue {
+                ra,
+                geometry,
+                head: 0,
+                tail: 0,
+            })
+        };
+        let reconfigured = queue.is_some() && end.rx_ever_configured;
+        end.rx_ever_configured |= queue.is_some();
+        end.rx = queue;
+        // What the peer had in flight was for the old queue.
+        let peer = &mut self.ends[1 - side];
+        if let Some(tx) = peer.tx.as_mut() {
+            tx.head = tx.tail;
+        }
+        if reconfigured {
+            peer.reset_pending = true;
+        }
+        Ok(())
+    }
+
+    pub(super) fn tx_qinfo(&mut self, side: usize, channel: u64) -> Result<(u64, u64), HvError> {
+        let end = &self.ends[side];
+        end.check_channel(channel)?;
+        Ok(end
+            .tx
+            .map_or((0, 0), |queue| (queue.ra, queue.geometry.entries())))
+    }
+
+    pub(super) fn rx_qinfo(&mut self, side: usize, channel: u64) -> Result<(u64, u64), HvError> {
+        let end = &self.ends[side];
+        end.check_channel(channel)?;
+        Ok(end
+            .rx
+            .map_or((0, 0), |queue| (queue.ra, queue.geometry.entries())))
+    }
+
+    pub(super) fn tx_get_state(
+        &mut self,
+        side: usize,
+        channel: u64,
+    ) -> Result<LdcQueueState, HvError> {
+        self.ends[side].check_channel(channel)?;
+        self.deliver(side);
+        let queue = self.ends[side].tx.ok_or(HvError::Invalid)?;
+        Ok(LdcQueueState {
+            head: queue.head,
+            tail: queue.tail,
+            state: self.channel_state(side),
+        })
+    }
+
+    pub(super) fn rx_get_state(
+        &mut self,
+        side: usize,
+        channel: u64,
+    ) -> Result<LdcQueueState, HvError> {
+        self.ends[side].check_channel(channel)?;
+        self.deliver(1 - side);
+        let queue = self.ends[side].rx.ok_or(HvError::Invalid)?;
+        Ok(LdcQueueState {
+            head: queue.head,
+            tail: queue.tail,
+            state: self.channel_state(side),
+        })
+    }
+
+    pub(super) fn tx_set_qtail(
+        &mut self,
+        side: usize,
+        channel: u64,
+        tail: u64,
+    ) -> Result<(), HvError> {
+        let end = &mut self.ends[side];
+        end.check_channel(channel)?;
+        let mut queue = end.tx.ok_or(HvError::Invalid)?;
+        if !tail.is_multiple_of(LDC_PACKET_SIZE as u64) {
+            return Err(HvError::BadAlignment);
+        }
+        if !queue.geometry.is_valid_offset(tail) {
+            return Err(HvError::Invalid);
+        }
+        // Only adding entries: the new tail must not fall behind the old one.
+        let pending = queue.geometry.used(queue.head, queue.tail);
+        if queue.geometry.used(queue.head, tail) < pending {
+            return Err(HvError::Invalid);
+        }
+        end.faults.would_block()?;
+        queue.tail = tail;
+        end.tx = Some(queue);
+        self.deliver(side);
+        Ok(())
+    }
+
+    pub(super) fn rx_set_qhead(
+        &mut self,
+        side: usize,
+        channel: u64,
+        head: u64,
+    ) -> Result<(), HvError> {
+        let end = &mut self.ends[side];
+        end.check_channel(channel)?;
+        let mut queue = end.rx.ok_or(HvError::Invalid)?;
+        if !head.is_multiple_of(LDC_PACKET_SIZE as u64) {
+            return Err(HvError::BadAlignment);
+        }
+        if !queue.geometry.is_valid_offset(head) {
+            return Err(HvError::Invalid);
+        }
+        // Only removing entries: the new head must lie between head and tail.
+        let pending = queue.geometry.used(queue.head, queue.tail);
+        if queue.geometry.distance(queue.head, head) > pending {
+            return Err(HvError::Invalid);
+        }
+        end.faults.would_block()?;
+        queue.head = head;
+        end.rx = Some(queue);
+        self.deliver(1 - side);
+        Ok(())
+    }
+
+    pub(super) fn check_channel(&self, side: usize, channel: u64) -> Result<(), HvError> {
+        self.ends[side].check_channel(channel)
+    }
+}

@@ -1,0 +1,545 @@
+//! The daemon of one machine (`ldmig serve`): a simulated T-series host
+//! built from its TOML description, the guests' workloads, the control
+//! socket for local commands, and the listener for incoming migrations.
+//!
+//! Threads: one accepts control connections (one thread each), one accepts
+//! peers (one thread per incoming migration), one runs the guests'
+//! workloads. Locks are always taken in the order `domains`, then `locks`,
+//! then the machine; engine threads take only the machine.
+
+use super::control::{DomainInfo, Event, MigrationInfo, Request};
+use ldmig::rules::OperationLocks;
+use ldmig::stats::MigrationStats;
+use ldmig_hv::hypervisor::{DomainControl, DomainId, DomainRunState, VcpuControl};
+use ldmig_hv::resources::{DomainRequirements, DomainState, FreeRange, HostResources};
+use ldmig_sim::description::HostDescription;
+use ldmig_sim::handle::MachineHandle;
+use ldmig_sim::workload::{Workload, WorkloadSpec};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How to start a daemon.
+pub struct DaemonOptions {
+    /// The machine and its domains.
+    pub description: HostDescription,
+    /// Where peers connect (already bound; port 0 is fine).
+    pub listener: TcpListener,
+    /// The control socket's path (created; a stale one is replaced).
+    pub control_path: PathBuf,
+    /// The migration password.
+    pub password: String,
+    /// Seed of the guests' workloads.
+    pub seed: u64,
+    /// Workload of every active guest (idle, moderate, hot, heavy,
+    /// unconvergeable), or `none`: the guests' memory stays as bound (zero)
+    /// and nothing writes it.
+    pub workload: String,
+    /// Initial memory content for a domain (the demo's `--image`).
+    pub images: Vec<(String, Vec<u8>)>,
+}
+
+/// A migration under way or finished, as `list -o status` shows it.
+#[derive(Debug, Default)]
+pub struct MigrationTrack {
+    /// Its statistics and result.
+    pub info: Mutex<MigrationInfo>,
+    /// Set by `cancel-operation`.
+    pub cancel: AtomicBool,
+    /// Set once it ended.
+    pub finished: AtomicBool,
+}
+
+impl MigrationTrack {
+    /// A track for one side of a migration.
+    pub fn new(side: &str, peer: &str) -> Arc<Self> {
+        let track = MigrationTrack::default();
+        {
+            let mut info = lock(&track.info);
+            info.side = side.to_string();
+            info.peer = peer.to_string();
+            info.status = "setup".into();
+        }
+        Arc::new(track)
+    }
+
+    /// Copies the engine's counters in.
+    pub fn update(&self, stats: &MigrationStats) {
+        let mut info = lock(&self.info);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        info.status = stats.status.name().to_string();
+        info.progress_percent = stats.progress_percent;
+        info.total_time_ms = ms(stats.total_time_ns);
+        info.setup_time_ms = ms(stats.setup_time_ns);
+        info.downtime_ms = ms(stats.downtime_ns);
+        info.expected_downtime_ms = ms(stats.expected_downtime_ns);
+        info.rounds = stats.rounds;
+        info.transferred_bytes = stats.transferred;
+        info.remaining_bytes = stats.remaining;
+        info.total_bytes = stats.total;
+        info.zero_pages = stats.duplicate;
+        info.normal_pages = stats.normal;
+        info.compressed_pages = stats.compressed_pages;
+        info.compression_ratio = stats.compression_ratio();
+        info.mbps = stats.mbps();
+        info.dirty_pages_rate = stats.dirty_pages_rate;
+        info.dirty_sync_count = stats.dirty_sync_count;
+        info.cpu_throttle_percentage = stats.cpu_throttle_percentage;
+    }
+
+    /// A copy of the current information.
+    pub fn snapshot(&self) -> MigrationInfo {
+        lock(&self.info).clone()
+    }
+}
+
+/// One domain the daemon knows.
+pub(crate) struct Domain {
+    pub(crate) requirements: DomainRequirements,
+    pub(crate) id: Option<DomainId>,
+    pub(crate) workload: Option<(Workload, String, u64)>,
+    pub(crate) migration: Option<Arc<MigrationTrack>>,
+    pub(crate) memory_dr_disabled: bool,
+    pub(crate) error_state: bool,
+}
+
+/// Everything the daemon's threads share.
+pub(crate) struct State {
+    pub(crate) description: HostDescription,
+    pub(crate) machine: MachineHandle,
+    pub(crate) domains: Mutex<BTreeMap<String, Domain>>,
+    pub(crate) locks: Mutex<OperationLocks>,
+    pub(crate) password: String,
+    pub(crate) stop: AtomicBool,
+    started: Instant,
+}
+
+/// Locks a mutex, recovering the data of a poisoned one.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl State {
+    /// Nanoseconds since the daemon started (the engines' clock).
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// The host's name.
+    pub(crate) fn host(&self) -> &str {
+        self.description.name()
+    }
+
+    /// The host as the checks see it now: the description's fixed facts
+    /// and the machine's free strands, crypto units and memory.
+    pub(crate) fn resources(&self) -> HostResources {
+        let mut resources = self.description.resources();
+        let machine = self.machine.lock();
+        resources.free_strands = machine.free_strands();
+        resources.free_crypto_units = machine.free_crypto_units();
+        resources.free_memory.clear();
+        for range in machine.free_ranges() {
+            if resources
+                .free_memory
+                .push(FreeRange {
+                    pa: range.pa,
+                    size: range.size,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+        resources
+    }
+
+    /// Starts the simulated guest's workload on a domain that runs here.
+    pub(crate) fn start_workload(
+        &self,
+        name: &str,
+        seed: u64,
+        id: DomainId,
+        fill: bool,
+    ) -> Option<Workload> {
+        let spec = WorkloadSpec::by_name(name, seed)?;
+        let mut workload = Workload::new(spec, id);
+        let mut machine = self.machine.lock();
+        if fill && workload.fill_initial(&mut machine).is_err() {
+            return None;
+        }
+        workload.start_at(self.now_ns());
+        Some(workload)
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    state: Arc<State>,
+    control_path: PathBuf,
+    listen: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Builds the machine, starts the guests and every thread.
+    pub fn start(options: DaemonOptions) -> Result<Daemon, String> {
+        let machine = options
+            .description
+            .build_machine()
+            .map_err(|error| error.to_string())?;
+        let handle = MachineHandle::new(machine);
+        let mut domains = BTreeMap::new();
+        let names: Vec<String> = options
+            .description
+            .domain_names()
+            .map(str::to_string)
+            .collect();
+        let state = Arc::new(State {
+            description: options.description,
+            machine: handle,
+            domains: Mutex::new(BTreeMap::new()),
+            locks: Mutex::new(OperationLocks::new()),
+            password: options.password,
+            stop: AtomicBool::new(false),
+            started: Instant::now(),
+        });
+        for (index, name) in names.iter().enumerate() {
+            let requirements = state
+                .description
+                .domain_requirements(name)
+                .map_err(|error| error.to_string())?;
+            let id = state.machine.lock().domain_id(name);
+            let mut workload = None;
+            if let (Some(id), DomainState::Active) = (id, requirements.state) {
+                let seed = options.seed.wrapping_add(index as u64);
+                let image = options.images.iter().find(|(domain, _)| domain == name);
+                if name != "primary" && options.workload != "none" {
+                    // With an image, memory is the image and zeros: the
+                    // workload writes from there instead of filling first.
+                    let started = state
+                        .start_workload(&options.workload, seed, id, image.is_none())
+                        .ok_or_else(|| format!("unknown workload '{}'", options.workload))?;
+                    workload = Some((started, options.workload.clone(), seed));
+                }
+                if let Some((_, image)) = image {
+                    load_image(&state.machine, id, image)?;
+                }
+            }
+            let domain = Domain {
+                requirements,
+                id,
+                workload,
+                migration: None,
+                memory_dr_disabled: false,
+                error_state: false,
+            };
+            domains.insert(name.clone(), domain);
+        }
+        *lock(&state.domains) = domains;
+
+        let listen = options
+            .listener
+            .local_addr()
+            .map_err(|error| error.to_string())?;
+        let _ = std::fs::remove_file(&options.control_path);
+        let control = UnixListener::bind(&options.control_path).map_err(|error| {
+            format!(
+                "cannot create the control socket {}: {error}",
+                options.control_path.display()
+            )
+        })?;
+        control
+            .set_nonblocking(true)
+            .map_err(|error| error.to_string())?;
+        options
+            .listener
+            .set_nonblocking(true)
+            .map_err(|error| error.to_string())?;
+        let mut threads = Vec::new();
+        let shared = state.clone();
+        threads.push(std::thread::spawn(move || control_loop(shared, control)));
+        let shared = state.clone();
+        let listener = options.listener;
+        threads.push(std::thread::spawn(move || peer_loop(shared, listener)));
+        let shared = state.clone();
+        threads.push(std::thread::spawn(move || workload_loop(shared)));
+        Ok(Daemon {
+            state,
+            control_path: options.control_path,
+            listen,
+            threads,
+        })
+    }
+
+    /// The control socket.
+    pub fn control_path(&self) -> &Path {
+        &self.control_path
+    }
+
+    /// The address peers connect to.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The simulated machine (for the demo's checks).
+    pub fn machine(&self) -> MachineHandle {
+        self.state.machine.clone()
+    }
+
+    /// Runs until the process is killed.
+    pub fn wait(mut self) {
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops every thread and removes the control socket.
+    pub fn shutdown(mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.control_path);
+    }
+}
+
+fn load_image(machine: &MachineHandle, id: DomainId, image: &[u8]) -> Result<(), String> {
+    let mut machine = machine.lock();
+    let mut offset = 0usize;
+    for (block, _) in machine.memory_blocks(id) {
+        let take = (image.len() - offset).min(block.size as usize) / 8 * 8;
+        if take == 0 {
+            break;
+        }
+        machine
+            .load_memory(id, block.ra, &image[offset..offset + take])
+            .map_err(|error| error.to_string())?;
+        offset += take;
+    }
+    Ok(())
+}
+
+fn control_loop(state: Arc<State>, listener: UnixListener) {
+    while !state.stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let shared = state.clone();
+                std::thread::spawn(move || serve_control(shared, stream));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn peer_loop(state: Arc<State>, listener: TcpListener) {
+    while !state.stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let shared = state.clone();
+                std::thread::spawn(move || super::incoming::accept_migration(shared, stream, peer));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn workload_loop(state: Arc<State>) {
+    while !state.stop.load(Ordering::SeqCst) {
+        {
+            let now = state.now_ns();
+            let mut domains = lock(&state.domains);
+            let mut machine = state.machine.lock();
+            for domain in domains.values_mut() {
+                if let Some((workload, _, _)) = &mut domain.workload {
+                    // A suspended or vanished domain just does not write.
+                    let _ = workload.run_until(&mut machine, now);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn serve_control(state: Arc<State>, stream: UnixStream) {
+    let _ = stream.set_nonblocking(false);
+    let Ok(reader_stream) = stream.try_clone() else {
+        return;
+    };
+    let mut writer = stream;
+    let mut line = String::new();
+    if BufReader::new(reader_stream).read_line(&mut line).is_err() {
+        return;
+    }
+    let mut emit = |event: &Event| {
+        if let Ok(mut text) = serde_json::to_string(event) {
+            text.push('\n');
+            let _ = writer.write_all(text.as_bytes());
+        }
+    };
+    let request: Request = match serde_json::from_str(&line) {
+        Ok(request) => request,
+        Err(error) => {
+            emit(&Event::failed(format!("bad request: {error}")));
+            return;
+        }
+    };
+    let event = match request {
+        Request::MigrateDomain { .. } => {
+            super::outgoing::migrate_domain(&state, request, &mut emit)
+        }
+        Request::List { domain } => list(&state, domain.as_deref()),
+        Request::ListDevicesMemory => {
+            let free = state
+                .machine
+                .lock()
+                .free_ranges()
+                .iter()
+                .map(|range| (range.pa, range.size))
+                .collect();
+            Event::Done {
+                message: String::new(),
+                host: state.host().to_string(),
+                domains: Vec::new(),
+                free_memory: free,
+                migration: None,
+                findings: Vec::new(),
+            }
+        }
+        Request::CancelMigration { domain } => cancel(&state, &domain),
+        Request::RecoverDomain { domain, resume } => recover(&state, &domain, resume),
+    };
+    emit(&event);
+}
+
+fn list(state: &State, only: Option<&str>) -> Event {
+    let domains = lock(&state.domains);
+    if let Some(name) = only {
+        if !domains.contains_key(name) {
+            return Event::failed(format!("Domain {name} not found on {}", state.host()));
+        }
+    }
+    let machine = state.machine.lock();
+    let infos = domains
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|wanted| wanted == name.as_str()))
+        .map(|(name, domain)| {
+            let blocks = domain
+                .id
+                .map(|id| machine.memory_blocks(id))
+                .unwrap_or_default();
+            let memory_blocks = if blocks.is_empty() {
+                domain
+                    .requirements
+                    .memory_blocks
+                    .iter()
+                    .map(|block| (block.real_address, block.size, None))
+                    .collect()
+            } else {
+                blocks
+                    .iter()
+                    .map(|(block, pa)| (block.ra, block.size, Some(*pa)))
+                    .collect()
+            };
+            let state_name = if domain.error_state {
+                "error".to_string()
+            } else {
+                domain.requirements.state.as_str().to_string()
+            };
+            DomainInfo {
+                name: name.clone(),
+                state: state_name,
+                vcpus: domain.requirements.vcpus,
+                memory_bytes: domain.requirements.memory_bytes(),
+                memory_blocks,
+                memory_dr_disabled: domain.memory_dr_disabled,
+                migration: domain.migration.as_ref().map(|track| track.snapshot()),
+            }
+        })
+        .collect();
+    Event::Done {
+        message: String::new(),
+        host: state.host().to_string(),
+        domains: infos,
+        free_memory: Vec::new(),
+        migration: None,
+        findings: Vec::new(),
+    }
+}
+
+fn cancel(state: &State, name: &str) -> Event {
+    let track = {
+        let domains = lock(&state.domains);
+        let Some(domain) = domains.get(name) else {
+            return Event::failed(format!("Domain {name} not found on {}", state.host()));
+        };
+        match &domain.migration {
+            Some(track) if !track.finished.load(Ordering::SeqCst) => track.clone(),
+            _ => return Event::failed(format!("No migration of domain {name} is in progress")),
+        }
+    };
+    track.cancel.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !track.finished.load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let info = track.snapshot();
+    match info.status.as_str() {
+        "cancelled" => Event::done(
+            format!("Migration of domain {name} cancelled; {name} is running on the source"),
+            state.host(),
+        ),
+        status => Event::Failed {
+            message: format!(
+                "The migration of domain {name} could not be cancelled: it is {status} ({})",
+                info.result
+                    .clone()
+                    .unwrap_or_else(|| "past the commit".into())
+            ),
+            migration: Some(info),
+        },
+    }
+}
+
+fn recover(state: &State, name: &str, resume: bool) -> Event {
+    let mut domains = lock(&state.domains);
+    let Some(domain) = domains.get_mut(name) else {
+        return Event::failed(format!("Domain {name} not found on {}", state.host()));
+    };
+    let Some(id) = domain.id.filter(|_| domain.error_state) else {
+        return Event::failed(format!(
+            "Domain {name} is not in the error state: nothing to recover"
+        ));
+    };
+    let mut machine = state.machine.clone();
+    if resume {
+        let result = machine
+            .set_domain_state(id, DomainRunState::Normal)
+            .and_then(|()| machine.resume(id));
+        if let Err(error) = result {
+            return Event::failed(format!("Resuming {name} failed: {error}"));
+        }
+        // Its workload (kept while it was stopped) goes on by itself.
+        domain.error_state = false;
+        Event::done(
+            format!("Domain {name} resumed on {}", state.host()),
+            state.host(),
+        )
+    } else {
+        if let Err(error) = machine.destroy_domain(id) {
+            return Event::failed(format!("Removing {name} failed: {error}"));
+        }
+        domains.remove(name);
+        Event::done(
+            format!("Domain {name} removed from {}", state.host()),
+            state.host(),
+        )
+    }
+}

@@ -1,0 +1,213 @@
+//! The shim side of the control protocol: requests to the engine (each
+//! with a fresh request id) and the events and errors that come back, in
+//! order. The endpoint ([`super::endpoint::ShimEndpoint`]) sends
+//! the queued requests and delivers what arrives.
+
+use heapless::Deque;
+
+use ldmig::ldc_transport::control::wire::{
+    bounded, DomainRequest, Message, MigrateOptions, MigrateRequest, Name, NAME_BYTES,
+};
+use ldmig::ldc_transport::control::ControlError;
+
+/// Requests waiting to be sent, at most.
+pub const MAX_REQUESTS: usize = 8;
+/// Events waiting for the shim's application, at most.
+pub const MAX_PENDING_EVENTS: usize = 64;
+
+/// The shim side's requests and events.
+#[derive(Debug)]
+pub struct ShimControl {
+    next_request: u32,
+    requests: Deque<Message, MAX_REQUESTS>,
+    events: Deque<Message, MAX_PENDING_EVENTS>,
+    progress_dropped: u64,
+}
+
+impl Default for ShimControl {
+    fn default() -> Self {
+        ShimControl::new()
+    }
+}
+
+impl ShimControl {
+    /// No request made yet.
+    pub const fn new() -> Self {
+        ShimControl {
+            next_request: 1,
+            requests: Deque::new(),
+            events: Deque::new(),
+            progress_dropped: 0,
+        }
+    }
+
+    fn submit(&mut self, make: impl FnOnce(u32) -> Message) -> Result<u32, ControlError> {
+        if self.requests.is_full() {
+            return Err(ControlError::Backlog);
+        }
+        let request = self.next_request;
+        self.next_request = self.next_request.wrapping_add(1).max(1);
+        let _ = self.requests.push_back(make(request));
+        Ok(request)
+    }
+
+    fn domain_request(request: u32, domain: &str) -> DomainRequest {
+        DomainRequest {
+            request,
+            domain: bounded::<NAME_BYTES>(domain),
+        }
+    }
+
+    /// Asks the engine to migrate (or, with `dry_run`, only check)
+    /// `domain`, named `target_domain` on the target; returns the request id.
+    pub fn migrate(
+        &mut self,
+        domain: &str,
+        target_domain: &str,
+        options: MigrateOptions,
+        dry_run: bool,
+    ) -> Result<u32, ControlError> {
+        self.submit(|request| {
+            let body = MigrateRequest {
+                request,
+                domain: bounded(domain),
+                target_domain: bounded(target_domain),
+                options,
+            };
+            if dry_run {
+                Message::DryRun(body)
+            } else {
+                Message::Migrate(body)
+            }
+        })
+    }
+
+    /// Asks where the migration of `domain` (empty: the running one) stands.
+    pub fn status(&mut self, domain: &str) -> Result<u32, ControlError> {
+        self.submit(|request| Message::Status(Self::domain_request(request, domain)))
+    }
+
+    /// Asks to cancel the migration of `domain` (empty: the running one).
+    pub fn cancel(&mut self, domain: &str) -> Result<u32, ControlError> {
+        self.submit(|request| Message::Cancel(Self::domain_request(request, domain)))
+    }
+
+    /// Asks for the domains of the engine's machine.
+    pub fn list_domains(&mut self) -> Result<u32, ControlError> {
+        self.submit(|request| Message::ListDomains(Self::domain_request(request, "")))
+    }
+
+    /// Asks for the free memory ranges of the engine's machine.
+    pub fn list_free_memory(&mut self) -> Result<u32, ControlError> {
+        self.submit(|request| Message::ListFreeMemory(Self::domain_request(request, "")))
+    }
+
+    /// The next event or error from the engine.
+    pub fn next_event(&mut self) -> Option<Message> {
+        self.events.pop_front()
+    }
+
+    /// Progress events dropped because the application did not take events
+    /// fast enough (nothing else is ever dropped).
+    pub fn progress_dropped(&self) -> u64 {
+        self.progress_dropped
+    }
+
+    /// Whether another event can be taken without dropping one.
+    pub(crate) fn can_take_event(&self) -> bool {
+        !self.events.is_full()
+    }
+
+    /// Keeps an event for the application; `false` when it could not. A
+    /// full queue makes room by dropping its oldest Progress; with none,
+    /// the caller must wait ([`ShimControl::can_take_event`]).
+    pub(crate) fn on_event(&mut self, event: Message) -> bool {
+        match self.events.push_back(event) {
+            Ok(()) => true,
+            Err(event) => {
+                let mut kept: Deque<Message, MAX_PENDING_EVENTS> = Deque::new();
+                let mut dropped = false;
+                while let Some(queued) = self.events.pop_front() {
+                    if !dropped && matches!(queued, Message::Progress(_)) {
+                        dropped = true;
+                        continue;
+                    }
+                    let _ = kept.push_back(queued);
+                }
+                self.events = kept;
+                if dropped {
+                    self.progress_dropped += 1;
+                }
+                self.events.push_back(event).is_ok()
+            }
+        }
+    }
+
+    /// The next request to send, left queued.
+    pub(crate) fn peek_request(&self) -> Option<&Message> {
+        self.requests.front()
+    }
+
+    /// Drops the request [`ShimControl::peek_request`] showed (it was sent).
+    pub(crate) fn pop_request(&mut self) {
+        let _ = self.requests.pop_front();
+    }
+}
+
+/// A name as the wire carries it (for hosts building entries).
+pub fn name(text: &str) -> Name {
+    bounded(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldmig::ldc_transport::control::wire::Phase;
+    use ldmig::ldc_transport::control::wire::Progress;
+
+    #[test]
+    fn requests_get_fresh_ids_and_queue_in_order() {
+        let mut control = ShimControl::new();
+        let first = control
+            .migrate("ldg1", "", MigrateOptions::default(), false)
+            .expect("migrate");
+        let second = control.status("").expect("status");
+        assert_eq!((first, second), (1, 2));
+        assert!(
+            matches!(control.peek_request(), Some(Message::Migrate(request)) if request.request == 1)
+        );
+        control.pop_request();
+        assert!(matches!(control.peek_request(), Some(Message::Status(_))));
+        for _ in 1..MAX_REQUESTS {
+            control.list_domains().expect("room");
+        }
+        assert_eq!(control.list_free_memory(), Err(ControlError::Backlog));
+        assert_eq!(name("ldg1").as_str(), "ldg1");
+    }
+
+    #[test]
+    fn a_full_event_queue_drops_progress_only() {
+        let mut control = ShimControl::new();
+        let progress = Message::Progress(Progress {
+            request: 1,
+            phase: Phase::PreCopy,
+            percent: 1,
+            throttle_percent: 0,
+            rounds: 0,
+            transferred: 0,
+            remaining: 0,
+            total: 0,
+            bandwidth: 0,
+            expected_downtime_ns: 0,
+        });
+        assert!(control.on_event(progress.clone()));
+        for request in 0..MAX_PENDING_EVENTS as u32 - 1 {
+            assert!(control.on_event(Message::Accepted(request)));
+        }
+        assert!(!control.can_take_event());
+        assert!(control.on_event(Message::Accepted(99)), "progress dropped");
+        assert_eq!(control.progress_dropped(), 1);
+        assert!(!control.on_event(Message::Accepted(100)));
+        assert_eq!(control.next_event(), Some(Message::Accepted(0)));
+    }
+}

@@ -1,0 +1,34 @@
+//! `ldmig-shim`: the control-domain shim (std). The daemon of one machine
+//! and its local control protocol, the authenticated link to the peer
+//! machine's shim, the relay between the engines and that link, the shim's
+//! end of each engine's LDC channel, and the harness that runs whole
+//! migrations between simulated machines.
+//!
+//! The engine (`ldmig`) stays `no_std` and heap-free; this is the userspace
+//! side that `ldm`-like commands talk to.
+//!
+//! - [`daemon`], [`control`], [`incoming`], [`outgoing`], [`peer`],
+//!   [`channel`], [`relay`], [`digest`]: the daemon of one machine;
+//! - [`secure`]: the authenticated, encrypted channel between shims;
+//! - [`ldc_end`]: the shim's end of an engine's LDC channel;
+//! - [`host`]: the glue that puts a simulated engine and its LDC hop in
+//!   one process (what the daemon and the harness share);
+//! - [`harness`]: deterministic whole migrations for tests, benchmarks and
+//!   the demo.
+#![deny(missing_docs)]
+
+pub mod channel;
+pub mod control;
+pub mod daemon;
+pub mod digest;
+pub mod harness;
+pub mod host;
+pub mod incoming;
+pub mod ldc_end;
+pub mod outgoing;
+pub mod peer;
+pub mod relay;
+pub mod secure;
+
+pub use control::{call, Event, Request};
+pub use daemon::{Daemon, DaemonOptions};

@@ -1,0 +1,334 @@
+//! The `ldmig` binary as an administrator uses it: two `ldmig serve`
+//! processes on loopback, `migrate-domain`, `list -o status` from both sides
+//! while it runs, `cancel-operation` from a third process, and the dry run
+//! of the guide's example.
+//!
+//! Host only (test names carry `host_only`): these tests start the binary as
+//! child processes, which a test under qemu-sparc64 user mode cannot do
+//! (there is no binfmt_misc registration to run a sparc64 child). The same
+//! scenarios run in-process on both platforms in tests/shim.rs.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ldmig");
+
+struct Host {
+    child: Child,
+    control: PathBuf,
+    address: String,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.control);
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!("ldmig-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("scratch directory");
+    directory
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+fn host_toml(name: &str, with_domain: bool) -> String {
+    let mut text = format!(
+        "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
+         engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
+         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n"
+    );
+    if with_domain {
+        text.push_str(
+            "\n[[domain]]\nname = \"ldg1\"\nstate = \"active\"\nvcpus = 4\n\
+             memory = [{ ra = 0x8000000, pa = 0x8000000, size = \"16M\" }]\n\
+             network = [{ name = \"vnet0\", switch = \"primary-vsw0\" }]\n",
+        );
+    }
+    text
+}
+
+fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
+    let description = directory.join(format!("{name}.toml"));
+    std::fs::write(&description, toml).expect("write description");
+    let control = directory.join(format!("{name}.sock"));
+    let address = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(BINARY)
+        .args([
+            "--control",
+            control.to_str().expect("utf-8 path"),
+            "serve",
+            "--host",
+        ])
+        .arg(&description)
+        .args(["--listen", &address, "--password-file"])
+        .arg(password_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ldmig serve starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !control.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        control.exists(),
+        "ldmig serve did not create its control socket"
+    );
+    Host {
+        child,
+        control,
+        address,
+    }
+}
+
+fn ldmig(control: &Path, args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(["--control", control.to_str().expect("utf-8 path")])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ldmig runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_two_serve_processes_migrate_watch_and_cancel() {
+    let directory = scratch("migrate");
+    let password = directory.join("password");
+    std::fs::File::create(&password)
+        .and_then(|mut file| file.write_all(b"s3cret-migration\n"))
+        .expect("password file");
+    let a = serve(&directory, "t5-a", &host_toml("t5-a", true), &password);
+    let b = serve(&directory, "t5-b", &host_toml("t5-b", false), &password);
+    let password_arg = password.to_str().expect("utf-8 path");
+
+    // Migrate ldg1 a -> b, capped so that it can be watched from both sides.
+    let target = b.address.clone();
+    let control = a.control.clone();
+    let password_owned = password_arg.to_string();
+    let migration = std::thread::spawn(move || {
+        ldmig(
+            &control,
+            &[
+                "--json",
+                "migrate-domain",
+                "-p",
+                &password_owned,
+                "--max-bandwidth",
+                "8M",
+                "ldg1",
+                &target,
+            ],
+        )
+    });
+    let (mut seen_a, mut seen_b) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(seen_a && seen_b) && Instant::now() < deadline && !migration.is_finished() {
+        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("source");
+        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("target");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = migration.join().expect("migration thread");
+    assert!(
+        output.status.success(),
+        "migration failed: {}",
+        text(&output)
+    );
+    assert!(
+        seen_a && seen_b,
+        "list -o status did not show the migration on both sides"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    let info = &report["migration"];
+    assert_eq!(info["status"], "completed");
+    assert_eq!(
+        info["memory_digest"], info["peer_memory_digest"],
+        "memory differs"
+    );
+    assert_eq!(
+        info["vcpu_digest"], info["peer_vcpu_digest"],
+        "vCPU state differs"
+    );
+    assert!(
+        !text(&ldmig(&a.control, &["list"])).contains("ldg1"),
+        "ldg1 still on the source"
+    );
+    assert!(text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"));
+
+    // Migrate it back very slowly and cancel from a third process.
+    let target = a.address.clone();
+    let control = b.control.clone();
+    let password_owned = password_arg.to_string();
+    let second = std::thread::spawn(move || {
+        ldmig(
+            &control,
+            &[
+                "migrate-domain",
+                "-p",
+                &password_owned,
+                "--max-bandwidth",
+                "1M",
+                "ldg1",
+                &target,
+            ],
+        )
+    });
+    // b is the source now: wait until its status shows the migration.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("source")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cancel = ldmig(&b.control, &["cancel-operation", "migration", "ldg1"]);
+    assert!(cancel.status.success(), "cancel failed: {}", text(&cancel));
+    let second = second.join().expect("second migration");
+    assert!(!second.status.success());
+    assert!(text(&second).contains("cancelled"), "{}", text(&second));
+    assert!(
+        text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"),
+        "ldg1 does not run on b"
+    );
+    assert!(
+        !text(&ldmig(&a.control, &["list"])).contains("ldg1"),
+        "a kept a reservation"
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
+    let directory = scratch("guide");
+    let password = directory.join("password");
+    std::fs::write(&password, "pw\n").expect("password file");
+    let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hv/sim/hosts");
+    let read = |file: &str| std::fs::read_to_string(hosts.join(file)).expect("host file");
+    let source = serve(
+        &directory,
+        "guide-source",
+        &read("guide-source.toml"),
+        &password,
+    );
+    let target = serve(
+        &directory,
+        "guide-target",
+        &read("guide-target.toml"),
+        &password,
+    );
+    let output = ldmig(
+        &source.control,
+        &[
+            "migrate-domain",
+            "-n",
+            "-p",
+            password.to_str().expect("utf-8 path"),
+            "ldg-src",
+            &target.address,
+        ],
+    );
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "Unable to bind 2G memory region at real address 0x8000000\nDomain Migration of LDom ldg-src failed"
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_bad_input_gets_a_clear_error() {
+    let directory = scratch("errors");
+    let missing = directory.join("missing.sock");
+    let output = ldmig(&missing, &["list"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("cannot reach the ldmig daemon"),
+        "{}",
+        text(&output)
+    );
+    let output = ldmig(&missing, &["migrate-domain", "ldg1", "somewhere"]);
+    assert!(text(&output).contains("no password"), "{}", text(&output));
+    let output = ldmig(&missing, &["demo", "--memory", "3Q"]);
+    assert!(text(&output).contains("unknown unit"), "{}", text(&output));
+    let output = Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("ldmig runs");
+    assert!(text(&output).contains("migrate-domain"));
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_demo_json_reports_a_completed_identical_migration() {
+    let output = Command::new(BINARY)
+        .args([
+            "demo",
+            "--memory",
+            "16M",
+            "--workload",
+            "heavy",
+            "--seed",
+            "3",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ldmig runs");
+    assert!(output.status.success(), "{}", text(&output));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["memory_identical"], true);
+    assert_eq!(summary["vcpu_state_identical"], true);
+    for field in [
+        "total_time_ms",
+        "setup_time_ms",
+        "downtime_ms",
+        "rounds",
+        "transferred_bytes",
+        "total_bytes",
+        "zero_pages",
+        "normal_pages",
+        "compressed_pages",
+        "compression_ratio",
+        "mbps",
+        "cpu_throttle_percentage",
+    ] {
+        assert!(summary[field].is_number(), "{field} missing: {summary}");
+    }
+    assert_eq!(summary["total_bytes"], 16 << 20);
+}
