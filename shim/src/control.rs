@@ -116,7 +116,7 @@ pub struct MigrationInfo {
 
 /// One domain as `list` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct DomainInfo {
+pub struct DomainListing {
     /// Name.
     pub name: String,
     /// active, bound, inactive, or error.
@@ -152,7 +152,7 @@ pub enum Event {
         /// The host name.
         host: String,
         /// Domains, for `list`.
-        domains: Vec<DomainInfo>,
+        domains: Vec<DomainListing>,
         /// Free memory ranges (pa, size), for `list-devices memory`.
         free_memory: Vec<(u64, u64)>,
         /// The migration's final statistics, for `migrate-domain`.

@@ -7,7 +7,7 @@
 //! workloads. Locks are always taken in the order `domains`, then `locks`,
 //! then the machine; engine threads take only the machine.
 
-use super::control::{DomainInfo, Event, MigrationInfo, Request};
+use super::control::{DomainListing, Event, MigrationInfo, Request};
 use ldmig::rules::OperationLocks;
 use ldmig::stats::MigrationStats;
 use ldmig_hv::hypervisor::{DomainControl, DomainId, DomainRunState, VcpuControl};
@@ -453,7 +453,7 @@ fn list(state: &State, only: Option<&str>) -> Event {
             } else {
                 domain.requirements.state.as_str().to_string()
             };
-            DomainInfo {
+            DomainListing {
                 name: name.clone(),
                 state: state_name,
                 vcpus: domain.requirements.vcpus,

@@ -7,8 +7,8 @@ use super::daemon::{lock, Domain, MigrationTrack, State};
 use super::digest::domain_digest;
 use super::outgoing::FRAME_BYTES;
 use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
-use super::relay::Relay;
-use crate::host::ldc_hop::{LdcHop, LdcLink};
+use super::relay::PeerRelay;
+use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::secure::SecureChannel;
 use ldmig::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
 use ldmig::rules::{check_migration, MigrationSide};
@@ -165,11 +165,11 @@ fn run_target_engine(
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
     let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end).ok()?;
     let hop = Rc::new(RefCell::new(hop));
-    let relay = Relay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
+    let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
     let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
     let mut engine = TargetEngine::new(
         state.machine.clone(),
-        LdcLink(hop.clone()),
+        HopTransport(hop.clone()),
         MigrationConfig::default(),
         &mut inbox,
     );

@@ -7,9 +7,9 @@ use super::control::{Event, MigrationInfo, Request};
 use super::daemon::{lock, MigrationTrack, State};
 use super::digest::domain_digest;
 use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
-use super::relay::Relay;
+use super::relay::PeerRelay;
 use crate::host::counting::CountingHv;
-use crate::host::ldc_hop::{LdcHop, LdcLink};
+use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::secure::{ChannelError, SecureChannel};
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -247,7 +247,7 @@ fn run_source_engine(
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
     let abort_end = relay_end.clone();
-    let relay = Relay::start(
+    let relay = PeerRelay::start(
         Arc::new(Mutex::new(sender)),
         receiver,
         stream,
@@ -304,7 +304,7 @@ fn run_source_engine(
     };
     let mut engine = SourceEngine::new(
         hv,
-        LdcLink(hop.clone()),
+        HopTransport(hop.clone()),
         options.id,
         shape,
         options.config,

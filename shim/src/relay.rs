@@ -15,13 +15,13 @@ use std::time::Duration;
 pub type SharedSender = Arc<Mutex<SecureSender<TcpStream>>>;
 
 /// The two relay threads of one migration.
-pub struct Relay {
+pub struct PeerRelay {
     sender: SharedSender,
     stream: TcpStream,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Relay {
+impl PeerRelay {
     /// Starts relaying between `engine` (the shim's end of the engine's
     /// channel) and the peer; control messages go to `on_message`.
     pub fn start(
@@ -30,7 +30,7 @@ impl Relay {
         stream: TcpStream,
         engine: ChannelEnd,
         mut on_message: impl FnMut(PeerMessage) + Send + 'static,
-    ) -> Relay {
+    ) -> PeerRelay {
         let outbound_engine = engine.clone();
         let outbound_sender = sender.clone();
         let outbound = std::thread::spawn(move || loop {
@@ -66,7 +66,7 @@ impl Relay {
                 }
             }
         });
-        Relay {
+        PeerRelay {
             sender,
             stream,
             threads: vec![outbound, inbound],

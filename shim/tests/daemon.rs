@@ -76,7 +76,7 @@ fn migrate(
     call(source.control_path(), &request, |_| {}).expect("daemon answers")
 }
 
-fn domains(daemon: &Daemon) -> Vec<ldmig_shim::control::DomainInfo> {
+fn domains(daemon: &Daemon) -> Vec<ldmig_shim::control::DomainListing> {
     match call(
         daemon.control_path(),
         &Request::List { domain: None },

@@ -6,7 +6,7 @@
 
 use super::pipe::{pipe, LinkFault, LinkModel, PipeEnd};
 use crate::host::counting::CountingHv;
-use crate::host::ldc_hop::{LdcHop, LdcLink};
+use crate::host::ldc_hop::{HopTransport, LdcHop};
 use ldmig::ldc_transport::BulkStatistics;
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -275,7 +275,7 @@ pub struct LdcReport {
 /// What an engine of the harness sends its frames through.
 enum EngineLink {
     Pipe(PipeEnd),
-    Ldc(LdcLink<PipeEnd>),
+    Ldc(HopTransport<PipeEnd>),
 }
 
 impl Transport for EngineLink {
@@ -396,8 +396,8 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
             )?));
             (
                 Some((source_hop.clone(), target_hop.clone())),
-                EngineLink::Ldc(LdcLink(source_hop)),
-                EngineLink::Ldc(LdcLink(target_hop)),
+                EngineLink::Ldc(HopTransport(source_hop)),
+                EngineLink::Ldc(HopTransport(target_hop)),
             )
         }
     };

@@ -6,7 +6,7 @@
 //! them with `LDC_COPY` (see [`ldmig::ldc_transport`]). Both ends are
 //! pumped by the thread that drives the engine.
 
-use crate::ldc_end::{Relay, ShimConfig, ShimEndpoint, ShimLayout};
+use crate::ldc_end::{FrameRelay, ShimConfig, ShimEndpoint, ShimLayout};
 use ldmig::ldc_transport::{EngineConfig, EngineEndpoint, EngineLayout, RingGeometry};
 use ldmig::transport::{Transport, TransportError};
 use ldmig_hv::hypervisor::LocalMemory;
@@ -28,7 +28,7 @@ pub struct LdcHop<N: Transport> {
     pub(crate) engine: EngineEndpoint<SimLdcEndpoint>,
     pub(crate) shim: ShimEndpoint<SimLdcEndpoint>,
     network: N,
-    relay: Relay,
+    relay: FrameRelay,
     outbound: Vec<u8>,
     inbound: Vec<u8>,
     /// The pipe failed: the shim closes the channel, the engine sees it.
@@ -82,7 +82,7 @@ impl<N: Transport> LdcHop<N> {
             engine,
             shim,
             network,
-            relay: Relay::new(),
+            relay: FrameRelay::new(),
             outbound: vec![0; slot_bytes as usize],
             inbound: vec![0; slot_bytes as usize],
             failed: None,
@@ -152,9 +152,9 @@ impl<N: Transport> LdcHop<N> {
 
 /// The engine's side of an [`LdcHop`], as the engine's transport: every
 /// send and receive also pumps the shim's end.
-pub struct LdcLink<N: Transport>(pub Rc<RefCell<LdcHop<N>>>);
+pub struct HopTransport<N: Transport>(pub Rc<RefCell<LdcHop<N>>>);
 
-impl<N: Transport> Transport for LdcLink<N> {
+impl<N: Transport> Transport for HopTransport<N> {
     fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
         let mut hop = self.0.borrow_mut();
         if let Some(error) = hop.failed {

@@ -18,7 +18,7 @@ pub mod relay;
 pub use control::ShimControl;
 pub use endpoint::{ShimConfig, ShimEndpoint, ShimSession};
 pub use layout::ShimLayout;
-pub use relay::{Relay, RelayStatistics};
+pub use relay::{FrameRelay, RelayStatistics};
 
 #[cfg(test)]
 mod tests;

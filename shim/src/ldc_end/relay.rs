@@ -17,16 +17,16 @@ pub struct RelayStatistics {
 /// The relay's state: which buffer holds a frame not yet delivered. The
 /// buffers themselves are the caller's (the same two on every call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Relay {
+pub struct FrameRelay {
     to_network: Option<usize>,
     to_engine: Option<usize>,
     statistics: RelayStatistics,
 }
 
-impl Relay {
+impl FrameRelay {
     /// Nothing held.
     pub const fn new() -> Self {
-        Relay {
+        FrameRelay {
             to_network: None,
             to_engine: None,
             statistics: RelayStatistics {
@@ -134,7 +134,7 @@ mod tests {
             room: 2,
         };
         let (mut outbound, mut inbound) = ([0u8; 64], [0u8; 64]);
-        let mut relay = Relay::new();
+        let mut relay = FrameRelay::new();
         let moved = relay
             .pump(&mut engine, &mut network, &mut outbound, &mut inbound, 16)
             .expect("pump");

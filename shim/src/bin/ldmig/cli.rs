@@ -21,12 +21,12 @@ pub struct Cli {
     pub json: bool,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Action,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Action {
     /// Run the daemon of one machine: a simulated T-series host described by
     /// a TOML file, its engine, the shim, a listener for incoming migrations
     /// and a local control socket.

@@ -3,7 +3,7 @@
 //! a workload migrates live from one to the other; then a summary.
 
 use crate::cli::{parse_size, DemoArgs};
-use crate::output::{self, Progress};
+use crate::output::{self, ProgressDisplay};
 use anyhow::{bail, Context, Result};
 use ldmig_shim::control::{call, Event, MigrationInfo, Request};
 use ldmig_shim::{Daemon, DaemonOptions};
@@ -169,7 +169,7 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         downtime_limit_ms: args.downtime_limit,
         max_bandwidth,
     };
-    let mut progress = Progress::new(json);
+    let mut progress = ProgressDisplay::new(json);
     let result = call(source.control_path(), &request, |event| {
         if let Event::Progress { domain, info } = event {
             progress.update(domain, info);

@@ -7,11 +7,11 @@ mod output;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{parse_size, Cli, Command};
+use cli::{parse_size, Action, Cli};
 use ldmig_shim::control::{call, Event, Request};
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
-use output::Progress;
+use output::ProgressDisplay;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,7 +38,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL));
     match cli.command {
-        Command::Serve(args) => {
+        Action::Serve(args) => {
             let description = HostDescription::load(&args.host)
                 .with_context(|| format!("reading {}", args.host.display()))?;
             let password = read_password_file(&args.password_file)?;
@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             daemon.wait();
             Ok(ExitCode::SUCCESS)
         }
-        Command::MigrateDomain(args) => {
+        Action::MigrateDomain(args) => {
             let password = match &args.password_file {
                 Some(path) => read_password_file(path)?,
                 None if std::io::stdin().is_terminal() => {
@@ -89,7 +89,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 downtime_limit_ms: args.downtime_limit,
                 max_bandwidth,
             };
-            let mut progress = Progress::new(cli.json || args.dry_run);
+            let mut progress = ProgressDisplay::new(cli.json || args.dry_run);
             let event = call(&control, &request, |event| {
                 if let Event::Progress { domain, info } = event {
                     progress.update(domain, info);
@@ -100,7 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 output::print_migration(migration)
             }))
         }
-        Command::List(args) => {
+        Action::List(args) => {
             let event = call(
                 &control,
                 &Request::List {
@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 _ => report(&event, cli.json, |_| {}),
             })
         }
-        Command::ListDevices(args) => {
+        Action::ListDevices(args) => {
             if args.class != "memory" {
                 bail!(
                     "unknown device class '{}': only `memory` exists here",
@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 _ => report(&event, cli.json, |_| {}),
             })
         }
-        Command::CancelOperation(args) => {
+        Action::CancelOperation(args) => {
             if args.operation != "migration" {
                 bail!(
                     "unknown operation '{}': only `migration` can be cancelled",
@@ -152,7 +152,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(report(&event, cli.json, |_| {}))
         }
-        Command::RecoverDomain(args) => {
+        Action::RecoverDomain(args) => {
             if args.resume == args.remove {
                 bail!("say what to do with the domain: --resume (it does not run on the target) or --remove (it does)");
             }
@@ -166,7 +166,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(report(&event, cli.json, |_| {}))
         }
-        Command::Demo(args) => demo::run(args, cli.json),
+        Action::Demo(args) => demo::run(args, cli.json),
     }
 }
 

@@ -2,7 +2,7 @@
 //! otherwise), tables like `ldm list`, and JSON.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ldmig_shim::control::{DomainInfo, MigrationInfo};
+use ldmig_shim::control::{DomainListing, MigrationInfo};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -27,16 +27,16 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// Shows a migration's progress as it goes.
-pub struct Progress {
+pub struct ProgressDisplay {
     bar: Option<ProgressBar>,
     last_line: Instant,
     quiet: bool,
 }
 
-impl Progress {
+impl ProgressDisplay {
     /// A bar on a terminal, plain lines (at most one a second) otherwise;
     /// nothing when `quiet` (JSON output).
-    pub fn new(quiet: bool) -> Progress {
+    pub fn new(quiet: bool) -> ProgressDisplay {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(100);
             let style =
@@ -46,7 +46,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Progress {
+        ProgressDisplay {
             bar,
             last_line: Instant::now() - Duration::from_secs(5),
             quiet,
@@ -114,7 +114,7 @@ pub fn print_migration(info: &MigrationInfo) {
 }
 
 /// Prints domains like `ldm list`, or with `-o status` / `-o memory`.
-pub fn print_domains(host: &str, domains: &[DomainInfo], format: Option<&str>) {
+pub fn print_domains(host: &str, domains: &[DomainListing], format: Option<&str>) {
     match format {
         Some("status") => {
             println!(
