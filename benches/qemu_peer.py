@@ -106,8 +106,9 @@ def wait_until_idle(pid, least, most, window=0.5, busy=0.05):
             return waited
 
 
-def configure(qmp, variant, channels, max_bandwidth):
-    """Capabilities and parameters of one side (max_bandwidth: source only)."""
+def configure(qmp, variant, channels, max_bandwidth, tls_creds=None, client=False):
+    """Capabilities and parameters of one side (max_bandwidth: source only;
+    tls_creds: the tls-creds-x509 object id, the source being the client)."""
     multifd = variant.startswith("multifd")
     qmp.execute("migrate-set-capabilities",
                 capabilities=[{"capability": "multifd", "state": multifd}])
@@ -115,6 +116,10 @@ def configure(qmp, variant, channels, max_bandwidth):
     if multifd:
         parameters["multifd-channels"] = channels
         parameters["multifd-compression"] = "zstd" if variant == "multifd-zstd" else "none"
+    if tls_creds:
+        parameters["tls-creds"] = tls_creds
+        if client:
+            parameters["tls-hostname"] = "localhost"
     if max_bandwidth is not None:
         parameters["max-bandwidth"] = max_bandwidth
         if variant == "plain-10ms":
@@ -173,9 +178,10 @@ def migrate(args):
         sides.append(target)
         source = Qmp(args.source)
         sides.append(source)
-        configure(target, args.variant, args.channels, None)
+        configure(target, args.variant, args.channels, None, args.tls_creds)
         target.execute("migrate-incoming", uri=args.uri)
-        configure(source, args.variant, args.channels, args.max_bandwidth)
+        configure(source, args.variant, args.channels, args.max_bandwidth, args.tls_creds,
+                  client=True)
         status = source.execute("query-status")
         if status.get("status") != "running":
             raise QmpError(f"source is not running: {status}")
@@ -255,6 +261,10 @@ def ldmig(args):
     import subprocess
     command = [args.ldmig, "demo", "--memory", str(args.size), "--image", args.image,
                "--workload", "idle", "--json"]
+    if args.max_bandwidth:
+        command += ["--max-bandwidth", str(args.max_bandwidth)]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
     before = loopback_bytes()
     finished = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=args.timeout, check=False)
@@ -264,7 +274,8 @@ def ldmig(args):
     except json.JSONDecodeError:
         result = {"status": "failed",
                   "error": f"exit {finished.returncode}: {finished.stderr.strip()[-500:]}"}
-    result.update({"tool": "ldmig", "variant": "idle", "rep": args.rep,
+    variant = f"workers-{args.workers}" if args.workers else "default"
+    result.update({"tool": "ldmig", "variant": variant, "rep": args.rep,
                    "page_size": 8192, "loopback_bytes": after - before,
                    "exit_code": finished.returncode})
     print(json.dumps(result))
@@ -276,8 +287,24 @@ ROWS = [
     ("qemu", "plain-10ms", "QEMU plain, downtime-limit 10 ms"),
     ("qemu", "multifd", "QEMU multifd (2)"),
     ("qemu", "multifd-zstd", "QEMU multifd (2) + zstd"),
-    ("ldmig", "idle", "ldmig (idle guest)"),
+    ("qemu", "plain-tls", "QEMU plain + TLS"),
+    ("qemu", "multifd-tls", "QEMU multifd (2) + TLS"),
 ]
+
+
+def rows(results):
+    """The table's rows: the QEMU variants, then one ldmig row per worker
+    setting that ran (in the order they first appear)."""
+    found = list(ROWS)
+    for result in results:
+        if result.get("tool") != "ldmig":
+            continue
+        variant = result.get("variant")
+        name = ("ldmig (idle guest)" if variant == "default"
+                else f"ldmig (idle guest), {variant.split('-')[1]} workers")
+        if ("ldmig", variant, name) not in found:
+            found.append(("ldmig", variant, name))
+    return found
 
 
 def load(path):
@@ -310,7 +337,8 @@ def table(args):
               "zero MiB", "loopback MB/s", "memory GiB/s", "syncs / rounds",
               "memory identical"]
     lines = []
-    for tool, variant, name in ROWS:
+    medians = {}
+    for tool, variant, name in rows(results):
         runs = [r for r in results if r.get("tool") == tool and r.get("variant") == variant]
         if not runs:
             continue
@@ -321,6 +349,7 @@ def table(args):
             continue
         total = best["total_time_ms"]
         wire = best["loopback_bytes"]
+        medians[name] = (tool, total, wire, best["downtime_ms"])
         page_size = best.get("page_size") or 8192
         if tool == "qemu":
             syncs = str(best.get("dirty_sync_count"))
@@ -361,9 +390,21 @@ def table(args):
         print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         for line in lines:
             print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    qemu = {name: value for name, value in medians.items() if value[0] == "qemu"}
+    ours = {name: value for name, value in medians.items() if value[0] == "ldmig"}
+    if qemu and ours:
+        print("\nRatios (ldmig / QEMU, median runs): total time, bytes on loopback")
+        for name, (_, total, wire, downtime) in ours.items():
+            parts = [f"{other}: time {total / other_total:.2f}x, bytes {wire / other_wire:.2f}x"
+                     for other, (_, other_total, other_wire, _) in qemu.items()]
+            best_time = min(other_total for _, other_total, _, _ in qemu.values())
+            fewest = min(other_wire for _, _, other_wire, _ in qemu.values())
+            print(f"- {name} (downtime {downtime:.2f} ms): " + "; ".join(parts) +
+                  f"; against QEMU's best time {total / best_time:.2f}x, fewest bytes "
+                  f"{wire / fewest:.2f}x")
     checks = []
     where = []
-    for tool, variant, name in ROWS:
+    for tool, variant, name in rows(results):
         for run in results:
             if run.get("tool") == tool and run.get("variant") == variant \
                     and "source_differs_from_image_pages" in run:
@@ -394,7 +435,9 @@ def main():
     run.add_argument("--source", required=True, help="source QMP socket")
     run.add_argument("--target", required=True, help="target QMP socket (-incoming defer)")
     run.add_argument("--uri", required=True, help="e.g. tcp:127.0.0.1:4444")
-    run.add_argument("--variant", choices=["plain", "plain-10ms", "multifd", "multifd-zstd"], default="plain")
+    run.add_argument("--variant", choices=["plain", "plain-10ms", "multifd", "multifd-zstd",
+                                           "plain-tls", "multifd-tls"], default="plain")
+    run.add_argument("--tls-creds", help="id of both QEMUs' tls-creds-x509 object")
     run.add_argument("--channels", type=int, default=2)
     run.add_argument("--max-bandwidth", type=int, default=1 << 40,
                      help="bytes/s; QEMU's default is 128 MiB/s")
@@ -413,6 +456,8 @@ def main():
     own.add_argument("--size", type=int, required=True, help="guest memory in bytes")
     own.add_argument("--image", required=True)
     own.add_argument("--rep", type=int, default=1)
+    own.add_argument("--max-bandwidth", type=int, help="bytes/s (ldmig --max-bandwidth)")
+    own.add_argument("--workers", type=int, help="ldmig --workers (default: its own)")
     own.add_argument("--timeout", type=float, default=300.0)
     show = commands.add_parser("table", help="the comparison table")
     show.add_argument("--results", required=True)

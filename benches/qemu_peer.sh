@@ -14,13 +14,16 @@
 #     SeaBIOS idling (no boot device: the migration starts once the source
 #     has used < 5 % CPU for 1 s, at least 2 s after its start; under TCG,
 #     SeaBIOS's probing first keeps a core busy for a few seconds); over QMP
-#     the bandwidth cap is lifted
-#     (QEMU's default max-bandwidth is 128 MiB/s), `migrate`, poll
-#     `query-migrate` (benches/qemu_peer.py); variants: plain (defaults but
-#     the cap), plain with downtime-limit 10 ms, multifd with 2 channels,
-#     multifd with 2 channels and zstd;
+#     the bandwidth cap is lifted (QEMU's default max-bandwidth is
+#     128 MiB/s) or set to --cap, `migrate`, poll `query-migrate`
+#     (benches/qemu_peer.py); variants: plain (defaults but the cap), plain
+#     with downtime-limit 10 ms, multifd with 2 channels, multifd with 2
+#     channels and zstd, and plain and multifd over TLS (`tls-creds-x509`
+#     with a CA, server and client certificates made on the spot with
+#     openssl, verify-peer on);
 #  3. ldmig: `ldmig demo --memory SIZE --image IMAGE --workload idle --json`
-#     (SPAKE2 + ChaCha20-Poly1305 on; QEMU runs without TLS);
+#     (SPAKE2 + authenticated encryption always on), once per --workers value
+#     given, with --cap as `--max-bandwidth` too;
 #  4. every variant REPS times, interleaved (rep 1 of each, then rep 2, ...),
 #     and prints the run with the median total time of each.
 #
@@ -34,7 +37,12 @@
 #   --size SIZE         guest memory (default 1G; 256M for a quick run; <= 1536M)
 #   --reps N            repetitions of each variant (default 3)
 #   --variants "LIST"   QEMU variants among plain plain-10ms multifd multifd-zstd
-#                       (default all)
+#                       plain-tls multifd-tls (default all)
+#   --cap BYTES/S       a bandwidth cap for both tools (QEMU max-bandwidth,
+#                       ldmig --max-bandwidth), e.g. 125000000 for 1 Gbit/s
+#                       (default: none)
+#   --workers "LIST"    ldmig runs, one per value: `default` (no --workers
+#                       option) or a worker count (default "default")
 #   --channels N        multifd channels (default 2)
 #   --markdown          print the table as markdown
 #   --results FILE      keep the raw results (one JSON object a line)
@@ -48,8 +56,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 size=1G
 reps=3
-variants="plain plain-10ms multifd multifd-zstd"
+variants="plain plain-10ms multifd multifd-zstd plain-tls multifd-tls"
 channels=2
+cap=""
+workers="default"
 markdown=0
 results_copy=""
 verify=1
@@ -65,6 +75,8 @@ while [ $# -gt 0 ]; do
         --reps) reps=$2; shift 2 ;;
         --variants) variants=$2; shift 2 ;;
         --channels) channels=$2; shift 2 ;;
+        --cap) cap=$2; shift 2 ;;
+        --workers) workers=$2; shift 2 ;;
         --markdown) markdown=1; shift ;;
         --results) results_copy=$2; shift 2 ;;
         --no-verify) verify=0; shift ;;
@@ -95,9 +107,17 @@ fi
 mib=$((bytes >> 20))
 for variant in $variants; do
     case "$variant" in
-        plain|plain-10ms|multifd|multifd-zstd) ;;
-        *) echo "qemu_peer.sh: unknown variant $variant (plain plain-10ms multifd multifd-zstd)" >&2; exit 2 ;;
+        plain|plain-10ms|multifd|multifd-zstd|plain-tls|multifd-tls) ;;
+        *) echo "qemu_peer.sh: unknown variant $variant (plain plain-10ms multifd multifd-zstd plain-tls multifd-tls)" >&2; exit 2 ;;
     esac
+done
+if [ -n "$cap" ] && ! [[ "$cap" =~ ^[1-9][0-9]*$ ]]; then
+    echo "qemu_peer.sh: --cap takes bytes per second (e.g. 125000000)" >&2
+    exit 2
+fi
+for count in $workers; do
+    [ "$count" = default ] || [[ "$count" =~ ^[1-9][0-9]?$ ]] || {
+        echo "qemu_peer.sh: --workers takes default or worker counts (e.g. \"1 2\")" >&2; exit 2; }
 done
 
 # ---------------------------------------------------------------- measuring
@@ -154,11 +174,16 @@ run_qemu() {
     target_qmp=$work/target.qmp
     rm -f "$source_qmp" "$target_qmp"
     local common=(qemu-system-x86_64 -machine pc,accel=tcg -m "${mib}M" -nographic
-                  -nodefaults -display none)
-    "${common[@]}" -qmp "unix:$target_qmp,server=on,wait=off" -incoming defer \
+                  -nodefaults -display none) target_tls=() source_tls=() tls_args=()
+    if [[ "$variant" == *-tls ]]; then
+        target_tls=(-object "tls-creds-x509,id=tls0,dir=$work/tls/server,endpoint=server,verify-peer=on")
+        source_tls=(-object "tls-creds-x509,id=tls0,dir=$work/tls/client,endpoint=client,verify-peer=on")
+        tls_args=(--tls-creds tls0)
+    fi
+    "${common[@]}" "${target_tls[@]}" -qmp "unix:$target_qmp,server=on,wait=off" -incoming defer \
         </dev/null >"$work/target.log" 2>&1 &
     qemu_pids+=($!)
-    "${common[@]}" -qmp "unix:$source_qmp,server=on,wait=off" \
+    "${common[@]}" "${source_tls[@]}" -qmp "unix:$source_qmp,server=on,wait=off" \
         -device "loader,file=$work/data.img,addr=0x100000,force-raw=on" \
         </dev/null >"$work/source.log" 2>&1 &
     qemu_pids+=($!)
@@ -169,7 +194,8 @@ run_qemu() {
     if ! helper python3 "$here/qemu_peer.py" migrate --source "$source_qmp" --target "$target_qmp" \
             --uri "tcp:127.0.0.1:$port" --variant "$variant" --channels "$channels" \
             --settle "$settle" --source-pid "${qemu_pids[1]}" --target-pid "${qemu_pids[0]}" \
-            --rep "$rep" "${verify_args[@]}" >>"$work/results.jsonl"; then
+            --rep "$rep" "${cap_args[@]}" "${tls_args[@]}" "${verify_args[@]}" \
+            >>"$work/results.jsonl"; then
         say "QEMU $variant failed; source log:"; tail -5 "$work/source.log" >&2 || true
         say "target log:"; tail -5 "$work/target.log" >&2 || true
     fi
@@ -177,12 +203,38 @@ run_qemu() {
 }
 
 run_ldmig() {
-    local rep=$1
-    say "rep $rep: ldmig demo"
+    local rep=$1 count=$2 worker_args=()
+    [ "$count" = default ] || worker_args=(--workers "$count")
+    say "rep $rep: ldmig demo (workers: $count)"
     if ! helper python3 "$here/qemu_peer.py" ldmig --ldmig "$LDMIG" --size "$bytes" \
-            --image "$inner/memory.img" --rep "$rep" >>"$inner/results.jsonl"; then
+            --image "$inner/memory.img" --rep "$rep" "${cap_args[@]}" "${worker_args[@]}" \
+            >>"$inner/results.jsonl"; then
         say "ldmig failed: $(tail -1 "$inner/results.jsonl")"
     fi
+}
+
+cap_args=()
+[ -z "$cap" ] || cap_args=(--max-bandwidth "$cap")
+
+# A CA and server and client certificates for QEMU's TLS variants, in the
+# layout tls-creds-x509 reads (ca-cert.pem, {server,client}-{cert,key}.pem).
+make_certificates() {
+    local dir=$1 side
+    mkdir -p "$dir/server" "$dir/client"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=qemu-peer-ca \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        -keyout "$dir/ca-key.pem" -out "$dir/ca-cert.pem" 2>/dev/null
+    for side in server client; do
+        local usage=serverAuth
+        [ "$side" = client ] && usage=clientAuth
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+            -keyout "$dir/$side/$side-key.pem" -out "$dir/$side.csr" 2>/dev/null
+        printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=%s\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' \
+            "$usage" >"$dir/$side.ext"
+        openssl x509 -req -in "$dir/$side.csr" -CA "$dir/ca-cert.pem" -CAkey "$dir/ca-key.pem" \
+            -CAcreateserial -days 2 -extfile "$dir/$side.ext" -out "$dir/$side/$side-cert.pem" 2>/dev/null
+        cp "$dir/ca-cert.pem" "$dir/$side/ca-cert.pem"
+    done
 }
 
 if [ -n "$inner" ]; then
@@ -195,7 +247,9 @@ if [ -n "$inner" ]; then
         for variant in $variants; do
             run_qemu "$variant" "$rep"
         done
-        run_ldmig "$rep"
+        for count in $workers; do
+            run_ldmig "$rep" "$count"
+        done
     done
     exit 0
 fi
@@ -246,7 +300,13 @@ python3 "$here/make_image.py" --size "$bytes" --image "$work/memory.img" \
     --data "$work/data.img" >"$work/image.json"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-args=(--size "$bytes" --reps "$reps" --variants "$variants" --channels "$channels" --inner "$work")
+if [[ " $variants " == *-tls* ]]; then
+    command -v openssl >/dev/null || { echo "qemu_peer.sh: the TLS variants need openssl" >&2; exit 1; }
+    make_certificates "$work/tls"
+fi
+args=(--size "$bytes" --reps "$reps" --variants "$variants" --channels "$channels"
+      --workers "$workers" --inner "$work")
+[ -z "$cap" ] || args+=(--cap "$cap")
 [ "$verify" -eq 1 ] || args+=(--no-verify)
 if [ "$netns" -eq 1 ]; then
     unshare -n bash "$0" "${args[@]}" &
@@ -276,8 +336,13 @@ EOF2
 )
 
 echo "Machine: $model, $(nproc) CPUs; load average $load_before before, $load_after after"
-echo "QEMU: $qemu_version, qemu-system-x86_64 -machine pc,accel=tcg -m ${mib}M, SeaBIOS idle; max-bandwidth lifted to 1 TiB/s, other parameters default (downtime-limit 300 ms but in the 10 ms row)"
-echo "ldmig: $LDMIG (commit $commit), demo --workload idle, SPAKE2 + ChaCha20-Poly1305"
+if [ -n "$cap" ]; then
+    cap_text="max-bandwidth $cap bytes/s ($((cap * 8 / 1000000)) Mbit/s), the same cap for ldmig (--max-bandwidth)"
+else
+    cap_text="max-bandwidth lifted to 1 TiB/s, ldmig uncapped"
+fi
+echo "QEMU: $qemu_version, qemu-system-x86_64 -machine pc,accel=tcg -m ${mib}M, SeaBIOS idle; $cap_text; other parameters default (downtime-limit 300 ms but in the 10 ms row); TLS rows: tls-creds-x509, RSA 2048 certificates, verify-peer on"
+echo "ldmig: $LDMIG (commit $commit), demo --workload idle, SPAKE2 + authenticated encryption, workers: $workers"
 echo "Image: $image"
 echo "Runs: $reps of each, interleaved; each row is the run with the median total time"
 echo
