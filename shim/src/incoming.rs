@@ -46,7 +46,6 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         domain,
         target_domain,
         dry_run,
-        workload,
     })) = channel.receive().ok().and_then(decode)
     else {
         return;
@@ -116,14 +115,8 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         info.status = "completed".into();
         info.progress_percent = 100;
     } else {
-        let outcome = run_target_engine(
-            &state,
-            &track,
-            channel,
-            shutdown_handle,
-            &requirements.name,
-            workload,
-        );
+        let outcome =
+            run_target_engine(&state, &track, channel, shutdown_handle, &requirements.name);
         let mut domains = lock(&state.domains);
         match outcome {
             Some((Outcome::Completed, id, workload)) => {
@@ -144,11 +137,8 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
     track.finished.store(true, Ordering::SeqCst);
 }
 
-type Taken = (
-    Outcome,
-    u64,
-    Option<(ldmig_sim::workload::Workload, String, u64)>,
-);
+/// A domain taken in: the outcome, its id here, the workload it runs here.
+type Taken = (Outcome, u64, Option<ldmig_sim::workload::Workload>);
 
 fn run_target_engine(
     state: &Arc<State>,
@@ -156,7 +146,6 @@ fn run_target_engine(
     channel: SecureChannel<TcpStream>,
     stream: TcpStream,
     name: &Name,
-    workload: Option<(String, u64)>,
 ) -> Option<Taken> {
     let (sender, receiver) = channel.into_split().ok()?;
     let _ = stream.set_read_timeout(None);
@@ -203,12 +192,17 @@ fn run_target_engine(
             memory_digest: format!("{memory:016x}"),
             vcpu_digest: format!("{vcpus:016x}"),
         });
+        // A running guest goes on with this daemon's own workload.
         let running = state.machine.lock().is_running(id);
-        let resumed = match workload {
-            Some((workload_name, seed)) if running => state
-                .start_workload(&workload_name, seed, id, false)
-                .map(|started| (started, workload_name, seed)),
-            _ => None,
+        let resumed = if running {
+            state
+                .start_workload(state.incoming_seed(name), id, false)
+                .unwrap_or_else(|error| {
+                    eprintln!("ldmig[{}]: {name}: {error}", state.host());
+                    None
+                })
+        } else {
+            None
         };
         taken = Some((outcome, id, resumed));
     } else {
