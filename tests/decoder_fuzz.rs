@@ -385,7 +385,7 @@ impl Fuzz {
                     ) => {
                         assert_eq!(expected, record.crc);
                     }
-                    (PageEncoding::Lz4, DecodeError::Decompress { field: "data" }) => {}
+                    (PageEncoding::Lz4, DecodeError::Decompress { field: "data", .. }) => {}
                     (
                         PageEncoding::Lz4,
                         DecodeError::Length {

@@ -22,10 +22,11 @@ use super::config::MigrationConfig;
 use super::dirty_set::{DirtySet, DirtySetError};
 use super::outcome::{Failure, Outcome, SourceDomainState};
 use super::policy::{ConvergencePolicy, RoundDecision, RoundSummary};
+use super::step_error::StepError;
 use crate::page::{Page, PAGE_SIZE};
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
-use crate::wire::codec::{BufferTooSmall, DecodeError, Reserved, Text, WireStruct};
+use crate::wire::codec::{BufferTooSmall, Reserved, Text, WireStruct};
 use crate::wire::frame::{MAX_FRAME_PAYLOAD, WIRE_VERSION};
 use crate::wire::messages::{
     write_frame, Commit, CommitAck, FrameBody, Hello, HelloAck, HelloFlags, HelloResult, RoundAck,
@@ -893,13 +894,8 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 // The final state left; the target may be running the domain.
                 // Never let it run twice: keep it stopped, in the error state.
                 let _ = self.hv.set_domain_state(self.domain, DomainRunState::Error);
-                let reason = match error {
-                    StepError::Transport(_) => StopReason::Timeout,
-                    StepError::Hypervisor(_) => StopReason::HypervisorError,
-                    _ => StopReason::ProtocolViolation,
-                };
                 self.finish(Outcome::Failed(Failure::new(
-                    reason,
+                    error.stop_reason(),
                     SourceDomainState::ErrorState,
                 )));
             }
@@ -923,22 +919,11 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                     true,
                 );
             }
-            (
-                StepError::Malformed(_)
-                | StepError::Unexpected(_)
-                | StepError::RoundAck(_)
-                | StepError::Encode(_),
-                _,
-            ) => {
-                let failure =
-                    Failure::new(StopReason::ProtocolViolation, SourceDomainState::Running);
-                self.stop_with(
-                    now_ns,
-                    StopReason::ProtocolViolation,
-                    &error,
-                    Outcome::Failed(failure),
-                    true,
-                );
+            (_, _) => {
+                // Whatever the target sent that the protocol refuses.
+                let reason = error.stop_reason();
+                let failure = Failure::new(reason, SourceDomainState::Running);
+                self.stop_with(now_ns, reason, &error, Outcome::Failed(failure), true);
             }
         }
     }
@@ -973,40 +958,5 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             Phase::Done(_) => u64::from(self.stats.progress_percent),
         };
         self.stats.progress_percent = percent.min(100) as u8;
-    }
-}
-
-/// Why one step of work stopped (mapped to an [`Outcome`] by `fail`; its
-/// words go to the peer in the `Failure` frame).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StepError {
-    /// The link failed or stayed silent.
-    Transport(TransportError),
-    /// A hypervisor call failed.
-    Hypervisor(HvError),
-    /// A frame from the target failed its checks.
-    Malformed(DecodeError),
-    /// A valid frame the target may not send now.
-    Unexpected(FrameType),
-    /// A `RoundAck` for a round that is not the next one sent.
-    RoundAck(u32),
-    /// A frame did not fit its buffer (a sizing bug: buffers are checked).
-    Encode(BufferTooSmall),
-}
-
-impl fmt::Display for StepError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StepError::Transport(error) => write!(f, "link: {error:?}"),
-            StepError::Hypervisor(error) => write!(f, "hypervisor call failed: {error}"),
-            StepError::Malformed(error) => write!(f, "protocol violation: {error}"),
-            StepError::Unexpected(frame_type) => {
-                write!(f, "protocol violation: unexpected {frame_type:?} frame")
-            }
-            StepError::RoundAck(round) => {
-                write!(f, "protocol violation: acknowledgement of round {round}")
-            }
-            StepError::Encode(error) => write!(f, "frame encoding: {error}"),
-        }
     }
 }

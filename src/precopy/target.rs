@@ -19,6 +19,7 @@
 
 use super::config::MigrationConfig;
 use super::outcome::{Failure, Outcome, SourceDomainState};
+use super::step_error::StepError;
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
 use crate::wire::codec::{BufferTooSmall, DecodeError, Reserved, Text, WireStruct};
@@ -31,7 +32,6 @@ use crate::wire::{Frame, FrameType, PageDecoder, PageEncoding, PageRecords, FRAM
 use core::fmt;
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState, Hypervisor};
-use ldmig_hv::HvError;
 use zerocopy::byteorder::big_endian::U64;
 
 /// Bytes of the outgoing control-frame buffer (the largest is a `Stop`).
@@ -578,21 +578,11 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             }
             Phase::Stopping(outcome) => self.finish(outcome),
             Phase::AwaitHello | Phase::Receiving => {
-                let (reason, status) = match error {
-                    StepError::Transport(_) => (StopReason::Timeout, 0),
-                    StepError::Hypervisor(hv_error) => {
-                        (StopReason::HypervisorError, hv_error.status())
-                    }
-                    StepError::Corrupt(_) => (StopReason::CorruptData, 0),
-                    StepError::Verify => (StopReason::VerificationFailed, 0),
-                    StepError::Malformed(_)
-                    | StepError::Unexpected(_)
-                    | StepError::Sequence { .. }
-                    | StepError::Protocol(_)
-                    | StepError::Encode(_) => (StopReason::ProtocolViolation, 0),
-                };
+                let reason = error.stop_reason();
                 let mut failure = Failure::new(reason, SourceDomainState::Running);
-                failure.hv_status = status;
+                if let StepError::Hypervisor(hv_error) = error {
+                    failure.hv_status = hv_error.status();
+                }
                 let notify = !matches!(error, StepError::Transport(_));
                 self.stop_with(reason, &error, Outcome::Failed(failure), notify);
             }
@@ -622,58 +612,5 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             Phase::Stopping(_) | Phase::Done(_) => u64::from(self.stats.progress_percent),
         };
         self.stats.progress_percent = percent as u8;
-    }
-}
-
-/// Why one step of work stopped (mapped to an [`Outcome`] by `fail`; its
-/// words go to the peer in the `Failure` frame).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StepError {
-    /// The link failed or stayed silent.
-    Transport(TransportError),
-    /// A hypervisor call failed.
-    Hypervisor(HvError),
-    /// A frame or a page record failed its checks (nothing of it was
-    /// written).
-    Corrupt(DecodeError),
-    /// The source's counts or vCPUs do not match what arrived.
-    Verify,
-    /// A control payload failed its checks.
-    Malformed(DecodeError),
-    /// A valid frame the source may not send now.
-    Unexpected(FrameType),
-    /// A frame out of sequence.
-    Sequence {
-        /// The sequence number due.
-        expected: u64,
-        /// The one that came.
-        found: u64,
-    },
-    /// Something else the protocol does not allow.
-    Protocol(&'static str),
-    /// A frame did not fit its buffer (a sizing bug: buffers are checked).
-    Encode(BufferTooSmall),
-}
-
-impl fmt::Display for StepError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StepError::Transport(error) => write!(f, "link: {error:?}"),
-            StepError::Hypervisor(error) => write!(f, "hypervisor call failed: {error}"),
-            StepError::Corrupt(error) => write!(f, "corrupt data: {error}"),
-            StepError::Verify => f.write_str("the final verification failed"),
-            StepError::Malformed(error) => write!(f, "protocol violation: {error}"),
-            StepError::Unexpected(frame_type) => {
-                write!(f, "protocol violation: unexpected {frame_type:?} frame")
-            }
-            StepError::Sequence { expected, found } => {
-                write!(
-                    f,
-                    "protocol violation: frame {found} where {expected} was due"
-                )
-            }
-            StepError::Protocol(what) => write!(f, "protocol violation: {what}"),
-            StepError::Encode(error) => write!(f, "frame encoding: {error}"),
-        }
     }
 }

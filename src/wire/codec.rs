@@ -1,9 +1,9 @@
 //! The one codec idiom every engine byte format is written in.
 //!
 //! A format is a big-endian `zerocopy` struct declared with
-//! [`wire_struct!`]: its fields are big-endian integers (`U16`, `U32`,
+//! `wire_struct!`: its fields are big-endian integers (`U16`, `U32`,
 //! `U64`, `u8`), wire enums ([`EnumField`], the enum declared with
-//! [`wire_enum!`], 0 always invalid), flag sets ([`FlagsField`] of a
+//! `wire_enum!`, 0 always invalid), flag sets ([`FlagsField`] of a
 //! `bitflags` type), NUL-padded UTF-8 text ([`Text`]) and explicit padding
 //! ([`Reserved`], zero on the wire). The macro writes the struct's one
 //! [`WireStruct::check`], so the struct that lies on the wire is the type
@@ -22,7 +22,7 @@
 //!   the format's decoder with [`check_magic`], [`check_version`] and
 //!   [`EnumField::checked`];
 //! - *reserved fields* then *field values*: [`WireStruct::check`], made by
-//!   [`wire_struct!`]: every [`Reserved`] field, then every enum, flag set
+//!   `wire_struct!`: every [`Reserved`] field, then every enum, flag set
 //!   and text, then the struct's own rules (ranges, fields that depend on
 //!   each other) from its `validate` block;
 //! - *CRC*, where the format has one, last.
@@ -125,6 +125,8 @@ pub enum DecodeError {
     Decompress {
         /// The field.
         field: &'static str,
+        /// What the decompressor found wrong.
+        reason: &'static str,
     },
     /// A CRC32 that does not match the bytes it covers.
     CrcMismatch {
@@ -186,7 +188,9 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidValue { field, value } => {
                 write!(f, "field {field}: value {value:#x} not allowed")
             }
-            DecodeError::Decompress { field } => write!(f, "field {field}: malformed LZ4 block"),
+            DecodeError::Decompress { field, reason } => {
+                write!(f, "field {field}: malformed LZ4 block ({reason})")
+            }
             DecodeError::CrcMismatch {
                 field,
                 expected,
@@ -308,7 +312,7 @@ impl WireInt for u32 {
     }
 }
 
-/// An enum declared with [`wire_enum!`]: numbered from 1, 0 invalid.
+/// An enum declared with `wire_enum!`: numbered from 1, 0 invalid.
 pub trait WireEnum: Copy + Eq + fmt::Debug + 'static {
     /// The integer it is carried in.
     type Repr: WireInt;
@@ -627,7 +631,7 @@ impl<const N: usize> fmt::Write for TextWriter<N> {
 
 // ---- structs -------------------------------------------------------------
 
-/// A field of a [`wire_struct!`] struct: what its check looks at.
+/// A field of a `wire_struct!` struct: what its check looks at.
 pub trait WireField {
     /// The reserved-field pass: fails when a reserved field is not zero.
     fn check_reserved(&self, field: &'static str) -> Result<(), DecodeError> {

@@ -1,9 +1,9 @@
 //! The engine–shim control messages on the wire (version 1): a 16-byte
 //! envelope and one fixed, big-endian body per kind.
 //!
-//! Each kind is written once, in the [`control_messages!`] list below: its
+//! Each kind is written once, in the `control_messages!` list below: its
 //! number, its role (session set-up, request from the shim, event from the
-//! engine) and its body, a [`wire_struct!`] that is both the bytes on the
+//! engine) and its body, a `wire_struct!` that is both the bytes on the
 //! wire and the type callers use. The list makes [`MessageKind`],
 //! [`Message`], the body sizes, the encoder and the decoder. The envelope
 //! and body layouts are drawn in [`crate::wire`]'s module docs.

@@ -1,6 +1,6 @@
 //! The migration protocol between the source and target engines (wire
 //! version 1): the payload of every frame but `Pages`, each a
-//! [`wire_struct!`] with its decode (the struct's `check`, rules in its
+//! `wire_struct!` with its decode (the struct's `check`, rules in its
 //! `validate`) and its frame type beside it.
 //!
 //! ```text
@@ -35,7 +35,7 @@ use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::MemoryBlock;
 use ldmig_hv::resources::{MAX_MEMORY_BLOCKS, NAME_CAPACITY};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::codec::{
     wire_enum, wire_struct, BufferTooSmall, DecodeError, EnumField, FlagsField, Reserved, Text,
@@ -190,15 +190,14 @@ impl Hello {
             block_count: U32::new(blocks.len() as u32),
             ..*self
         };
-        let (fixed, mut rest) = payload.split_at_mut(Hello::BYTES);
-        hello.encode_into(fixed).map_err(|_| short)?;
-        for block in blocks {
+        let (fixed, rest) = payload.split_at_mut(Hello::BYTES);
+        fixed.copy_from_slice(hello.as_bytes());
+        for (slot, block) in rest.chunks_exact_mut(BlockEntry::BYTES).zip(blocks) {
             let entry = BlockEntry {
                 ra: U64::new(block.ra),
                 size: U64::new(block.size),
             };
-            let used = entry.encode_into(rest).map_err(|_| short)?;
-            rest = &mut rest[used..];
+            slot.copy_from_slice(entry.as_bytes());
         }
         Ok(seal_frame(buffer, FrameType::Hello, sequence, length))
     }
@@ -223,7 +222,10 @@ impl Hello {
         if rest.len() != expected {
             return Err(length_error);
         }
-        let blocks = <[BlockEntry]>::ref_from_bytes(rest).map_err(|_| length_error)?;
+        // Cannot fail: the length is a whole number of entries, of alignment 1.
+        let Ok(blocks) = <[BlockEntry]>::ref_from_bytes(rest) else {
+            return Err(length_error);
+        };
         for block in blocks {
             block.check()?;
         }

@@ -2,7 +2,7 @@
 //!
 //! Everything is big-endian, in fixed-layout `zerocopy` structs whose
 //! padding is explicit and zero ([`codec::Reserved`]); every enum reserves
-//! 0 as invalid ([`codec::wire_enum!`]); texts are NUL-padded UTF-8
+//! 0 as invalid (`wire_enum!`); texts are NUL-padded UTF-8
 //! ([`codec::Text`]); flags are `bitflags` sets ([`codec::FlagsField`]).
 //! Each struct's decode sits beside it; every decoder bounds every length
 //! before use, checks in one order (length bound, magic, version, kind,

@@ -193,6 +193,19 @@ impl<'a> Iterator for PageRecords<'a> {
     }
 }
 
+/// What an LZ4 decompression error says, in words.
+fn lz4_reason(error: &lz4_flex::block::DecompressError) -> &'static str {
+    use lz4_flex::block::DecompressError;
+    match error {
+        DecompressError::OutputTooSmall { .. } => "expands past one page",
+        DecompressError::LiteralOutOfBounds => "literal past the end of the block",
+        DecompressError::ExpectedAnotherByte => "block ends early",
+        DecompressError::OffsetZero => "match offset 0",
+        DecompressError::OffsetOutOfBounds => "match offset before the page",
+        _ => "malformed block",
+    }
+}
+
 /// Decodes records into checked pages. Holds the scratch page LZ4 expands
 /// into, so a page reaches the caller only after its CRC matched.
 #[derive(Clone)]
@@ -230,7 +243,10 @@ impl PageDecoder {
                 })?,
             PageEncoding::Lz4 => {
                 let size = lz4_flex::block::decompress_into(record.data, &mut self.scratch)
-                    .map_err(|_lz4| DecodeError::Decompress { field: "data" })?;
+                    .map_err(|error| DecodeError::Decompress {
+                        field: "data",
+                        reason: lz4_reason(&error),
+                    })?;
                 if size != PAGE_SIZE {
                     return Err(DecodeError::Length {
                         what: "decompressed page",
