@@ -779,6 +779,25 @@ macro_rules! wire_struct {
 }
 pub(crate) use wire_struct;
 
+/// Test helper: each `(at, byte, error)` sets `good[at] = byte` and checks
+/// that `decode` refuses the result with exactly `error`.
+#[cfg(test)]
+pub(crate) fn assert_refusals<T: fmt::Debug>(
+    good: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    cases: &[(usize, u8, DecodeError)],
+) {
+    for &(at, byte, error) in cases {
+        let mut bad = good.to_vec();
+        bad[at] = byte;
+        assert_eq!(
+            decode(&bad).err(),
+            Some(error),
+            "byte {at} set to {byte:#x}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,44 +895,39 @@ mod tests {
             Sample::decode(&bad),
             Err(DecodeError::ReservedNotZero { field: "reserved2" })
         );
-        bad[17] = 0;
-        assert_eq!(
-            Sample::decode(&bad),
-            Err(DecodeError::InvalidEnum {
-                field: "colour",
-                value: 0
-            })
-        );
-        let mut bad = good.clone();
-        bad[7] = 4;
-        assert_eq!(
-            Sample::decode(&bad),
-            Err(DecodeError::UnknownFlags {
-                field: "flags",
-                bits: 4
-            })
-        );
-        // Invalid UTF-8, then a byte after the NUL.
-        let mut bad = good.clone();
-        bad[13] = 0xff;
-        assert_eq!(
-            Sample::decode(&bad),
-            Err(DecodeError::InvalidText { field: "name" })
-        );
-        let mut bad = good.clone();
-        bad[15] = b'x';
-        assert_eq!(
-            Sample::decode(&bad),
-            Err(DecodeError::InvalidText { field: "name" })
-        );
-        let mut bad = good;
-        bad[16] = 10;
-        assert_eq!(
-            Sample::decode(&bad),
-            Err(DecodeError::InvalidValue {
-                field: "count",
-                value: 10
-            })
+        let text = DecodeError::InvalidText { field: "name" };
+        assert_refusals(
+            &good,
+            Sample::decode,
+            &[
+                (
+                    5,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "colour",
+                        value: 0,
+                    },
+                ),
+                (
+                    7,
+                    4,
+                    DecodeError::UnknownFlags {
+                        field: "flags",
+                        bits: 4,
+                    },
+                ),
+                // Invalid UTF-8, then a byte after the NUL.
+                (13, 0xff, text),
+                (15, b'x', text),
+                (
+                    16,
+                    10,
+                    DecodeError::InvalidValue {
+                        field: "count",
+                        value: 10,
+                    },
+                ),
+            ],
         );
     }
 

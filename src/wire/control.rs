@@ -1014,26 +1014,22 @@ mod tests {
             decode(&bad[..length]),
             Err(DecodeError::UnsupportedVersion { found: 9, .. })
         ));
-        let mut bad = out;
-        bad[3] = 0;
-        assert_eq!(
-            decode(&bad[..length]),
-            Err(DecodeError::InvalidEnum {
-                field: "kind",
-                value: 0
-            })
-        );
-        let mut bad = out;
-        bad[15] = 1;
-        assert_eq!(
-            decode(&bad[..length]),
-            Err(DecodeError::ReservedNotZero { field: "reserved" })
-        );
-        let mut bad = out;
-        bad[ENVELOPE_BYTES + 7] = 1;
-        assert_eq!(
-            decode(&bad[..length]),
-            Err(DecodeError::ReservedNotZero { field: "reserved" })
+        let reserved = DecodeError::ReservedNotZero { field: "reserved" };
+        crate::wire::codec::assert_refusals(
+            &out[..length],
+            decode,
+            &[
+                (
+                    3,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "kind",
+                        value: 0,
+                    },
+                ),
+                (15, 1, reserved),
+                (ENVELOPE_BYTES + 7, 1, reserved),
+            ],
         );
 
         let mut migrate = samples()[4];
@@ -1051,17 +1047,11 @@ mod tests {
         // A name with bytes after its NUL, or invalid UTF-8, or empty.
         let length = encode(HEADER, &samples()[4], &mut out);
         let name_at = ENVELOPE_BYTES + 32;
-        let mut bad = out;
-        bad[name_at + 10] = b'x';
-        assert_eq!(
-            decode(&bad[..length]),
-            Err(DecodeError::InvalidText { field: "domain" })
-        );
-        let mut bad = out;
-        bad[name_at] = 0xff;
-        assert_eq!(
-            decode(&bad[..length]),
-            Err(DecodeError::InvalidText { field: "domain" })
+        let text = DecodeError::InvalidText { field: "domain" };
+        crate::wire::codec::assert_refusals(
+            &out[..length],
+            decode,
+            &[(name_at + 10, b'x', text), (name_at, 0xff, text)],
         );
         let mut bad = out;
         bad[name_at..name_at + 4].fill(0);

@@ -323,25 +323,29 @@ mod tests {
             Frame::decode(&bad[..size]),
             Err(DecodeError::BadMagic { what: "frame", .. })
         ));
-        let mut bad = buffer;
-        bad[5] = 9;
-        assert_eq!(
-            Frame::decode(&bad[..size]),
-            Err(DecodeError::UnsupportedVersion {
-                what: "frame",
-                found: 9,
-                oldest: OLDEST_WIRE_VERSION,
-                newest: WIRE_VERSION
-            })
-        );
-        let mut bad = buffer;
-        bad[7] = 0;
-        assert_eq!(
-            Frame::decode(&bad[..size]),
-            Err(DecodeError::InvalidEnum {
-                field: "frame_type",
-                value: 0
-            })
+        crate::wire::codec::assert_refusals(
+            &buffer[..size],
+            |bytes| Frame::decode(bytes).map(|(frame, _)| frame.sequence),
+            &[
+                (
+                    5,
+                    9,
+                    DecodeError::UnsupportedVersion {
+                        what: "frame",
+                        found: 9,
+                        oldest: OLDEST_WIRE_VERSION,
+                        newest: WIRE_VERSION,
+                    },
+                ),
+                (
+                    7,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "frame_type",
+                        value: 0,
+                    },
+                ),
+            ],
         );
         let mut bad = buffer;
         bad[8] = 0x7f;

@@ -474,7 +474,8 @@ impl FrameBody for Stop {
 mod tests {
     use super::*;
     use crate::wire::frame::Frame;
-    use zerocopy::IntoBytes;
+    use ldmig_sim::rng::{test_seed, SplitMix64};
+    use std::vec::Vec;
 
     #[test]
     fn message_sizes() {
@@ -560,46 +561,34 @@ mod tests {
                 actual: 16
             })
         ));
-        let mut bad = payload.clone();
-        bad[11] = 0;
-        assert_eq!(
-            Hello::decode_with_blocks(&bad),
-            Err(DecodeError::InvalidValue {
-                field: "block_count",
-                value: 0
-            })
-        );
-        bad[11] = 65;
-        assert_eq!(
-            Hello::decode_with_blocks(&bad),
-            Err(DecodeError::InvalidValue {
-                field: "block_count",
-                value: 65
-            })
-        );
-        let mut bad = payload.clone();
-        bad[3] = 4;
-        assert_eq!(
-            Hello::decode_with_blocks(&bad),
-            Err(DecodeError::UnknownFlags {
-                field: "flags",
-                bits: 4
-            })
-        );
-        let mut bad = payload.clone();
-        bad[28] = 1;
-        assert_eq!(
-            Hello::decode_with_blocks(&bad),
-            Err(DecodeError::ReservedNotZero { field: "reserved" })
-        );
-        let mut bad = payload.clone();
-        bad[7] = 0;
-        assert_eq!(
-            Hello::decode_with_blocks(&bad),
-            Err(DecodeError::InvalidValue {
-                field: "vcpus",
-                value: 0
-            })
+        let count = |value| DecodeError::InvalidValue {
+            field: "block_count",
+            value,
+        };
+        crate::wire::codec::assert_refusals(
+            &payload,
+            |bytes| Hello::decode_with_blocks(bytes).map(|(hello, _)| hello),
+            &[
+                (11, 0, count(0)),
+                (11, 65, count(65)),
+                (
+                    3,
+                    4,
+                    DecodeError::UnknownFlags {
+                        field: "flags",
+                        bits: 4,
+                    },
+                ),
+                (28, 1, DecodeError::ReservedNotZero { field: "reserved" }),
+                (
+                    7,
+                    0,
+                    DecodeError::InvalidValue {
+                        field: "vcpus",
+                        value: 0,
+                    },
+                ),
+            ],
         );
         let long = [0u8; MAX_HELLO_BYTES + 1];
         assert!(matches!(
@@ -683,5 +672,128 @@ mod tests {
         assert_eq!(size, FRAME_HEADER_BYTES);
         assert!(write_frame(&mut buffer[..30], 0, &commit).is_err());
         assert!(write_empty_frame(&mut buffer[..3], FrameType::Ping, 0).is_err());
+    }
+
+    /// What the decoder of payload `kind` makes of `bytes`, encoded again.
+    fn decode_again(kind: usize, bytes: &[u8]) -> Option<Vec<u8>> {
+        fn again<T: WireStruct>(bytes: &[u8]) -> Option<Vec<u8>> {
+            T::decode(bytes)
+                .ok()
+                .map(|message| message.as_bytes().to_vec())
+        }
+        match kind {
+            0 => Hello::decode_with_blocks(bytes)
+                .ok()
+                .map(|(hello, blocks)| {
+                    let mut encoded = hello.as_bytes().to_vec();
+                    encoded.extend_from_slice(blocks.as_bytes());
+                    encoded
+                }),
+            1 => again::<HelloAck>(bytes),
+            2 => again::<RoundEnd>(bytes),
+            3 => again::<RoundAck>(bytes),
+            4 => again::<Suspended>(bytes),
+            5 => again::<Commit>(bytes),
+            6 => again::<CommitAck>(bytes),
+            _ => again::<Stop>(bytes),
+        }
+    }
+
+    #[test]
+    fn seeded_fuzz_of_every_payload_never_panics_and_accepts_only_valid_ones() {
+        let seed = test_seed(0x3e55_a9e5);
+        println!("seed {seed}");
+        let mut rng = SplitMix64::new(seed);
+        let mut hello_payload = hello().as_bytes().to_vec();
+        hello_payload[11] = 2;
+        for (ra, size) in [(0x8000_0000u64, 16384u64), (0x1_0000_0000, 8192)] {
+            hello_payload.extend_from_slice(
+                BlockEntry {
+                    ra: U64::new(ra),
+                    size: U64::new(size),
+                }
+                .as_bytes(),
+            );
+        }
+        let samples: Vec<Vec<u8>> = vec![
+            hello_payload,
+            HelloAck::refused(1, StopReason::ReservationFailed, 2, 0x8000, 8192)
+                .as_bytes()
+                .to_vec(),
+            RoundEnd {
+                round: U32::new(3),
+                reserved: Reserved::ZERO,
+                pages: U64::new(100),
+                dirty_pages: U64::new(7),
+            }
+            .as_bytes()
+            .to_vec(),
+            RoundAck {
+                round: U32::new(3),
+                reserved: Reserved::ZERO,
+            }
+            .as_bytes()
+            .to_vec(),
+            Suspended {
+                dirty_pages: U64::new(9),
+            }
+            .as_bytes()
+            .to_vec(),
+            Commit {
+                total_records: U64::new(10),
+                final_records: U64::new(2),
+                vcpus: U32::new(4),
+                crypto_units: U32::new(1),
+            }
+            .as_bytes()
+            .to_vec(),
+            CommitAck {
+                records_applied: U64::new(10),
+            }
+            .as_bytes()
+            .to_vec(),
+            Stop::new(StopReason::Timeout, 7, "the peer stopped answering")
+                .as_bytes()
+                .to_vec(),
+        ];
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..20_000usize {
+            let kind = round % samples.len();
+            let sample = &samples[kind];
+            assert_eq!(
+                decode_again(kind, sample).as_ref(),
+                Some(sample),
+                "kind {kind}"
+            );
+            let mut bytes = sample.clone();
+            match rng.below(4) {
+                // A few flipped bits.
+                0 | 1 => {
+                    for _ in 0..1 + rng.below(3) {
+                        let at = rng.below(bytes.len() as u64) as usize;
+                        bytes[at] ^= 1 << rng.below(8);
+                    }
+                }
+                // Cut or extended.
+                2 => bytes.resize(rng.below(sample.len() as u64 + 24) as usize, 0),
+                // Noise of about the right size.
+                _ => {
+                    bytes.resize(sample.len() + rng.below(3) as usize, 0);
+                    rng.fill(&mut bytes);
+                }
+            }
+            match decode_again(kind, &bytes) {
+                // Whatever is accepted is exactly what it re-encodes to.
+                Some(again) => {
+                    assert_eq!(again, bytes, "seed {seed} round {round}");
+                    accepted += 1;
+                }
+                None => refused += 1,
+            }
+        }
+        assert!(
+            accepted > 0 && refused > 0,
+            "seed {seed}: {accepted} accepted, {refused} refused"
+        );
     }
 }

@@ -353,38 +353,36 @@ mod tests {
         let mut out = [0u8; MAX_RECORD_BYTES];
         let (_, size) = encode_page(0x4000, &[0; PAGE_SIZE], &mut out).expect("room");
         assert_eq!(size, RECORD_HEADER_BYTES);
-        let mut bad = out;
-        bad[8] = 0;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(DecodeError::InvalidEnum {
-                field: "encoding",
-                value: 0
-            })
-        );
-        let mut bad = out;
-        bad[9] = 1;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(DecodeError::ReservedNotZero { field: "reserved" })
-        );
-        let mut bad = out;
-        bad[7] = 1;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(DecodeError::InvalidValue {
-                field: "ra",
-                value: 0x4001
-            })
-        );
-        let mut bad = out;
-        bad[11] = 1;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(DecodeError::InvalidValue {
-                field: "length",
-                value: 1
-            })
+        crate::wire::codec::assert_refusals(
+            &out[..size],
+            |bytes| parse_record(bytes).map(|record| record.ra),
+            &[
+                (
+                    8,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "encoding",
+                        value: 0,
+                    },
+                ),
+                (9, 1, DecodeError::ReservedNotZero { field: "reserved" }),
+                (
+                    7,
+                    1,
+                    DecodeError::InvalidValue {
+                        field: "ra",
+                        value: 0x4001,
+                    },
+                ),
+                (
+                    11,
+                    1,
+                    DecodeError::InvalidValue {
+                        field: "length",
+                        value: 1,
+                    },
+                ),
+            ],
         );
         assert!(matches!(
             parse_record(&out[..5]),
