@@ -15,6 +15,7 @@ use ldmig::rules::{check_migration, MigrationSide};
 use ldmig::wire::frame::MAX_FRAME_PAYLOAD;
 use ldmig::wire::FRAME_HEADER_BYTES;
 use ldmig_hv::resources::{DomainState, Name};
+use ldmig_sim::workload::Workload;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
@@ -115,44 +116,53 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         info.status = "completed".into();
         info.progress_percent = 100;
     } else {
-        let outcome =
-            run_target_engine(&state, &track, channel, shutdown_handle, &requirements.name);
-        let mut domains = lock(&state.domains);
-        match outcome {
-            Some((Outcome::Completed, id, workload)) => {
-                if let Some(entry) = domains.get_mut(&target_domain) {
-                    entry.id = Some(id);
-                    entry.workload = workload;
-                    // The guide: memory DR is disabled until the domain reboots.
-                    entry.memory_dr_disabled = true;
-                }
-                let _ = lock(&state.locks).migrated_in(&target_domain);
-            }
-            _ => {
-                domains.remove(&target_domain);
-            }
+        let taken = run_target_engine(
+            &state,
+            &track,
+            channel,
+            shutdown_handle,
+            &target_domain,
+            &requirements.name,
+        );
+        if !taken {
+            lock(&state.domains).remove(&target_domain);
         }
     }
     let _ = lock(&state.locks).end_migration(&target_domain);
     track.finished.store(true, Ordering::SeqCst);
 }
 
-/// A domain taken in: the outcome, its id here, the workload it runs here.
-type Taken = (Outcome, u64, Option<ldmig_sim::workload::Workload>);
+/// Records domain `target_domain` (id `id` here) as migrated in: it runs
+/// `workload`, and its memory DR is disabled until it reboots (the guide).
+fn take_in(state: &State, target_domain: &str, id: u64, workload: Option<Workload>) {
+    let mut domains = lock(&state.domains);
+    if let Some(entry) = domains.get_mut(target_domain) {
+        entry.id = Some(id);
+        entry.workload = workload;
+        entry.memory_dr_disabled = true;
+    }
+    let _ = lock(&state.locks).migrated_in(target_domain);
+}
 
+/// Runs the target engine; true when the domain was taken in here.
 fn run_target_engine(
     state: &Arc<State>,
     track: &Arc<MigrationTrack>,
     channel: SecureChannel<TcpStream>,
     stream: TcpStream,
+    target_domain: &str,
     name: &Name,
-) -> Option<Taken> {
-    let (sender, receiver) = channel.into_split().ok()?;
+) -> bool {
+    let Ok((sender, receiver)) = channel.into_split() else {
+        return false;
+    };
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
     let (engine_end, relay_end) = frame_channel(8 << 20);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
-    let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end).ok()?;
+    let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
+        return false;
+    };
     let hop = Rc::new(RefCell::new(hop));
     let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
     let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
@@ -176,7 +186,7 @@ fn run_target_engine(
             std::thread::sleep(Duration::from_micros(50));
         }
     };
-    let mut taken = None;
+    let mut taken = false;
     if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
         let _ = state.machine.lock().set_domain_name(id, name);
         // The digest before the guest writes anything here.
@@ -188,13 +198,9 @@ fn run_target_engine(
             info.result = Some(outcome.to_string());
             info.progress_percent = 100;
         }
-        relay.send_message(&PeerMessage::Report {
-            memory_digest: format!("{memory:016x}"),
-            vcpu_digest: format!("{vcpus:016x}"),
-        });
         // A running guest goes on with this daemon's own workload.
         let running = state.machine.lock().is_running(id);
-        let resumed = if running {
+        let workload = if running {
             state
                 .start_workload(state.incoming_seed(name), id, false)
                 .unwrap_or_else(|error| {
@@ -204,7 +210,14 @@ fn run_target_engine(
         } else {
             None
         };
-        taken = Some((outcome, id, resumed));
+        // Taken in before the source hears of it: from then on this
+        // machine lists the domain as migrated here.
+        take_in(state, target_domain, id, workload);
+        taken = true;
+        relay.send_message(&PeerMessage::Report {
+            memory_digest: format!("{memory:016x}"),
+            vcpu_digest: format!("{vcpus:016x}"),
+        });
     } else {
         lock(&track.info).result = Some(outcome.to_string());
     }
