@@ -7,8 +7,9 @@
 //! - [`page`]: the 8 KiB page and the zero-page check.
 //! - [`rules`]: the guide's migration rules: every pre-migration check, the
 //!   dry-run report, the operation locks.
-//! - [`wire`]: frames and page records on the wire, encoder and decoder.
-//! - [`protocol`]: the source-target protocol and its messages.
+//! - [`wire`]: every byte format, in one codec idiom: frames, page records,
+//!   the source-target protocol's messages, the engine-shim control
+//!   messages, the LDC ring descriptor.
 //! - [`precopy`]: the source and target migration state machines.
 //! - [`stats`]: QEMU-style migration statistics.
 //! - [`transport`]: the frame transport trait between the engines.
@@ -29,7 +30,6 @@ extern crate std;
 pub mod ldc_transport;
 pub mod page;
 pub mod precopy;
-pub mod protocol;
 pub mod rules;
 pub mod stats;
 pub mod transport;

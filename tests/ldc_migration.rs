@@ -5,7 +5,7 @@
 //! damaged in the engine's exported buffer is caught by its CRC.
 
 use ldmig::precopy::{Outcome, SourceDomainState};
-use ldmig::protocol::StopReason;
+use ldmig::wire::messages::StopReason;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, TransportKind, Trigger};
 use ldmig_shim::harness::{run, LinkModel, Report, Scenario};

@@ -17,8 +17,8 @@
 use core::fmt;
 
 /// Bytes a [`Name`] can hold (domain, service, volume, switch, device and
-/// CPU type names).
-pub const NAME_CAPACITY: usize = 32;
+/// CPU type names); also a domain name's bytes on the engine's wires.
+pub const NAME_CAPACITY: usize = 64;
 /// Free physical ranges a [`HostResources`] can list.
 pub const MAX_FREE_RANGES: usize = 32;
 /// Virtual disk services a host can list.
@@ -27,8 +27,9 @@ pub const MAX_DISK_SERVICES: usize = 8;
 pub const MAX_VOLUMES_PER_SERVICE: usize = 16;
 /// Virtual switches a host can list.
 pub const MAX_VIRTUAL_SWITCHES: usize = 8;
-/// Memory blocks a domain can have.
-pub const MAX_MEMORY_BLOCKS: usize = 16;
+/// Memory blocks a domain can have (the one bound: the engine's wire and
+/// dirty set use it too).
+pub const MAX_MEMORY_BLOCKS: usize = 64;
 /// Virtual disks a domain can have.
 pub const MAX_VIRTUAL_DISKS: usize = 16;
 /// Virtual network devices a domain can have.

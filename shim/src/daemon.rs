@@ -39,7 +39,9 @@ pub struct DaemonOptions {
     pub seed: u64,
     /// Workload of every active guest (idle, moderate, hot, heavy,
     /// unconvergeable), or `none`: the guests' memory stays as bound (zero)
-    /// and nothing writes it.
+    /// and nothing writes it. A domain that migrates in runs this daemon's
+    /// workload too, once it resumed here (the simulated guest is this
+    /// machine's business: nothing of it travels between the shims).
     pub workload: String,
     /// Initial memory content for a domain (the demo's `--image`).
     pub images: Vec<(String, Vec<u8>)>,
@@ -103,7 +105,7 @@ impl MigrationTrack {
 pub(crate) struct Domain {
     pub(crate) requirements: DomainRequirements,
     pub(crate) id: Option<DomainId>,
-    pub(crate) workload: Option<(Workload, String, u64)>,
+    pub(crate) workload: Option<Workload>,
     pub(crate) migration: Option<Arc<MigrationTrack>>,
     pub(crate) memory_dr_disabled: bool,
     pub(crate) error_state: bool,
@@ -116,6 +118,10 @@ pub(crate) struct State {
     pub(crate) domains: Mutex<BTreeMap<String, Domain>>,
     pub(crate) locks: Mutex<OperationLocks>,
     pub(crate) password: String,
+    /// The workload every active guest runs (`none`: none).
+    workload: String,
+    /// Seed of the guests' workloads.
+    seed: u64,
     pub(crate) stop: AtomicBool,
     started: Instant,
 }
@@ -161,22 +167,37 @@ impl State {
         resources
     }
 
-    /// Starts the simulated guest's workload on a domain that runs here.
+    /// Starts this daemon's workload on a domain that runs here (`Ok(None)`
+    /// for the workload `none`); `fill` writes its initial memory first.
     pub(crate) fn start_workload(
         &self,
-        name: &str,
         seed: u64,
         id: DomainId,
         fill: bool,
-    ) -> Option<Workload> {
-        let spec = WorkloadSpec::by_name(name, seed)?;
+    ) -> Result<Option<Workload>, String> {
+        if self.workload == "none" {
+            return Ok(None);
+        }
+        let spec = WorkloadSpec::by_name(&self.workload, seed)
+            .ok_or_else(|| format!("unknown workload '{}'", self.workload))?;
         let mut workload = Workload::new(spec, id);
         let mut machine = self.machine.lock();
-        if fill && workload.fill_initial(&mut machine).is_err() {
-            return None;
+        if fill {
+            workload
+                .fill_initial(&mut machine)
+                .map_err(|error| format!("filling the guest's memory: {error:?}"))?;
         }
         workload.start_at(self.now_ns());
-        Some(workload)
+        Ok(Some(workload))
+    }
+
+    /// The workload seed of the domain named `name` that migrated in.
+    pub(crate) fn incoming_seed(&self, name: &str) -> u64 {
+        // FNV-1a of the name: the same domain gets the same seed.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.seed ^ hash
     }
 }
 
@@ -208,6 +229,8 @@ impl Daemon {
             domains: Mutex::new(BTreeMap::new()),
             locks: Mutex::new(OperationLocks::new()),
             password: options.password,
+            workload: options.workload,
+            seed: options.seed,
             stop: AtomicBool::new(false),
             started: Instant::now(),
         });
@@ -221,13 +244,10 @@ impl Daemon {
             if let (Some(id), DomainState::Active) = (id, requirements.state) {
                 let seed = options.seed.wrapping_add(index as u64);
                 let image = options.images.iter().find(|(domain, _)| domain == name);
-                if name != "primary" && options.workload != "none" {
+                if name != "primary" {
                     // With an image, memory is the image and zeros: the
                     // workload writes from there instead of filling first.
-                    let started = state
-                        .start_workload(&options.workload, seed, id, image.is_none())
-                        .ok_or_else(|| format!("unknown workload '{}'", options.workload))?;
-                    workload = Some((started, options.workload.clone(), seed));
+                    workload = state.start_workload(seed, id, image.is_none())?;
                 }
                 if let Some((_, image)) = image {
                     load_image(&state.machine, id, image)?;
@@ -358,7 +378,7 @@ fn workload_loop(state: Arc<State>) {
             let mut domains = lock(&state.domains);
             let mut machine = state.machine.lock();
             for domain in domains.values_mut() {
-                if let Some((workload, _, _)) = &mut domain.workload {
+                if let Some(workload) = &mut domain.workload {
                     // A suspended or vanished domain just does not write.
                     let _ = workload.run_until(&mut machine, now);
                 }

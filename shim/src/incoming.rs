@@ -15,6 +15,7 @@ use ldmig::rules::{check_migration, MigrationSide};
 use ldmig::wire::frame::MAX_FRAME_PAYLOAD;
 use ldmig::wire::FRAME_HEADER_BYTES;
 use ldmig_hv::resources::{DomainState, Name};
+use ldmig_sim::workload::Workload;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
@@ -46,7 +47,6 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         domain,
         target_domain,
         dry_run,
-        workload,
     })) = channel.receive().ok().and_then(decode)
     else {
         return;
@@ -116,54 +116,53 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         info.status = "completed".into();
         info.progress_percent = 100;
     } else {
-        let outcome = run_target_engine(
+        let taken = run_target_engine(
             &state,
             &track,
             channel,
             shutdown_handle,
+            &target_domain,
             &requirements.name,
-            workload,
         );
-        let mut domains = lock(&state.domains);
-        match outcome {
-            Some((Outcome::Completed, id, workload)) => {
-                if let Some(entry) = domains.get_mut(&target_domain) {
-                    entry.id = Some(id);
-                    entry.workload = workload;
-                    // The guide: memory DR is disabled until the domain reboots.
-                    entry.memory_dr_disabled = true;
-                }
-                let _ = lock(&state.locks).migrated_in(&target_domain);
-            }
-            _ => {
-                domains.remove(&target_domain);
-            }
+        if !taken {
+            lock(&state.domains).remove(&target_domain);
         }
     }
     let _ = lock(&state.locks).end_migration(&target_domain);
     track.finished.store(true, Ordering::SeqCst);
 }
 
-type Taken = (
-    Outcome,
-    u64,
-    Option<(ldmig_sim::workload::Workload, String, u64)>,
-);
+/// Records domain `target_domain` (id `id` here) as migrated in: it runs
+/// `workload`, and its memory DR is disabled until it reboots (the guide).
+fn take_in(state: &State, target_domain: &str, id: u64, workload: Option<Workload>) {
+    let mut domains = lock(&state.domains);
+    if let Some(entry) = domains.get_mut(target_domain) {
+        entry.id = Some(id);
+        entry.workload = workload;
+        entry.memory_dr_disabled = true;
+    }
+    let _ = lock(&state.locks).migrated_in(target_domain);
+}
 
+/// Runs the target engine; true when the domain was taken in here.
 fn run_target_engine(
     state: &Arc<State>,
     track: &Arc<MigrationTrack>,
     channel: SecureChannel<TcpStream>,
     stream: TcpStream,
+    target_domain: &str,
     name: &Name,
-    workload: Option<(String, u64)>,
-) -> Option<Taken> {
-    let (sender, receiver) = channel.into_split().ok()?;
+) -> bool {
+    let Ok((sender, receiver)) = channel.into_split() else {
+        return false;
+    };
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
     let (engine_end, relay_end) = frame_channel(8 << 20);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
-    let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end).ok()?;
+    let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
+        return false;
+    };
     let hop = Rc::new(RefCell::new(hop));
     let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
     let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
@@ -187,7 +186,7 @@ fn run_target_engine(
             std::thread::sleep(Duration::from_micros(50));
         }
     };
-    let mut taken = None;
+    let mut taken = false;
     if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
         let _ = state.machine.lock().set_domain_name(id, name);
         // The digest before the guest writes anything here.
@@ -199,18 +198,26 @@ fn run_target_engine(
             info.result = Some(outcome.to_string());
             info.progress_percent = 100;
         }
+        // A running guest goes on with this daemon's own workload.
+        let running = state.machine.lock().is_running(id);
+        let workload = if running {
+            state
+                .start_workload(state.incoming_seed(name), id, false)
+                .unwrap_or_else(|error| {
+                    eprintln!("ldmig[{}]: {name}: {error}", state.host());
+                    None
+                })
+        } else {
+            None
+        };
+        // Taken in before the source hears of it: from then on this
+        // machine lists the domain as migrated here.
+        take_in(state, target_domain, id, workload);
+        taken = true;
         relay.send_message(&PeerMessage::Report {
             memory_digest: format!("{memory:016x}"),
             vcpu_digest: format!("{vcpus:016x}"),
         });
-        let running = state.machine.lock().is_running(id);
-        let resumed = match workload {
-            Some((workload_name, seed)) if running => state
-                .start_workload(&workload_name, seed, id, false)
-                .map(|started| (started, workload_name, seed)),
-            _ => None,
-        };
-        taken = Some((outcome, id, resumed));
     } else {
         lock(&track.info).result = Some(outcome.to_string());
     }

@@ -54,7 +54,7 @@ pub(crate) fn migrate_domain(
             "{message}\nDomain Migration of LDom {domain} failed"
         ))
     };
-    let (requirements, id, workload) = {
+    let (requirements, id) = {
         let domains = lock(&state.domains);
         let Some(entry) = domains.get(&domain) else {
             return failed(format!("Domain {domain} not found on {}", state.host()));
@@ -73,11 +73,7 @@ pub(crate) fn migrate_domain(
                 "A migration of domain {domain} is already in progress"
             ));
         }
-        let workload = entry
-            .workload
-            .as_ref()
-            .map(|(_, name, seed)| (name.clone(), *seed));
-        (entry.requirements.clone(), entry.id, workload)
+        (entry.requirements.clone(), entry.id)
     };
 
     // Reach and authenticate the target.
@@ -109,7 +105,6 @@ pub(crate) fn migrate_domain(
         domain: Box::new(requirements.clone()),
         target_domain: target_domain.clone(),
         dry_run,
-        workload: workload.clone(),
     };
     if channel.send(&encode_message(&begin)).is_err() {
         return failed(format!("The connection to {target} broke"));

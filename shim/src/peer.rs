@@ -33,8 +33,6 @@ pub enum PeerMessage {
         target_domain: String,
         /// Only check.
         dry_run: bool,
-        /// The simulated guest's workload (name, seed), to go on there.
-        workload: Option<(String, u64)>,
     },
     /// The target's verdict.
     Checks {

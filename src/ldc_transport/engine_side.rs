@@ -18,18 +18,21 @@ use heapless::Deque;
 use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, MapTableConfig, RetryPolicy};
 
-use super::control::wire::{
-    ErrorCode, Hello, HelloAck, Message, RingRegistration, WarningCode, CONTROL_VERSION,
-    MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
-};
 use super::control::EngineControl;
 use super::error::{memory, BulkError, DescriptorFault, MemoryUse};
 use super::export::{ensure_exported, initialise_rings, write_map_table};
 use super::layout::{EngineLayout, LayoutError, Region};
 use super::messenger::{Incoming, Messenger, MessengerStatistics};
-use super::ring::{Descriptor, DescriptorState, RingGeometry, DESCRIPTOR_BYTES};
+use super::ring::RingGeometry;
 use super::statistics::BulkStatistics;
 use crate::transport::{Transport, TransportError};
+use crate::wire::codec::{DecodeError, Reserved};
+use crate::wire::control::{
+    ErrorCode, Message, RingRegistration, SessionHello, SessionHelloAck, WarningCode,
+    CONTROL_VERSION, MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
+};
+use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
 
 /// Control messages handled per poll, at most (bounded work).
 const MESSAGES_PER_POLL: usize = 8;
@@ -311,7 +314,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
                     ErrorCode::BadRequest,
                     0,
                     match error {
-                        super::control::DecodeError::UnsupportedVersion(_) => {
+                        DecodeError::UnsupportedVersion { .. } => {
                             "control-protocol version not supported"
                         }
                         _ => "malformed control message",
@@ -340,8 +343,8 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         match message {
             Message::Hello(hello) => self.on_hello(hello),
             Message::RingRegistered(registered) => {
-                if registered.generation == self.generation {
-                    self.confirmed = Some(registered.generation);
+                if registered.generation.get() == self.generation {
+                    self.confirmed = Some(self.generation);
                 }
                 Ok(())
             }
@@ -371,7 +374,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
 
     /// Answers a Hello: the newest common version, then the (re-checked)
     /// export as a new registration.
-    fn on_hello(&mut self, hello: Hello) -> Result<(), BulkError> {
+    fn on_hello(&mut self, hello: SessionHello) -> Result<(), BulkError> {
         let newest = hello.newest.min(CONTROL_VERSION);
         if newest < hello.oldest.max(OLDEST_CONTROL_VERSION) {
             self.session = EngineSession::AwaitHello;
@@ -391,20 +394,27 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         self.messenger.set_version(newest);
         self.session = EngineSession::Ready { version: newest };
         self.session_messages.clear();
-        let _ = self.session_messages.push_back(Message::HelloAck(HelloAck {
-            version: newest,
-            max_frame_bytes: self.layout.ring.slot_bytes(),
-        }));
+        let _ = self
+            .session_messages
+            .push_back(Message::HelloAck(SessionHelloAck {
+                version: newest,
+                reserved: Reserved::ZERO,
+                max_frame_bytes: U32::new(self.layout.ring.slot_bytes()),
+            }));
+        let ring = self.layout.ring;
         let _ = self
             .session_messages
             .push_back(Message::RingRegister(RingRegistration {
-                generation: self.generation,
-                entries: self.layout.ring.entries(),
-                slot_bytes: self.layout.ring.slot_bytes(),
-                transmit_ring: self.layout.region(Region::TransmitRing).cookie(0),
-                receive_ring: self.layout.region(Region::ReceiveRing).cookie(0),
-                transmit_oldest: self.transmit_oldest,
-                receive_next: self.receive_next,
+                generation: U32::new(self.generation),
+                // Cannot be cut: RingGeometry bounds entries by MAX_RING_ENTRIES.
+                entries: U16::new(ring.entries() as u16),
+                descriptor_bytes: U16::new(DESCRIPTOR_BYTES as u16),
+                slot_bytes: U32::new(ring.slot_bytes()),
+                reserved: Reserved::ZERO,
+                transmit_ring: U64::new(self.layout.region(Region::TransmitRing).cookie(0)),
+                receive_ring: U64::new(self.layout.region(Region::ReceiveRing).cookie(0)),
+                transmit_oldest: U64::new(self.transmit_oldest),
+                receive_next: U64::new(self.receive_next),
             }));
         self.statistics.registrations += 1;
         Ok(())
@@ -435,7 +445,10 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             .hypervisor_mut()
             .local_read(ra, &mut bytes)
             .map_err(memory(MemoryUse::Descriptor))?;
-        Ok(Descriptor::read(&bytes))
+        Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
+            index,
+            fault: DescriptorFault::Malformed(error),
+        })
     }
 
     fn write_word0(
@@ -457,17 +470,23 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         while self.transmit_oldest != self.transmit_next {
             let index = self.layout.ring.index(self.transmit_oldest);
             let descriptor = self.read_descriptor(Region::TransmitRing, index)?;
-            match descriptor.state() {
-                Some(DescriptorState::Ready) => return Ok(()),
-                Some(DescriptorState::Done) => {
+            match descriptor.state.checked("state") {
+                Ok(DescriptorState::Ready) => return Ok(()),
+                Ok(DescriptorState::Done) => {
                     self.write_word0(Region::TransmitRing, index, DescriptorState::Free, 0)?;
                     self.transmit_oldest += 1;
                 }
                 // The shim writes nothing but DONE into this ring.
-                Some(DescriptorState::Free) | None => {
+                Ok(state @ DescriptorState::Free) => {
                     return Err(BulkError::BadDescriptor {
                         index,
-                        fault: DescriptorFault::State(descriptor.state),
+                        fault: DescriptorFault::UnexpectedState(state),
+                    })
+                }
+                Err(error) => {
+                    return Err(BulkError::BadDescriptor {
+                        index,
+                        fault: DescriptorFault::Malformed(error),
                     })
                 }
             }
@@ -525,13 +544,19 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     fn read_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
         let index = self.layout.ring.index(self.receive_next);
         let descriptor = self.read_descriptor(Region::ReceiveRing, index)?;
-        match descriptor.state() {
-            Some(DescriptorState::Free) => return Ok(None),
-            Some(DescriptorState::Ready) => {}
-            Some(DescriptorState::Done) | None => {
+        match descriptor.state.checked("state") {
+            Ok(DescriptorState::Free) => return Ok(None),
+            Ok(DescriptorState::Ready) => {}
+            Ok(state @ DescriptorState::Done) => {
                 return Err(BulkError::BadDescriptor {
                     index,
-                    fault: DescriptorFault::State(descriptor.state),
+                    fault: DescriptorFault::UnexpectedState(state),
+                })
+            }
+            Err(error) => {
+                return Err(BulkError::BadDescriptor {
+                    index,
+                    fault: DescriptorFault::Malformed(error),
                 })
             }
         }

@@ -6,10 +6,11 @@ use core::fmt;
 use ldmig_hv::ldc::{LinkError, ResetCause};
 use ldmig_hv::HvError;
 
-use super::control::wire::DecodeError;
 use super::layout::LayoutError;
 use super::ring::GeometryError;
 use crate::transport::TransportError;
+use crate::wire::codec::DecodeError;
+use crate::wire::descriptor::DescriptorState;
 
 /// What a local-memory access was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,8 +36,11 @@ impl fmt::Display for MemoryUse {
 /// Why a descriptor the peer wrote cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DescriptorFault {
-    /// Its state byte names no state.
-    State(u8),
+    /// It does not decode (a state byte that names no state, reserved
+    /// bytes set).
+    Malformed(DecodeError),
+    /// A state the ring's reader or writer never leaves there.
+    UnexpectedState(DescriptorState),
     /// READY, but for another frame than the one due.
     Sequence {
         /// The frame due.
@@ -53,7 +57,8 @@ pub enum DescriptorFault {
 impl fmt::Display for DescriptorFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DescriptorFault::State(raw) => write!(f, "state byte {raw:#x} names no state"),
+            DescriptorFault::Malformed(error) => write!(f, "{error}"),
+            DescriptorFault::UnexpectedState(state) => write!(f, "unexpected state {state}"),
             DescriptorFault::Sequence { expected, found } => {
                 write!(f, "frame {found} where frame {expected} was due")
             }

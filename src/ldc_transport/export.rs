@@ -13,8 +13,8 @@ use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 
 use super::error::{BulkError, MemoryUse};
 use super::layout::{EngineLayout, Region};
-use super::ring::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
 use crate::page::PAGE_SIZE;
+use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
 
 /// Map-table entries written per local-memory access.
 const ENTRIES_PER_WRITE: usize = 32;
@@ -172,7 +172,7 @@ mod tests {
         shim.ldc_copy(4, LDC_COPY_IN, transmit_ring + 32, local, 32)
             .expect("descriptor");
         shim.local_read(local, &mut bytes).expect("read");
-        let descriptor = Descriptor::read(&bytes);
+        let descriptor = Descriptor::decode(&bytes).expect("a valid descriptor");
         assert_eq!(descriptor.state(), Some(DescriptorState::Free));
         assert_eq!(descriptor.cookie.get(), transmit_slot);
         assert_eq!(descriptor.cookie_size.get(), 16384);

@@ -238,7 +238,7 @@ impl EngineLayout {
 
     /// RA of descriptor `index` of a ring region.
     pub fn descriptor_ra(&self, ring: Region, index: u32) -> u64 {
-        self.region(ring).ra + u64::from(index) * super::ring::DESCRIPTOR_BYTES as u64
+        self.region(ring).ra + u64::from(index) * crate::wire::descriptor::DESCRIPTOR_BYTES as u64
     }
 
     /// RA of slot `index` of a slots region.

@@ -20,9 +20,9 @@
 use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 use ldmig_hv::ldc::{LdcLink, LinkError, ResetCause, MAX_MESSAGES_IN_FLIGHT, MAX_MESSAGE_SIZE};
 
-use super::control::wire::{
-    decode_body, decode_header, encode, DecodeError, Header, Message, CONTROL_VERSION,
-    MAX_CONTROL_MESSAGE,
+use crate::wire::codec::DecodeError;
+use crate::wire::control::{
+    decode_body, decode_header, encode, Header, Message, CONTROL_VERSION, MAX_CONTROL_MESSAGE,
 };
 
 /// Messages kept for resending: as many as the link lets be in flight.
@@ -324,7 +324,7 @@ impl Messenger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ldc_transport::control::wire::{Hello, MessageKind};
+    use crate::wire::control::{Accepted, MessageKind, SessionHello};
     use ldmig_hv::ldc::{LinkConfig, LinkRole, QueueConfig};
     use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
     use std::vec::Vec;
@@ -385,13 +385,13 @@ mod tests {
         connect(&mut a, &mut b);
         let mut sender = Messenger::new(0xa);
         let mut receiver = Messenger::new(0xb);
-        let hello = Message::Hello(Hello {
-            oldest: 1,
-            newest: 1,
-        });
+        let hello = Message::Hello(SessionHello::new(1, 1));
         assert_eq!(sender.send(&mut a, &hello), Ok(true));
         for request in 1..=5 {
-            assert_eq!(sender.send(&mut a, &Message::Accepted(request)), Ok(true));
+            assert_eq!(
+                sender.send(&mut a, &Message::Accepted(Accepted::new(request))),
+                Ok(true)
+            );
         }
         // The receiver takes two of them (acknowledging them), then the
         // channel resets with four unacknowledged.
@@ -408,7 +408,7 @@ mod tests {
         let mut all = first;
         all.extend(take_all(&mut receiver, &mut b));
         let expected: Vec<Message> = core::iter::once(hello)
-            .chain((1..=5).map(Message::Accepted))
+            .chain((1..=5).map(|request| Message::Accepted(Accepted::new(request))))
             .collect();
         assert_eq!(all, expected);
         assert!(sender.statistics().resent >= 3, "{:?}", sender.statistics());
@@ -433,11 +433,11 @@ mod tests {
         connect(&mut a, &mut b);
         let mut sender = Messenger::new(1);
         let mut receiver = Messenger::new(2);
-        assert_eq!(sender.send(&mut a, &Message::Accepted(1)), Ok(true));
-        let hello = Message::Hello(Hello {
-            oldest: 1,
-            newest: 1,
-        });
+        assert_eq!(
+            sender.send(&mut a, &Message::Accepted(Accepted::new(1))),
+            Ok(true)
+        );
+        let hello = Message::Hello(SessionHello::new(1, 1));
         assert_eq!(sender.send(&mut a, &hello), Ok(true));
         assert_eq!(take_all(&mut receiver, &mut b), vec![hello]);
         assert_eq!(receiver.statistics().stale, 1);

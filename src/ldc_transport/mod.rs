@@ -58,7 +58,8 @@
 //! good: then the migration's own timeouts end it cleanly.
 //!
 //! Sub-modules, one concept each:
-//! - [`ring`]: descriptor layout, states, ring geometry;
+//! - [`ring`]: ring geometry (the descriptor's layout and states are
+//!   [`crate::wire::descriptor`]);
 //! - [`layout`]: where queues, map table, rings and slots live;
 //! - [`export`]: map-table entries and ring initialisation, re-export;
 //! - [`messenger`]: exactly-once control messages across link resets;
@@ -83,5 +84,5 @@ pub mod statistics;
 pub use engine_side::{EngineConfig, EngineEndpoint, EngineSession};
 pub use error::{BulkError, DescriptorFault};
 pub use layout::EngineLayout;
-pub use ring::{Descriptor, DescriptorState, RingGeometry};
+pub use ring::RingGeometry;
 pub use statistics::BulkStatistics;

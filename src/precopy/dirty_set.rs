@@ -5,8 +5,8 @@
 //! The caller gives the words: [`DirtySet::words_needed`] for the working
 //! bitmap plus the same again as scratch for the hypervisor's sync.
 
-use crate::protocol::MAX_MEMORY_BLOCKS;
 use ldmig_hv::hypervisor::{DirtyLog, DomainId, MemoryBlock};
+use ldmig_hv::resources::MAX_MEMORY_BLOCKS;
 use ldmig_hv::HvError;
 
 /// Why a dirty set could not be set up.

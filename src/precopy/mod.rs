@@ -7,6 +7,7 @@ pub mod dirty_set;
 pub mod outcome;
 pub mod policy;
 pub mod source;
+mod step_error;
 pub mod target;
 
 pub use config::MigrationConfig;

@@ -1,7 +1,7 @@
 //! How a migration ended, and what it left the administrator to do.
 
 use super::policy::GiveUpReason;
-use crate::protocol::StopReason;
+use crate::wire::messages::StopReason;
 use core::fmt;
 
 /// The state the source domain was left in.

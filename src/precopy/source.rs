@@ -22,22 +22,32 @@ use super::config::MigrationConfig;
 use super::dirty_set::{DirtySet, DirtySetError};
 use super::outcome::{Failure, Outcome, SourceDomainState};
 use super::policy::{ConvergencePolicy, RoundDecision, RoundSummary};
+use super::step_error::StepError;
 use crate::page::{Page, PAGE_SIZE};
-use crate::protocol::*;
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
-use crate::wire::frame::MAX_FRAME_PAYLOAD;
-use crate::wire::record::{encode_page, MAX_RECORD_BYTES};
+use crate::wire::codec::{BufferTooSmall, Reserved, Text, WireStruct};
+use crate::wire::frame::{MAX_FRAME_PAYLOAD, WIRE_VERSION};
+use crate::wire::messages::{
+    write_frame, Commit, CommitAck, FrameBody, Hello, HelloAck, HelloFlags, HelloResult, RoundAck,
+    RoundEnd, Stop, StopReason, Suspended, DOMAIN_NAME_BYTES, MAX_HELLO_BYTES,
+};
+use crate::wire::record::{encode_page, MAX_RECORD_BYTES, RECORD_HEADER_BYTES};
 use crate::wire::{seal_frame, Frame, FrameType, FRAME_HEADER_BYTES};
+use core::fmt;
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState, Hypervisor, MemoryBlock};
+use ldmig_hv::resources::MAX_MEMORY_BLOCKS;
 use ldmig_hv::HvError;
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
-use zerocopy::IntoBytes;
 
 /// Bytes of the control-frame buffer: the largest control frame is a
 /// `Hello` with [`MAX_MEMORY_BLOCKS`] blocks or a `VcpuState`.
 const CONTROL_BYTES: usize = 4096;
+const _: () = assert!(
+    FRAME_HEADER_BYTES + MAX_HELLO_BYTES <= CONTROL_BYTES
+        && FRAME_HEADER_BYTES + VcpuState::BYTES <= CONTROL_BYTES
+);
 /// Phase changes one poll may go through.
 const STEPS_PER_POLL: usize = 16;
 /// Bytes of the inbound buffer: the target sends only small control frames.
@@ -143,7 +153,7 @@ pub struct SourceEngine<'b, H: Hypervisor, T: Transport> {
     vcpus: u64,
     active: bool,
     crypto_units: u64,
-    target_name: [u8; DOMAIN_NAME_BYTES],
+    target_name: Text<DOMAIN_NAME_BYTES>,
     blocks: heapless::Vec<MemoryBlock, MAX_MEMORY_BLOCKS>,
     dirty: DirtySet<'b>,
     frame: &'b mut [u8],
@@ -215,8 +225,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         let dirty = DirtySet::new(&blocks, buffers.bitmap).map_err(SourceSetupError::DirtySet)?;
         let mut stats = MigrationStats::new();
         stats.total = dirty.total_pages() * PAGE_SIZE as u64;
-        let mut target_name = [0; DOMAIN_NAME_BYTES];
-        copy_text(&mut target_name, shape.target_name);
+        let target_name = Text::new(shape.target_name);
         Ok(SourceEngine {
             hv,
             transport,
@@ -352,7 +361,8 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         }
         if self.cancel_requested && !matches!(self.phase, Phase::Done(_)) {
             self.cancel_requested = false;
-            self.stop_with(now_ns, StopReason::Cancelled, Outcome::Cancelled, true);
+            let reason = StopReason::Cancelled;
+            self.stop_with(now_ns, reason, &reason.describe(), Outcome::Cancelled, true);
             return Ok(());
         }
         match self.phase {
@@ -399,19 +409,19 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         Ok(true)
     }
 
-    fn queue_control(&mut self, frame_type: FrameType, parts: &[&[u8]]) {
-        let mut length = 0;
-        for part in parts {
-            let start = FRAME_HEADER_BYTES + length;
-            // Control payloads are fixed-size and far below CONTROL_BYTES.
-            if let Some(target) = self.control.get_mut(start..start + part.len()) {
-                target.copy_from_slice(part);
-                length += part.len();
-            }
-        }
-        let size = seal_frame(&mut self.control, frame_type, self.sequence, length);
+    /// Queues the frame `write` puts in the control buffer; returns its size.
+    fn queue_control(
+        &mut self,
+        write: impl FnOnce(&mut [u8], u64) -> Result<usize, BufferTooSmall>,
+    ) -> Result<usize, StepError> {
+        let size = write(&mut self.control, self.sequence).map_err(StepError::Encode)?;
         self.sequence += 1;
         self.outgoing = Outgoing::Control(size);
+        Ok(size)
+    }
+
+    fn queue_message<B: FrameBody>(&mut self, body: &B) -> Result<usize, StepError> {
+        self.queue_control(|buffer, sequence| write_frame(buffer, sequence, body))
     }
 
     fn seal_pages(&mut self) {
@@ -435,36 +445,24 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
     }
 
     fn send_hello(&mut self, now_ns: u64) -> Result<(), StepError> {
+        let flags = if self.active {
+            HelloFlags::ACTIVE | HelloFlags::BOUND
+        } else {
+            HelloFlags::BOUND
+        };
         let hello = Hello {
-            wire_version: U16::new(crate::wire::frame::WIRE_VERSION),
-            flags: U16::new(if self.active {
-                HELLO_ACTIVE | HELLO_BOUND
-            } else {
-                HELLO_BOUND
-            }),
+            wire_version: U16::new(WIRE_VERSION),
+            flags: flags.into(),
             vcpus: U32::new(self.vcpus as u32),
             block_count: U32::new(self.blocks.len() as u32),
             crypto_units: U32::new(self.crypto_units as u32),
             total_pages: U64::new(self.dirty.total_pages()),
             frame_bytes: U32::new(self.frame.len() as u32),
-            reserved: U32::new(0),
+            reserved: Reserved::ZERO,
             name: self.target_name,
         };
-        let mut entries = [BlockEntry {
-            ra: U64::new(0),
-            size: U64::new(0),
-        }; MAX_MEMORY_BLOCKS];
-        for (entry, block) in entries.iter_mut().zip(self.blocks.iter()) {
-            *entry = BlockEntry {
-                ra: U64::new(block.ra),
-                size: U64::new(block.size),
-            };
-        }
-        let count = self.blocks.len();
-        self.queue_control(
-            FrameType::Hello,
-            &[hello.as_bytes(), entries[..count].as_bytes()],
-        );
+        let blocks = self.blocks.clone();
+        self.queue_control(|buffer, sequence| hello.write_frame(buffer, sequence, &blocks))?;
         self.phase = Phase::AwaitHelloAck;
         self.waiting_since = now_ns;
         Ok(())
@@ -550,12 +548,12 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 .read_memory(self.domain, ra, self.page)
                 .map_err(StepError::Hypervisor)?;
             let start = FRAME_HEADER_BYTES + self.payload_len;
-            let (encoding, size) = encode_page(ra, self.page, &mut self.frame[start..])
-                .map_err(|_| StepError::Internal)?;
+            let (encoding, size) =
+                encode_page(ra, self.page, &mut self.frame[start..]).map_err(StepError::Encode)?;
             self.payload_len += size;
             self.records_in_frame += 1;
             self.stats
-                .count_record(encoding, size - crate::wire::record::RECORD_HEADER_BYTES);
+                .count_record(encoding, size - RECORD_HEADER_BYTES);
             self.round_pages += 1;
             self.total_records += 1;
             if self.suspended {
@@ -578,14 +576,11 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         self.stats.rounds += 1;
         let end = RoundEnd {
             round: U32::new(round),
-            reserved: U32::new(0),
+            reserved: Reserved::ZERO,
             pages: U64::new(self.round_pages),
             dirty_pages: U64::new(dirty),
         };
-        self.queue_control(FrameType::RoundEnd, &[end.as_bytes()]);
-        let Outgoing::Control(end_size) = self.outgoing else {
-            return Err(StepError::Internal);
-        };
+        let end_size = self.queue_message(&end)?;
         self.round_end_bytes[round as usize % 64] = self.stats.transferred + end_size as u64;
         let summary = RoundSummary {
             round,
@@ -633,13 +628,14 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 let marker = Suspended {
                     dirty_pages: U64::new(dirty),
                 };
-                self.queue_control(FrameType::Suspended, &[marker.as_bytes()]);
+                self.queue_message(&marker)?;
                 self.phase = Phase::FinalPages;
             }
             RoundDecision::GiveUp(reason) => {
                 self.stop_with(
                     now_ns,
                     StopReason::DidNotConverge,
+                    &reason,
                     Outcome::GaveUp(reason),
                     true,
                 );
@@ -655,7 +651,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
     }
 
     fn wire_bytes_per_page(&self) -> u64 {
-        let header = crate::wire::record::RECORD_HEADER_BYTES as u64;
+        let header = RECORD_HEADER_BYTES as u64;
         let records = self.stats.page_records.max(1);
         let bytes = self.stats.normal_wire_bytes + self.stats.page_records * header;
         (bytes / records).max(header)
@@ -670,7 +666,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             .vcpu_state(self.domain, next, &mut self.vcpu_state)
             .map_err(StepError::Hypervisor)?;
         let state = self.vcpu_state;
-        self.queue_control(FrameType::VcpuState, &[state.as_bytes()]);
+        self.queue_message(&state)?;
         self.phase = Phase::VcpuStates { next: next + 1 };
         Ok(())
     }
@@ -683,7 +679,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             vcpus: U32::new(vcpus_sent as u32),
             crypto_units: U32::new(self.crypto_units as u32),
         };
-        self.queue_control(FrameType::Commit, &[commit.as_bytes()]);
+        self.queue_message(&commit)?;
         self.stats.status = MigrationStatus::Committing;
         self.phase = Phase::AwaitCommitAck;
         self.waiting_since = now_ns;
@@ -705,7 +701,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             let mut copy = [0u8; INBOX_BYTES];
             let length = size.min(INBOX_BYTES);
             copy[..length].copy_from_slice(&self.inbox[..length]);
-            let (frame, _) = Frame::decode(&copy[..length]).map_err(|_| StepError::Protocol)?;
+            let (frame, _) = Frame::decode(&copy[..length]).map_err(StepError::Malformed)?;
             self.handle_frame(now_ns, frame.frame_type, frame.payload)?;
             if matches!(self.phase, Phase::Done(_)) {
                 return Ok(());
@@ -722,12 +718,11 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
     ) -> Result<(), StepError> {
         match (frame_type, self.phase) {
             (FrameType::HelloAck, Phase::AwaitHelloAck) => {
-                let ack: HelloAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
-                if ack.result.get() == ACK_ACCEPTED {
+                let ack = HelloAck::decode(payload).map_err(StepError::Malformed)?;
+                if ack.result == HelloResult::Accepted {
                     return self.begin_precopy(now_ns);
                 }
-                let reason =
-                    StopReason::from_raw(ack.reason.get()).unwrap_or(StopReason::ReservationFailed);
+                let reason = ack.stop_reason().unwrap_or(StopReason::ReservationFailed);
                 let failure = Failure {
                     reason,
                     hv_status: ack.hv_status.get(),
@@ -735,14 +730,20 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                     size: ack.size.get(),
                     source_domain: SourceDomainState::Running,
                 };
-                self.stop_with(now_ns, reason, Outcome::Failed(failure), false);
+                self.stop_with(
+                    now_ns,
+                    reason,
+                    &reason.describe(),
+                    Outcome::Failed(failure),
+                    false,
+                );
                 Ok(())
             }
             (FrameType::Cancel | FrameType::Failure, phase)
                 if !matches!(phase, Phase::AwaitResumed | Phase::Done(_)) =>
             {
-                let stop: Stop = read_exact(payload).map_err(|_| StepError::Protocol)?;
-                let reason = stop.stop_reason().map_err(|_| StepError::Protocol)?;
+                let stop = Stop::decode(payload).map_err(StepError::Malformed)?;
+                let reason = stop.stop_reason().unwrap_or(StopReason::ProtocolViolation);
                 // The target refused or gave up before acknowledging the
                 // commit: it will never run the domain, so the source resumes.
                 let outcome = if frame_type == FrameType::Cancel {
@@ -752,11 +753,11 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                     failure.hv_status = u64::from(stop.detail.get());
                     Outcome::Failed(failure)
                 };
-                self.stop_with(now_ns, reason, outcome, false);
+                self.stop_with(now_ns, reason, &reason.describe(), outcome, false);
                 Ok(())
             }
             (FrameType::CommitAck, Phase::AwaitCommitAck) => {
-                let _: CommitAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                CommitAck::decode(payload).map_err(StepError::Malformed)?;
                 if self.logging {
                     let _ = self.dirty.stop_logging(&mut self.hv, self.domain);
                     self.logging = false;
@@ -775,11 +776,12 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 Ok(())
             }
             (FrameType::RoundAck, _) => {
-                let ack: RoundAck = read_exact(payload).map_err(|_| StepError::Protocol)?;
-                if ack.round.get() != self.rounds_acked || ack.round.get() >= self.stats.rounds {
-                    return Err(StepError::Protocol);
+                let ack = RoundAck::decode(payload).map_err(StepError::Malformed)?;
+                let round = ack.round.get();
+                if round != self.rounds_acked || round >= self.stats.rounds {
+                    return Err(StepError::RoundAck(round));
                 }
-                let delivered = self.round_end_bytes[ack.round.get() as usize % 64];
+                let delivered = self.round_end_bytes[round as usize % 64];
                 let elapsed = now_ns.saturating_sub(self.precopy_started_at).max(1);
                 self.delivered_rate =
                     Some((u128::from(delivered) * 1_000_000_000 / u128::from(elapsed)) as u64);
@@ -787,7 +789,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 Ok(())
             }
             (FrameType::Ping, _) => Ok(()),
-            _ => Err(StepError::Protocol),
+            (unexpected, _) => Err(StepError::Unexpected(unexpected)),
         }
     }
 
@@ -839,19 +841,27 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         }
     }
 
-    fn stop_with(&mut self, now_ns: u64, reason: StopReason, outcome: Outcome, notify_peer: bool) {
+    /// Stops with `outcome`; tells the peer `reason` (and `text`, for its
+    /// administrator) when `notify_peer`.
+    fn stop_with(
+        &mut self,
+        now_ns: u64,
+        reason: StopReason,
+        text: &dyn fmt::Display,
+        outcome: Outcome,
+        notify_peer: bool,
+    ) {
         self.restore_source();
         // A page frame not yet sent is dropped: the peer will discard the
         // reservation anyway.
         self.outgoing = Outgoing::None;
         if notify_peer {
-            let frame_type = if reason == StopReason::Cancelled {
-                FrameType::Cancel
-            } else {
-                FrameType::Failure
-            };
-            let stop = Stop::new(reason, 0, reason.describe());
-            self.queue_control(frame_type, &[stop.as_bytes()]);
+            let stop = Stop::describing(reason, 0, text);
+            // The control buffer holds any Stop (checked at compile time).
+            if self.queue_message(&stop).is_err() {
+                self.finish(outcome);
+                return;
+            }
             self.waiting_since = now_ns;
             self.phase = Phase::Stopping(outcome);
             if matches!(self.flush(now_ns), Ok(true) | Err(_)) {
@@ -884,13 +894,8 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 // The final state left; the target may be running the domain.
                 // Never let it run twice: keep it stopped, in the error state.
                 let _ = self.hv.set_domain_state(self.domain, DomainRunState::Error);
-                let reason = match error {
-                    StepError::Transport(_) => StopReason::Timeout,
-                    StepError::Hypervisor(_) => StopReason::HypervisorError,
-                    _ => StopReason::ProtocolViolation,
-                };
                 self.finish(Outcome::Failed(Failure::new(
-                    reason,
+                    error.stop_reason(),
                     SourceDomainState::ErrorState,
                 )));
             }
@@ -909,19 +914,16 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
                 self.stop_with(
                     now_ns,
                     StopReason::HypervisorError,
+                    &error,
                     Outcome::Failed(failure),
                     true,
                 );
             }
-            (StepError::Protocol | StepError::Internal, _) => {
-                let failure =
-                    Failure::new(StopReason::ProtocolViolation, SourceDomainState::Running);
-                self.stop_with(
-                    now_ns,
-                    StopReason::ProtocolViolation,
-                    Outcome::Failed(failure),
-                    true,
-                );
+            (_, _) => {
+                // Whatever the target sent that the protocol refuses.
+                let reason = error.stop_reason();
+                let failure = Failure::new(reason, SourceDomainState::Running);
+                self.stop_with(now_ns, reason, &error, Outcome::Failed(failure), true);
             }
         }
     }
@@ -957,13 +959,4 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         };
         self.stats.progress_percent = percent.min(100) as u8;
     }
-}
-
-/// Why one step of work stopped (mapped to an [`Outcome`] by `fail`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StepError {
-    Transport(TransportError),
-    Hypervisor(HvError),
-    Protocol,
-    Internal,
 }

@@ -19,24 +19,32 @@
 
 use super::config::MigrationConfig;
 use super::outcome::{Failure, Outcome, SourceDomainState};
-use crate::protocol::*;
+use super::step_error::StepError;
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
-use crate::wire::frame::OLDEST_WIRE_VERSION;
-use crate::wire::{
-    seal_frame, Frame, FrameType, PageDecoder, PageEncoding, PageRecords, FRAME_HEADER_BYTES,
+use crate::wire::codec::{BufferTooSmall, DecodeError, Reserved, Text, WireStruct};
+use crate::wire::frame::{OLDEST_WIRE_VERSION, WIRE_VERSION};
+use crate::wire::messages::{
+    write_empty_frame, write_frame, Commit, CommitAck, FrameBody, Hello, HelloAck, RoundAck,
+    RoundEnd, Stop, StopReason, Suspended, DOMAIN_NAME_BYTES, MAX_HELLO_BYTES,
 };
+use crate::wire::{Frame, FrameType, PageDecoder, PageEncoding, PageRecords, FRAME_HEADER_BYTES};
+use core::fmt;
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState, Hypervisor};
-use ldmig_hv::HvError;
-use zerocopy::byteorder::big_endian::{U16, U32, U64};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::byteorder::big_endian::U64;
 
+/// Bytes of the outgoing control-frame buffer (the largest is a `Stop`).
 const CONTROL_BYTES: usize = 512;
 /// Steps one poll may take (each bounded by `pages_per_poll` records).
 const STEPS_PER_POLL: usize = 4;
 /// Largest control payload (a `VcpuState`, or a `Hello` with every block).
 const CONTROL_COPY_BYTES: usize = 3072;
+const _: () = assert!(
+    FRAME_HEADER_BYTES + Stop::BYTES <= CONTROL_BYTES
+        && MAX_HELLO_BYTES <= CONTROL_COPY_BYTES
+        && VcpuState::BYTES <= CONTROL_COPY_BYTES
+);
 
 /// What a poll left the target doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +81,7 @@ pub struct TargetEngine<'b, H: Hypervisor, T: Transport> {
     sequence: u64,
     expected_sequence: u64,
     domain: Option<DomainId>,
-    name: [u8; DOMAIN_NAME_BYTES],
+    name: Text<DOMAIN_NAME_BYTES>,
     vcpus: u64,
     vcpus_loaded: u64,
     crypto_units: u64,
@@ -107,7 +115,7 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             sequence: 0,
             expected_sequence: 0,
             domain: None,
-            name: [0; DOMAIN_NAME_BYTES],
+            name: Text::EMPTY,
             vcpus: 0,
             vcpus_loaded: 0,
             crypto_units: 0,
@@ -138,7 +146,7 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
 
     /// The name the source asked the domain to take here.
     pub fn domain_name(&self) -> &str {
-        field_text(&self.name)
+        self.name.as_str()
     }
 
     /// When the domain was resumed here (the caller's clock).
@@ -219,7 +227,8 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         }
         if self.cancel_requested {
             self.cancel_requested = false;
-            self.stop_with(StopReason::Cancelled, Outcome::Cancelled, true);
+            let reason = StopReason::Cancelled;
+            self.stop_with(reason, &reason.describe(), Outcome::Cancelled, true);
             return Ok(());
         }
         let mut budget = u64::from(self.config.pages_per_poll.max(1));
@@ -257,37 +266,51 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         Ok(false)
     }
 
-    fn queue(&mut self, frame_type: FrameType, payload: &[u8]) {
-        let end = FRAME_HEADER_BYTES + payload.len().min(CONTROL_BYTES - FRAME_HEADER_BYTES);
-        self.control[FRAME_HEADER_BYTES..end].copy_from_slice(&payload[..end - FRAME_HEADER_BYTES]);
-        let size = seal_frame(
-            &mut self.control,
-            frame_type,
-            self.sequence,
-            end - FRAME_HEADER_BYTES,
-        );
+    /// Queues the frame `write` puts in the control buffer.
+    fn queue_control(
+        &mut self,
+        write: impl FnOnce(&mut [u8], u64) -> Result<usize, BufferTooSmall>,
+    ) -> Result<(), StepError> {
+        let size = write(&mut self.control, self.sequence).map_err(StepError::Encode)?;
         self.sequence += 1;
         self.pending = Some(size);
+        Ok(())
+    }
+
+    fn queue_message<B: FrameBody>(&mut self, body: &B) -> Result<(), StepError> {
+        self.queue_control(|buffer, sequence| write_frame(buffer, sequence, body))
     }
 
     /// Handles the frame in `inbox[..size]`; returns the page records it held.
     fn handle_frame(&mut self, now_ns: u64, size: usize) -> Result<u64, StepError> {
-        let bytes = self.inbox.get(..size).ok_or(StepError::Protocol)?;
-        let (frame, _) = Frame::decode(bytes).map_err(|_| StepError::Corrupt)?;
+        let bytes = self
+            .inbox
+            .get(..size)
+            .ok_or(StepError::Protocol("frame larger than the inbox"))?;
+        let (frame, _) = Frame::decode(bytes).map_err(StepError::Corrupt)?;
         if frame.sequence != self.expected_sequence {
-            return Err(StepError::Protocol);
+            return Err(StepError::Sequence {
+                expected: self.expected_sequence,
+                found: frame.sequence,
+            });
         }
         self.expected_sequence += 1;
         let (frame_type, payload_len) = (frame.frame_type, frame.payload.len());
         if frame_type == FrameType::Pages {
             return match self.phase {
                 Phase::Receiving => self.apply_pages(payload_len),
-                _ => Err(StepError::Protocol),
+                _ => Err(StepError::Unexpected(frame_type)),
             };
         }
         // Control payloads are small: copy them out of the inbox.
         let mut copy = [0u8; CONTROL_COPY_BYTES];
-        let payload = copy.get_mut(..payload_len).ok_or(StepError::Protocol)?;
+        let payload =
+            copy.get_mut(..payload_len)
+                .ok_or(StepError::Malformed(DecodeError::TooLong {
+                    what: "control frame payload",
+                    length: payload_len,
+                    max: CONTROL_COPY_BYTES,
+                }))?;
         payload.copy_from_slice(&self.inbox[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + payload_len]);
         let payload = &copy[..payload_len];
         match (frame_type, self.phase) {
@@ -296,15 +319,15 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
                 Ok(0)
             }
             (FrameType::RoundEnd, Phase::Receiving) if !self.suspended => {
-                let end: RoundEnd = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                let end = RoundEnd::decode(payload).map_err(StepError::Malformed)?;
                 if end.round.get() != self.round || end.pages.get() != self.round_records {
                     return Err(StepError::Verify);
                 }
                 let ack = RoundAck {
                     round: end.round,
-                    reserved: U32::new(0),
+                    reserved: Reserved::ZERO,
                 };
-                self.queue(FrameType::RoundAck, ack.as_bytes());
+                self.queue_message(&ack)?;
                 self.round += 1;
                 self.round_records = 0;
                 self.stats.rounds = self.round;
@@ -312,19 +335,21 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
                 Ok(0)
             }
             (FrameType::Suspended, Phase::Receiving) if !self.suspended => {
-                let marker: Suspended = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                let marker = Suspended::decode(payload).map_err(StepError::Malformed)?;
                 self.suspended = true;
                 self.stats.status = MigrationStatus::Switchover;
                 self.stats.remaining = marker.dirty_pages.get() * crate::page::PAGE_SIZE as u64;
                 Ok(0)
             }
             (FrameType::VcpuState, Phase::Receiving) if self.suspended => {
-                let state = VcpuState::read_from_bytes(payload).map_err(|_| StepError::Protocol)?;
+                let state = VcpuState::decode(payload).map_err(StepError::Malformed)?;
                 let vcpu = state.vcpu_id.get();
                 if vcpu >= self.vcpus {
                     return Err(StepError::Verify);
                 }
-                let domain = self.domain.ok_or(StepError::Protocol)?;
+                let domain = self
+                    .domain
+                    .ok_or(StepError::Protocol("no domain reserved"))?;
                 self.hv
                     .set_vcpu_state(domain, vcpu, &state)
                     .map_err(StepError::Hypervisor)?;
@@ -332,45 +357,44 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
                 Ok(0)
             }
             (FrameType::Commit, Phase::Receiving) => {
-                let commit: Commit = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                let commit = Commit::decode(payload).map_err(StepError::Malformed)?;
                 self.commit(now_ns, &commit)?;
                 Ok(0)
             }
             (FrameType::Cancel, _) => {
-                self.stop_with(StopReason::Cancelled, Outcome::Cancelled, false);
+                Stop::decode(payload).map_err(StepError::Malformed)?;
+                let reason = StopReason::Cancelled;
+                self.stop_with(reason, &reason.describe(), Outcome::Cancelled, false);
                 Ok(0)
             }
             (FrameType::Failure, _) => {
-                let stop: Stop = read_exact(payload).map_err(|_| StepError::Protocol)?;
+                let stop = Stop::decode(payload).map_err(StepError::Malformed)?;
                 let reason = stop.stop_reason().unwrap_or(StopReason::ProtocolViolation);
                 self.stop_with(
                     reason,
+                    &reason.describe(),
                     Outcome::Failed(Failure::new(reason, SourceDomainState::Running)),
                     false,
                 );
                 Ok(0)
             }
             (FrameType::Ping, _) => Ok(0),
-            _ => Err(StepError::Protocol),
+            (unexpected, _) => Err(StepError::Unexpected(unexpected)),
         }
     }
 
     fn reserve(&mut self, payload: &[u8]) -> Result<(), StepError> {
-        let (hello, rest) = Hello::read_from_prefix(payload).map_err(|_| StepError::Protocol)?;
+        let (hello, blocks) = Hello::decode_with_blocks(payload).map_err(StepError::Malformed)?;
         let version = hello.wire_version.get();
         if version < OLDEST_WIRE_VERSION {
-            self.refuse(StopReason::VersionMismatch, 0, 0, 0);
+            self.refuse(StopReason::VersionMismatch, 0, 0, 0)?;
             return Ok(());
-        }
-        let count = hello.block_count.get() as usize;
-        let vcpus = u64::from(hello.vcpus.get());
-        if count == 0 || count > MAX_MEMORY_BLOCKS || rest.len() != count * 16 || vcpus == 0 {
-            return Err(StepError::Protocol);
         }
         if hello.frame_bytes.get() as usize > self.inbox.len() {
-            self.refuse(StopReason::ReservationFailed, 0, 0, 0);
+            self.refuse(StopReason::ReservationFailed, 0, 0, 0)?;
             return Ok(());
         }
+        let vcpus = u64::from(hello.vcpus.get());
         self.name = hello.name;
         self.vcpus = vcpus;
         self.crypto_units = u64::from(hello.crypto_units.get());
@@ -379,52 +403,43 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         let domain = match self.hv.create_domain(vcpus) {
             Ok(domain) => domain,
             Err(error) => {
-                self.refuse(StopReason::ReservationFailed, error.status(), 0, 0);
+                self.refuse(StopReason::ReservationFailed, error.status(), 0, 0)?;
                 return Ok(());
             }
         };
         self.domain = Some(domain);
         let _ = self.hv.set_domain_state(domain, DomainRunState::Migrating);
         let mut pages = 0;
-        for entry in <[BlockEntry]>::ref_from_bytes(rest).map_err(|_| StepError::Protocol)? {
+        for entry in blocks {
             let (ra, size) = (entry.ra.get(), entry.size.get());
             if let Err(error) = self.hv.bind_memory_block(domain, ra, size) {
                 self.release();
-                self.refuse(StopReason::ReservationFailed, error.status(), ra, size);
+                self.refuse(StopReason::ReservationFailed, error.status(), ra, size)?;
                 return Ok(());
             }
             pages += size / crate::page::PAGE_SIZE as u64;
         }
         if pages != self.total_pages {
             self.release();
-            return Err(StepError::Protocol);
+            return Err(StepError::Protocol(
+                "blocks do not add up to the total pages",
+            ));
         }
-        let ack = HelloAck {
-            result: U16::new(ACK_ACCEPTED),
-            wire_version: U16::new(crate::wire::frame::WIRE_VERSION.min(version)),
-            reason: U16::new(0),
-            reserved: U16::new(0),
-            hv_status: U64::new(0),
-            ra: U64::new(0),
-            size: U64::new(0),
-        };
-        self.queue(FrameType::HelloAck, ack.as_bytes());
+        self.queue_message(&HelloAck::accepted(WIRE_VERSION.min(version)))?;
         self.stats.status = MigrationStatus::Active;
         self.phase = Phase::Receiving;
         Ok(())
     }
 
-    fn refuse(&mut self, reason: StopReason, hv_status: u64, ra: u64, size: u64) {
-        let ack = HelloAck {
-            result: U16::new(ACK_REFUSED),
-            wire_version: U16::new(crate::wire::frame::WIRE_VERSION),
-            reason: U16::new(reason as u16),
-            reserved: U16::new(0),
-            hv_status: U64::new(hv_status),
-            ra: U64::new(ra),
-            size: U64::new(size),
-        };
-        self.queue(FrameType::HelloAck, ack.as_bytes());
+    fn refuse(
+        &mut self,
+        reason: StopReason,
+        hv_status: u64,
+        ra: u64,
+        size: u64,
+    ) -> Result<(), StepError> {
+        let ack = HelloAck::refused(WIRE_VERSION, reason, hv_status, ra, size);
+        self.queue_message(&ack)?;
         let failure = Failure {
             reason,
             hv_status,
@@ -433,19 +448,19 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             source_domain: SourceDomainState::Running,
         };
         self.phase = Phase::Stopping(Outcome::Failed(failure));
+        Ok(())
     }
 
     /// Applies the records of the (already CRC-checked) frame in the inbox.
     fn apply_pages(&mut self, payload_len: usize) -> Result<u64, StepError> {
-        let domain = self.domain.ok_or(StepError::Protocol)?;
+        let domain = self
+            .domain
+            .ok_or(StepError::Protocol("no domain reserved"))?;
         let payload = &self.inbox[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + payload_len];
         let mut count = 0;
         for record in PageRecords::new(payload) {
-            let record = record.map_err(|_| StepError::Corrupt)?;
-            let page = self
-                .decoder
-                .decode(&record)
-                .map_err(|_| StepError::Corrupt)?;
+            let record = record.map_err(StepError::Corrupt)?;
+            let page = self.decoder.decode(&record).map_err(StepError::Corrupt)?;
             let skip = record.encoding == PageEncoding::Zero && self.round == 0 && !self.suspended;
             if !skip {
                 self.hv
@@ -475,7 +490,7 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         let ack = CommitAck {
             records_applied: U64::new(self.records_applied),
         };
-        self.queue(FrameType::CommitAck, ack.as_bytes());
+        self.queue_message(&ack)?;
         self.stats.status = MigrationStatus::Committing;
         self.phase = Phase::Acknowledging;
         Ok(())
@@ -483,7 +498,9 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
 
     /// The CommitAck left: the domain is ours. Resume it (an active one).
     fn resume_domain(&mut self, now_ns: u64) -> Result<(), StepError> {
-        let domain = self.domain.ok_or(StepError::Protocol)?;
+        let domain = self
+            .domain
+            .ok_or(StepError::Protocol("no domain reserved"))?;
         if self.crypto_units > 0 {
             self.crypto_added = self
                 .hv
@@ -497,7 +514,9 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             self.hv.resume(domain).map_err(StepError::Hypervisor)?;
         }
         self.resumed_at = Some(now_ns);
-        self.queue(FrameType::Resumed, &[]);
+        self.queue_control(|buffer, sequence| {
+            write_empty_frame(buffer, FrameType::Resumed, sequence)
+        })?;
         self.phase = Phase::Announcing;
         Ok(())
     }
@@ -515,16 +534,25 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         }
     }
 
-    fn stop_with(&mut self, reason: StopReason, outcome: Outcome, notify_peer: bool) {
+    /// Stops with `outcome`; tells the peer `reason` (and `text`, for its
+    /// administrator) when `notify_peer`.
+    fn stop_with(
+        &mut self,
+        reason: StopReason,
+        text: &dyn fmt::Display,
+        outcome: Outcome,
+        notify_peer: bool,
+    ) {
         self.release();
         if notify_peer {
-            let frame_type = if reason == StopReason::Cancelled {
-                FrameType::Cancel
-            } else {
-                FrameType::Failure
-            };
-            let stop = Stop::new(reason, 0, reason.describe());
-            self.queue(frame_type, stop.as_bytes());
+            // The control buffer holds any Stop (checked at compile time).
+            if self
+                .queue_message(&Stop::describing(reason, 0, text))
+                .is_err()
+            {
+                self.finish(outcome);
+                return;
+            }
             self.phase = Phase::Stopping(outcome);
             if matches!(self.flush(), Ok(true) | Err(_)) {
                 self.finish(outcome);
@@ -550,19 +578,13 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             }
             Phase::Stopping(outcome) => self.finish(outcome),
             Phase::AwaitHello | Phase::Receiving => {
-                let (reason, status) = match error {
-                    StepError::Transport(_) => (StopReason::Timeout, 0),
-                    StepError::Hypervisor(hv_error) => {
-                        (StopReason::HypervisorError, hv_error.status())
-                    }
-                    StepError::Corrupt => (StopReason::CorruptData, 0),
-                    StepError::Verify => (StopReason::VerificationFailed, 0),
-                    StepError::Protocol => (StopReason::ProtocolViolation, 0),
-                };
+                let reason = error.stop_reason();
                 let mut failure = Failure::new(reason, SourceDomainState::Running);
-                failure.hv_status = status;
+                if let StepError::Hypervisor(hv_error) = error {
+                    failure.hv_status = hv_error.status();
+                }
                 let notify = !matches!(error, StepError::Transport(_));
-                self.stop_with(reason, Outcome::Failed(failure), notify);
+                self.stop_with(reason, &error, Outcome::Failed(failure), notify);
             }
         }
     }
@@ -591,13 +613,4 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         };
         self.stats.progress_percent = percent as u8;
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StepError {
-    Transport(TransportError),
-    Hypervisor(HvError),
-    Corrupt,
-    Verify,
-    Protocol,
 }

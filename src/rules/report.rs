@@ -135,13 +135,12 @@ impl CheckReport {
 
 /// `text` as a [`Name`], cut at the capacity on a character boundary.
 pub(crate) fn truncated_name(text: &str) -> Name {
-    let mut end = text.len().min(resources::NAME_CAPACITY);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
     let mut name = Name::new();
     // Cannot fail: at most NAME_CAPACITY bytes are pushed.
-    let _ = name.push_str(&text[..end]);
+    let _ = name.push_str(crate::wire::codec::prefix_within(
+        text,
+        resources::NAME_CAPACITY,
+    ));
     name
 }
 

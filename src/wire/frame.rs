@@ -1,9 +1,12 @@
 //! Frames: the unit that crosses the link, with magic, version, type,
 //! length, sequence number and a CRC32 over header and payload.
 
-use super::error::FrameError;
+use super::codec::{
+    check_magic, check_version, wire_enum, wire_struct, BufferTooSmall, DecodeError, EnumField,
+    WireStruct,
+};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::IntoBytes;
 
 /// "LDMG" in ASCII.
 pub const FRAME_MAGIC: u32 = 0x4c44_4d47;
@@ -16,75 +19,53 @@ pub const FRAME_HEADER_BYTES: usize = core::mem::size_of::<FrameHeader>();
 /// Largest payload a decoder accepts: 1 MiB.
 pub const MAX_FRAME_PAYLOAD: usize = 1 << 20;
 
-/// The fixed frame header. Big-endian, 24 bytes, no implicit padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-#[repr(C)]
-pub struct FrameHeader {
-    /// [`FRAME_MAGIC`].
-    pub magic: U32,
-    /// Wire version.
-    pub version: U16,
-    /// [`FrameType`] as a number.
-    pub frame_type: U16,
-    /// Payload bytes after the header.
-    pub length: U32,
-    /// CRC32 of the header (with this field zero) followed by the payload.
-    pub crc: U32,
-    /// Per-direction sequence number, from 0.
-    pub sequence: U64,
+wire_struct! {
+    /// The fixed frame header. Big-endian, 24 bytes, no implicit padding.
+    pub struct FrameHeader {
+        /// [`FRAME_MAGIC`].
+        pub magic: U32,
+        /// Wire version.
+        pub version: U16,
+        /// What the frame carries.
+        pub frame_type: EnumField<FrameType>,
+        /// Payload bytes after the header.
+        pub length: U32,
+        /// CRC32 of the header (with this field zero) followed by the payload.
+        pub crc: U32,
+        /// Per-direction sequence number, from 0.
+        pub sequence: U64,
+    }
 }
 
-/// What a frame carries. 0 is reserved as invalid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum FrameType {
-    /// Source to target: protocol version, domain shape, options.
-    Hello = 1,
-    /// Target to source: accepted version, reservation result.
-    HelloAck = 2,
-    /// Page records.
-    Pages = 3,
-    /// End of a pre-copy round (with counts to cross-check).
-    RoundEnd = 4,
-    /// The source suspended the domain: the final pages follow.
-    Suspended = 5,
-    /// One vCPU's state.
-    VcpuState = 6,
-    /// Source finished sending its final state.
-    Commit = 7,
-    /// Target verified everything and will resume the domain.
-    CommitAck = 8,
-    /// Either side cancels.
-    Cancel = 9,
-    /// Either side reports a failure.
-    Failure = 10,
-    /// Target resumed the domain.
-    Resumed = 11,
-    /// Keep-alive and bandwidth probe.
-    Ping = 12,
-    /// Target to source: every frame up to a round's end arrived.
-    RoundAck = 13,
-}
-
-impl FrameType {
-    /// Parses a frame-type number; `None` for 0 and unknown values.
-    pub fn from_raw(raw: u16) -> Option<Self> {
-        Some(match raw {
-            1 => FrameType::Hello,
-            2 => FrameType::HelloAck,
-            3 => FrameType::Pages,
-            4 => FrameType::RoundEnd,
-            5 => FrameType::Suspended,
-            6 => FrameType::VcpuState,
-            7 => FrameType::Commit,
-            8 => FrameType::CommitAck,
-            9 => FrameType::Cancel,
-            10 => FrameType::Failure,
-            11 => FrameType::Resumed,
-            12 => FrameType::Ping,
-            13 => FrameType::RoundAck,
-            _ => return None,
-        })
+wire_enum! {
+    /// What a frame carries. 0 is reserved as invalid.
+    pub enum FrameType: u16 {
+        /// Source to target: protocol version, domain shape, options.
+        Hello = 1,
+        /// Target to source: accepted version, reservation result.
+        HelloAck = 2,
+        /// Page records.
+        Pages = 3,
+        /// End of a pre-copy round (with counts to cross-check).
+        RoundEnd = 4,
+        /// The source suspended the domain: the final pages follow.
+        Suspended = 5,
+        /// One vCPU's state.
+        VcpuState = 6,
+        /// Source finished sending its final state.
+        Commit = 7,
+        /// Target verified everything and will resume the domain.
+        CommitAck = 8,
+        /// Either side cancels.
+        Cancel = 9,
+        /// Either side reports a failure.
+        Failure = 10,
+        /// Target resumed the domain.
+        Resumed = 11,
+        /// Keep-alive and bandwidth probe.
+        Ping = 12,
+        /// Target to source: every frame up to a round's end arrived.
+        RoundAck = 13,
     }
 }
 
@@ -112,71 +93,73 @@ fn frame_crc(header: &FrameHeader, payload: &[u8]) -> u32 {
 
 impl<'a> Frame<'a> {
     /// Decodes the frame at the start of `bytes`; returns it and the bytes
-    /// it used. Checks, in order: length of the header, magic, version,
-    /// type, payload bound, length of the payload, CRC.
-    pub fn decode(bytes: &'a [u8]) -> Result<(Frame<'a>, usize), FrameError> {
-        let (header, rest) =
-            FrameHeader::read_from_prefix(bytes).map_err(|_| FrameError::Truncated {
-                needed: FRAME_HEADER_BYTES,
-                available: bytes.len(),
-            })?;
-        if header.magic.get() != FRAME_MAGIC {
-            return Err(FrameError::BadMagic(header.magic.get()));
-        }
-        let version = header.version.get();
-        if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
-            return Err(FrameError::UnsupportedVersion(version));
-        }
-        let frame_type = FrameType::from_raw(header.frame_type.get())
-            .ok_or(FrameError::InvalidFrameType(header.frame_type.get()))?;
-        let length = header.length.get();
-        if length as usize > MAX_FRAME_PAYLOAD {
-            return Err(FrameError::PayloadTooLarge {
-                length,
-                max: MAX_FRAME_PAYLOAD,
-            });
-        }
-        let payload = rest.get(..length as usize).ok_or(FrameError::Truncated {
-            needed: FRAME_HEADER_BYTES + length as usize,
+    /// it used. Checks, in the codec's order: length of the header, magic,
+    /// version, type, payload bound, length of the payload, CRC.
+    pub fn decode(bytes: &'a [u8]) -> Result<(Frame<'a>, usize), DecodeError> {
+        let (header, frame_type, length) = read_header(bytes)?;
+        let rest = &bytes[FRAME_HEADER_BYTES..];
+        let payload = rest.get(..length).ok_or(DecodeError::Truncated {
+            what: "frame",
+            needed: FRAME_HEADER_BYTES + length,
             available: bytes.len(),
         })?;
         let actual = frame_crc(&header, payload);
         if actual != header.crc.get() {
-            return Err(FrameError::CrcMismatch {
+            return Err(DecodeError::CrcMismatch {
+                field: "frame crc",
                 expected: header.crc.get(),
                 actual,
             });
         }
         let frame = Frame {
             frame_type,
-            version,
+            version: header.version.get(),
             sequence: header.sequence.get(),
             payload,
         };
-        Ok((frame, FRAME_HEADER_BYTES + length as usize))
+        Ok((frame, FRAME_HEADER_BYTES + length))
     }
 
     /// Reads only the header of the frame at the start of `bytes` and
-    /// returns the whole frame's size, without checking the CRC: lets a
-    /// stream reader know how many bytes to wait for. Bounds the length.
-    pub fn peek_size(bytes: &[u8]) -> Result<usize, FrameError> {
-        let (header, _) =
-            FrameHeader::read_from_prefix(bytes).map_err(|_| FrameError::Truncated {
-                needed: FRAME_HEADER_BYTES,
-                available: bytes.len(),
-            })?;
-        if header.magic.get() != FRAME_MAGIC {
-            return Err(FrameError::BadMagic(header.magic.get()));
-        }
-        let length = header.length.get();
-        if length as usize > MAX_FRAME_PAYLOAD {
-            return Err(FrameError::PayloadTooLarge {
-                length,
-                max: MAX_FRAME_PAYLOAD,
-            });
-        }
-        Ok(FRAME_HEADER_BYTES + length as usize)
+    /// returns the whole frame's size, without checking the payload or the
+    /// CRC: lets a stream reader know how many bytes to wait for. Checks
+    /// what [`Frame::decode`] checks up to the payload bound.
+    pub fn peek_size(bytes: &[u8]) -> Result<usize, DecodeError> {
+        let (_, _, length) = read_header(bytes)?;
+        Ok(FRAME_HEADER_BYTES + length)
     }
+}
+
+/// The header at the start of `bytes`, checked up to the payload bound;
+/// its type and payload length.
+fn read_header(bytes: &[u8]) -> Result<(FrameHeader, FrameType, usize), DecodeError> {
+    // The header has nothing else to check: no reserved field, and the
+    // type is checked here as the frame's kind.
+    let (header, _) =
+        zerocopy::FromBytes::read_from_prefix(bytes).map_err(|_short| DecodeError::Truncated {
+            what: "frame header",
+            needed: FRAME_HEADER_BYTES,
+            available: bytes.len(),
+        })?;
+    let header: FrameHeader = header;
+    check_magic("frame", FRAME_MAGIC, header.magic.get())?;
+    check_version(
+        "frame",
+        header.version.get(),
+        OLDEST_WIRE_VERSION,
+        WIRE_VERSION,
+    )?;
+    let frame_type = header.frame_type.checked("frame_type")?;
+    header.check()?;
+    let length = header.length.get() as usize;
+    if length > MAX_FRAME_PAYLOAD {
+        return Err(DecodeError::TooLong {
+            what: "frame payload",
+            length,
+            max: MAX_FRAME_PAYLOAD,
+        });
+    }
+    Ok((header, frame_type, length))
 }
 
 /// Writes one frame into a caller's buffer: payload first, then
@@ -195,9 +178,9 @@ impl<'b> FrameWriter<'b> {
         buffer: &'b mut [u8],
         frame_type: FrameType,
         sequence: u64,
-    ) -> Result<Self, FrameError> {
+    ) -> Result<Self, BufferTooSmall> {
         if buffer.len() < FRAME_HEADER_BYTES {
-            return Err(FrameError::BufferTooSmall {
+            return Err(BufferTooSmall {
                 needed: FRAME_HEADER_BYTES,
                 available: buffer.len(),
             });
@@ -234,9 +217,9 @@ impl<'b> FrameWriter<'b> {
     }
 
     /// Appends raw payload bytes.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
         if bytes.len() > self.remaining() {
-            return Err(FrameError::BufferTooSmall {
+            return Err(BufferTooSmall {
                 needed: FRAME_HEADER_BYTES + self.length + bytes.len(),
                 available: self.buffer.len(),
             });
@@ -269,7 +252,7 @@ pub fn seal_frame(
     let mut header = FrameHeader {
         magic: U32::new(FRAME_MAGIC),
         version: U16::new(WIRE_VERSION),
-        frame_type: U16::new(frame_type as u16),
+        frame_type: frame_type.into(),
         length: U32::new(payload_len as u32),
         crc: U32::new(0),
         sequence: U64::new(sequence),
@@ -299,8 +282,9 @@ mod tests {
         assert_eq!(FrameType::from_raw(0), None);
         for raw in 1..=13u16 {
             let frame_type = FrameType::from_raw(raw).expect("defined type");
-            assert_eq!(frame_type as u16, raw);
+            assert_eq!(frame_type.raw(), raw);
         }
+        assert_eq!(FrameType::ALL.len(), 13);
         assert_eq!(FrameType::from_raw(14), None);
     }
 
@@ -324,41 +308,57 @@ mod tests {
 
         assert!(matches!(
             Frame::decode(&buffer[..size - 1]),
-            Err(FrameError::Truncated { .. })
+            Err(DecodeError::Truncated { what: "frame", .. })
         ));
         assert!(matches!(
             Frame::decode(&buffer[..10]),
-            Err(FrameError::Truncated { .. })
+            Err(DecodeError::Truncated {
+                what: "frame header",
+                ..
+            })
         ));
         let mut bad = buffer;
         bad[0] = b'X';
         assert!(matches!(
             Frame::decode(&bad[..size]),
-            Err(FrameError::BadMagic(_))
+            Err(DecodeError::BadMagic { what: "frame", .. })
         ));
-        let mut bad = buffer;
-        bad[5] = 9;
-        assert_eq!(
-            Frame::decode(&bad[..size]),
-            Err(FrameError::UnsupportedVersion(9))
-        );
-        let mut bad = buffer;
-        bad[7] = 0;
-        assert_eq!(
-            Frame::decode(&bad[..size]),
-            Err(FrameError::InvalidFrameType(0))
+        crate::wire::codec::assert_refusals(
+            &buffer[..size],
+            |bytes| Frame::decode(bytes).map(|(frame, _)| frame.sequence),
+            &[
+                (
+                    5,
+                    9,
+                    DecodeError::UnsupportedVersion {
+                        what: "frame",
+                        found: 9,
+                        oldest: OLDEST_WIRE_VERSION,
+                        newest: WIRE_VERSION,
+                    },
+                ),
+                (
+                    7,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "frame_type",
+                        value: 0,
+                    },
+                ),
+            ],
         );
         let mut bad = buffer;
         bad[8] = 0x7f;
         assert!(matches!(
             Frame::decode(&bad[..size]),
-            Err(FrameError::PayloadTooLarge { .. })
+            Err(DecodeError::TooLong { .. })
         ));
+        assert_eq!(Frame::peek_size(&bad), Frame::decode(&bad).map(|(_, n)| n));
         let mut bad = buffer;
         bad[FRAME_HEADER_BYTES] ^= 1;
         assert!(matches!(
             Frame::decode(&bad[..size]),
-            Err(FrameError::CrcMismatch { .. })
+            Err(DecodeError::CrcMismatch { .. })
         ));
     }
 

@@ -1,10 +1,12 @@
 //! Page records: one guest page as zero | LZ4 block | raw, with the CRC32 of
 //! its uncompressed bytes, and the encoder and checked decoder.
 
-use super::error::RecordError;
+use super::codec::{
+    wire_enum, wire_struct, BufferTooSmall, DecodeError, EnumField, Reserved, WireStruct,
+};
 use crate::page::{is_zero, page_crc, Page, PAGE_SIZE, ZERO_PAGE};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, IntoBytes};
 
 /// Bytes of [`PageRecordHeader`].
 pub const RECORD_HEADER_BYTES: usize = core::mem::size_of::<PageRecordHeader>();
@@ -28,44 +30,49 @@ pub fn zero_page_crc() -> u32 {
     ZERO_PAGE_CRC
 }
 
-/// How a page's bytes are carried. 0 is reserved as invalid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PageEncoding {
-    /// All zero: header only.
-    Zero = 1,
-    /// An LZ4 block shorter than a page.
-    Lz4 = 2,
-    /// The page as is (LZ4 did not shrink it).
-    Raw = 3,
-}
-
-impl PageEncoding {
-    /// Parses an encoding number; `None` for 0 and unknown values.
-    pub fn from_raw(raw: u8) -> Option<Self> {
-        match raw {
-            1 => Some(PageEncoding::Zero),
-            2 => Some(PageEncoding::Lz4),
-            3 => Some(PageEncoding::Raw),
-            _ => None,
-        }
+wire_enum! {
+    /// How a page's bytes are carried. 0 is reserved as invalid.
+    pub enum PageEncoding: u8 {
+        /// All zero: header only.
+        Zero = 1,
+        /// An LZ4 block shorter than a page.
+        Lz4 = 2,
+        /// The page as is (LZ4 did not shrink it).
+        Raw = 3,
     }
 }
 
-/// The fixed record header. Big-endian, 16 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-#[repr(C)]
-pub struct PageRecordHeader {
-    /// Real address of the page in the domain (8 KiB aligned).
-    pub ra: U64,
-    /// [`PageEncoding`] as a number.
-    pub encoding: u8,
-    /// Zero.
-    pub reserved: u8,
-    /// Bytes of data after the header.
-    pub length: U16,
-    /// CRC32 of the uncompressed page.
-    pub crc: U32,
+wire_struct! {
+    /// The fixed record header. Big-endian, 16 bytes.
+    pub struct PageRecordHeader {
+        /// Real address of the page in the domain (8 KiB aligned).
+        pub ra: U64,
+        /// How the data carries the page.
+        pub encoding: EnumField<PageEncoding>,
+        /// Zero.
+        pub reserved: Reserved<1>,
+        /// Bytes of data after the header.
+        pub length: U16,
+        /// CRC32 of the uncompressed page.
+        pub crc: U32,
+    }
+    validate(header) {
+        let ra = header.ra.get();
+        let length = header.length.get();
+        let fits = match header.encoding.get() {
+            Some(PageEncoding::Zero) => length == 0,
+            Some(PageEncoding::Lz4) => length > 0 && (length as usize) < PAGE_SIZE,
+            Some(PageEncoding::Raw) => length as usize == PAGE_SIZE,
+            None => false,
+        };
+        if !ra.is_multiple_of(PAGE_SIZE as u64) {
+            Err(DecodeError::InvalidValue { field: "ra", value: ra })
+        } else if !fits {
+            Err(DecodeError::InvalidValue { field: "length", value: u64::from(length) })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// A parsed record whose lengths were checked; its page is not decoded yet.
@@ -94,9 +101,9 @@ pub fn encode_page(
     ra: u64,
     page: &Page,
     out: &mut [u8],
-) -> Result<(PageEncoding, usize), RecordError> {
+) -> Result<(PageEncoding, usize), BufferTooSmall> {
     if out.len() < MAX_RECORD_BYTES {
-        return Err(RecordError::BufferTooSmall {
+        return Err(BufferTooSmall {
             needed: MAX_RECORD_BYTES,
             available: out.len(),
         });
@@ -116,8 +123,8 @@ pub fn encode_page(
     };
     let header = PageRecordHeader {
         ra: U64::new(ra),
-        encoding: encoding as u8,
-        reserved: 0,
+        encoding: encoding.into(),
+        reserved: Reserved::ZERO,
         length: U16::new(length as u16),
         crc: U32::new(crc),
     };
@@ -125,40 +132,27 @@ pub fn encode_page(
     Ok((encoding, RECORD_HEADER_BYTES + length))
 }
 
-/// Parses the record at the start of `bytes`, bounding every length.
-pub fn parse_record(bytes: &[u8]) -> Result<PageRecord<'_>, RecordError> {
+/// Parses the record at the start of `bytes`, in the codec's order:
+/// header length, encoding (the record's kind), reserved byte, address
+/// alignment, length for the encoding, data length. The page's CRC is
+/// checked when [`PageDecoder::decode`] has the page.
+pub fn parse_record(bytes: &[u8]) -> Result<PageRecord<'_>, DecodeError> {
     let (header, rest) =
-        PageRecordHeader::read_from_prefix(bytes).map_err(|_| RecordError::Truncated {
+        PageRecordHeader::read_from_prefix(bytes).map_err(|_short| DecodeError::Truncated {
+            what: "page record header",
             needed: RECORD_HEADER_BYTES,
             available: bytes.len(),
         })?;
-    let encoding = PageEncoding::from_raw(header.encoding)
-        .ok_or(RecordError::InvalidEncoding(header.encoding))?;
-    if header.reserved != 0 {
-        return Err(RecordError::ReservedNotZero(header.reserved));
-    }
-    let ra = header.ra.get();
-    if !ra.is_multiple_of(PAGE_SIZE as u64) {
-        return Err(RecordError::MisalignedAddress(ra));
-    }
-    let length = header.length.get();
-    let fits = match encoding {
-        PageEncoding::Zero => length == 0,
-        PageEncoding::Lz4 => length > 0 && (length as usize) < PAGE_SIZE,
-        PageEncoding::Raw => length as usize == PAGE_SIZE,
-    };
-    if !fits {
-        return Err(RecordError::BadLength {
-            encoding: header.encoding,
-            length,
-        });
-    }
-    let data = rest.get(..length as usize).ok_or(RecordError::Truncated {
-        needed: RECORD_HEADER_BYTES + length as usize,
+    let encoding = header.encoding.checked("encoding")?;
+    header.check()?;
+    let length = usize::from(header.length.get());
+    let data = rest.get(..length).ok_or(DecodeError::Truncated {
+        what: "page record",
+        needed: RECORD_HEADER_BYTES + length,
         available: bytes.len(),
     })?;
     Ok(PageRecord {
-        ra,
+        ra: header.ra.get(),
         encoding,
         crc: header.crc.get(),
         data,
@@ -180,7 +174,7 @@ impl<'a> PageRecords<'a> {
 }
 
 impl<'a> Iterator for PageRecords<'a> {
-    type Item = Result<PageRecord<'a>, RecordError>;
+    type Item = Result<PageRecord<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
@@ -196,6 +190,19 @@ impl<'a> Iterator for PageRecords<'a> {
                 Some(Err(error))
             }
         }
+    }
+}
+
+/// What an LZ4 decompression error says, in words.
+fn lz4_reason(error: &lz4_flex::block::DecompressError) -> &'static str {
+    use lz4_flex::block::DecompressError;
+    match error {
+        DecompressError::OutputTooSmall { .. } => "expands past one page",
+        DecompressError::LiteralOutOfBounds => "literal past the end of the block",
+        DecompressError::ExpectedAnotherByte => "block ends early",
+        DecompressError::OffsetZero => "match offset 0",
+        DecompressError::OffsetOutOfBounds => "match offset before the page",
+        _ => "malformed block",
     }
 }
 
@@ -223,18 +230,29 @@ impl PageDecoder {
     /// The page a record carries, after its CRC was checked. The page
     /// borrows from the record (raw), from a static (zero) or from the
     /// decoder's scratch (LZ4).
-    pub fn decode<'s>(&'s mut self, record: &PageRecord<'s>) -> Result<&'s Page, RecordError> {
+    pub fn decode<'s>(&'s mut self, record: &PageRecord<'s>) -> Result<&'s Page, DecodeError> {
         let page: &Page = match record.encoding {
             PageEncoding::Zero => &ZERO_PAGE,
-            PageEncoding::Raw => record.data.try_into().map_err(|_| RecordError::BadLength {
-                encoding: record.encoding as u8,
-                length: record.data.len() as u16,
-            })?,
+            PageEncoding::Raw => record
+                .data
+                .try_into()
+                .map_err(|_wrong| DecodeError::Length {
+                    what: "raw page",
+                    expected: PAGE_SIZE,
+                    actual: record.data.len(),
+                })?,
             PageEncoding::Lz4 => {
                 let size = lz4_flex::block::decompress_into(record.data, &mut self.scratch)
-                    .map_err(|_| RecordError::Decompress)?;
+                    .map_err(|error| DecodeError::Decompress {
+                        field: "data",
+                        reason: lz4_reason(&error),
+                    })?;
                 if size != PAGE_SIZE {
-                    return Err(RecordError::WrongDecompressedSize(size));
+                    return Err(DecodeError::Length {
+                        what: "decompressed page",
+                        expected: PAGE_SIZE,
+                        actual: size,
+                    });
                 }
                 &self.scratch
             }
@@ -244,8 +262,8 @@ impl PageDecoder {
             PageEncoding::Lz4 | PageEncoding::Raw => page_crc(page),
         };
         if actual != record.crc {
-            return Err(RecordError::CrcMismatch {
-                ra: record.ra,
+            return Err(DecodeError::CrcMismatch {
+                field: "crc",
                 expected: record.crc,
                 actual,
             });
@@ -306,6 +324,7 @@ mod tests {
         assert_eq!(core::mem::offset_of!(PageRecordHeader, crc), 12);
         assert_eq!(PageEncoding::from_raw(0), None);
         assert_eq!(PageEncoding::from_raw(4), None);
+        assert_eq!(PageEncoding::ALL.len(), 3);
         assert_eq!(
             lz4_bound(PAGE_SIZE),
             lz4_flex::block::get_maximum_output_size(PAGE_SIZE)
@@ -334,33 +353,40 @@ mod tests {
         let mut out = [0u8; MAX_RECORD_BYTES];
         let (_, size) = encode_page(0x4000, &[0; PAGE_SIZE], &mut out).expect("room");
         assert_eq!(size, RECORD_HEADER_BYTES);
-        let mut bad = out;
-        bad[8] = 0;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(RecordError::InvalidEncoding(0))
+        crate::wire::codec::assert_refusals(
+            &out[..size],
+            |bytes| parse_record(bytes).map(|record| record.ra),
+            &[
+                (
+                    8,
+                    0,
+                    DecodeError::InvalidEnum {
+                        field: "encoding",
+                        value: 0,
+                    },
+                ),
+                (9, 1, DecodeError::ReservedNotZero { field: "reserved" }),
+                (
+                    7,
+                    1,
+                    DecodeError::InvalidValue {
+                        field: "ra",
+                        value: 0x4001,
+                    },
+                ),
+                (
+                    11,
+                    1,
+                    DecodeError::InvalidValue {
+                        field: "length",
+                        value: 1,
+                    },
+                ),
+            ],
         );
-        let mut bad = out;
-        bad[9] = 1;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(RecordError::ReservedNotZero(1))
-        );
-        let mut bad = out;
-        bad[7] = 1;
-        assert_eq!(
-            parse_record(&bad[..size]),
-            Err(RecordError::MisalignedAddress(0x4001))
-        );
-        let mut bad = out;
-        bad[11] = 1;
-        assert!(matches!(
-            parse_record(&bad[..size]),
-            Err(RecordError::BadLength { .. })
-        ));
         assert!(matches!(
             parse_record(&out[..5]),
-            Err(RecordError::Truncated { .. })
+            Err(DecodeError::Truncated { .. })
         ));
         let mut small = [0u8; 100];
         assert!(encode_page(0, &[0; PAGE_SIZE], &mut small).is_err());

@@ -5,10 +5,10 @@
 
 use heapless::Deque;
 
-use ldmig::ldc_transport::control::wire::{
-    bounded, DomainRequest, Message, MigrateOptions, MigrateRequest, Name, NAME_BYTES,
-};
 use ldmig::ldc_transport::control::ControlError;
+use ldmig::wire::codec::Text;
+use ldmig::wire::control::{DomainRequest, Message, MigrateOptions, MigrateRequest};
+use zerocopy::byteorder::big_endian::U32;
 
 /// Requests waiting to be sent, at most.
 pub const MAX_REQUESTS: usize = 8;
@@ -52,10 +52,7 @@ impl ShimControl {
     }
 
     fn domain_request(request: u32, domain: &str) -> DomainRequest {
-        DomainRequest {
-            request,
-            domain: bounded::<NAME_BYTES>(domain),
-        }
+        DomainRequest::new(request, domain)
     }
 
     /// Asks the engine to migrate (or, with `dry_run`, only check)
@@ -69,10 +66,10 @@ impl ShimControl {
     ) -> Result<u32, ControlError> {
         self.submit(|request| {
             let body = MigrateRequest {
-                request,
-                domain: bounded(domain),
-                target_domain: bounded(target_domain),
+                request: U32::new(request),
                 options,
+                domain: Text::new(domain),
+                target_domain: Text::new(target_domain),
             };
             if dry_run {
                 Message::DryRun(body)
@@ -154,16 +151,12 @@ impl ShimControl {
     }
 }
 
-/// A name as the wire carries it (for hosts building entries).
-pub fn name(text: &str) -> Name {
-    bounded(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ldmig::ldc_transport::control::wire::Phase;
-    use ldmig::ldc_transport::control::wire::Progress;
+    use ldmig::wire::codec::Reserved;
+    use ldmig::wire::control::{Accepted, Phase, ProgressEvent};
+    use zerocopy::byteorder::big_endian::U64;
 
     #[test]
     fn requests_get_fresh_ids_and_queue_in_order() {
@@ -174,7 +167,7 @@ mod tests {
         let second = control.status("").expect("status");
         assert_eq!((first, second), (1, 2));
         assert!(
-            matches!(control.peek_request(), Some(Message::Migrate(request)) if request.request == 1)
+            matches!(control.peek_request(), Some(Message::Migrate(request)) if request.request.get() == 1)
         );
         control.pop_request();
         assert!(matches!(control.peek_request(), Some(Message::Status(_))));
@@ -182,32 +175,34 @@ mod tests {
             control.list_domains().expect("room");
         }
         assert_eq!(control.list_free_memory(), Err(ControlError::Backlog));
-        assert_eq!(name("ldg1").as_str(), "ldg1");
     }
 
     #[test]
     fn a_full_event_queue_drops_progress_only() {
         let mut control = ShimControl::new();
-        let progress = Message::Progress(Progress {
-            request: 1,
-            phase: Phase::PreCopy,
+        let progress = Message::Progress(ProgressEvent {
+            request: U32::new(1),
+            phase: Phase::PreCopy.into(),
             percent: 1,
             throttle_percent: 0,
-            rounds: 0,
-            transferred: 0,
-            remaining: 0,
-            total: 0,
-            bandwidth: 0,
-            expected_downtime_ns: 0,
+            reserved: Reserved::ZERO,
+            rounds: U32::new(0),
+            reserved2: Reserved::ZERO,
+            transferred: U64::new(0),
+            remaining: U64::new(0),
+            total: U64::new(0),
+            bandwidth: U64::new(0),
+            expected_downtime_ns: U64::new(0),
         });
-        assert!(control.on_event(progress.clone()));
+        let accepted = |request| Message::Accepted(Accepted::new(request));
+        assert!(control.on_event(progress));
         for request in 0..MAX_PENDING_EVENTS as u32 - 1 {
-            assert!(control.on_event(Message::Accepted(request)));
+            assert!(control.on_event(accepted(request)));
         }
         assert!(!control.can_take_event());
-        assert!(control.on_event(Message::Accepted(99)), "progress dropped");
+        assert!(control.on_event(accepted(99)), "progress dropped");
         assert_eq!(control.progress_dropped(), 1);
-        assert!(!control.on_event(Message::Accepted(100)));
-        assert_eq!(control.next_event(), Some(Message::Accepted(0)));
+        assert!(!control.on_event(accepted(100)));
+        assert_eq!(control.next_event(), Some(accepted(0)));
     }
 }

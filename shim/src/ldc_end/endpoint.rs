@@ -19,19 +19,21 @@ use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, RetryPolicy};
 use super::control::ShimControl;
 use super::copy::{copy_all, CopyDirection};
 use super::layout::ShimLayout;
-use ldmig::ldc_transport::control::wire::{
-    ErrorCode, Hello, Message, RingRegistered, RingRegistration, CONTROL_VERSION,
-    MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
-};
 use ldmig::ldc_transport::error::{memory, BulkError, DescriptorFault, MemoryUse};
 use ldmig::ldc_transport::layout::LayoutError;
 use ldmig::ldc_transport::messenger::{Incoming, Messenger, MessengerStatistics};
-use ldmig::ldc_transport::ring::{
-    copy_length, Descriptor, DescriptorState, RingGeometry, DESCRIPTOR_BYTES,
-    DESCRIPTOR_WORD0_BYTES, MAX_SLOT_BYTES,
-};
+use ldmig::ldc_transport::ring::{copy_length, RingGeometry, MAX_SLOT_BYTES};
 use ldmig::ldc_transport::statistics::BulkStatistics;
 use ldmig::transport::{Transport, TransportError};
+use ldmig::wire::codec::Reserved;
+use ldmig::wire::control::{
+    ErrorCode, Message, RingRegistered, RingRegistration, SessionHello, CONTROL_VERSION,
+    MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
+};
+use ldmig::wire::descriptor::{
+    Descriptor, DescriptorState, DESCRIPTOR_BYTES, DESCRIPTOR_WORD0_BYTES,
+};
+use zerocopy::byteorder::big_endian::U32;
 
 /// Control messages handled per poll, at most (bounded work).
 const MESSAGES_PER_POLL: usize = 8;
@@ -325,10 +327,10 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                     self.adopt(registration)?;
                     self.session = ShimSession::Ready {
                         version,
-                        generation: registration.generation,
+                        generation: registration.generation.get(),
                     };
                     self.statistics.registrations += 1;
-                    self.confirmation = Some(registration.generation);
+                    self.confirmation = Some(registration.generation.get());
                 }
                 Ok(())
             }
@@ -350,9 +352,11 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     /// Takes a registration: checks it fits, keeps our positions when it
     /// is the same engine and the same rings, else starts where it says.
     fn adopt(&mut self, registration: RingRegistration) -> Result<(), BulkError> {
-        let geometry = RingGeometry::new(registration.entries, registration.slot_bytes)
-            .map_err(|_| BulkError::BadRegistration("ring geometry"))?;
-        if registration.slot_bytes > self.layout.frame_buffer_bytes {
+        let geometry = RingGeometry::new(
+            u32::from(registration.entries.get()),
+            registration.slot_bytes.get(),
+        )?;
+        if geometry.slot_bytes() > self.layout.frame_buffer_bytes {
             return Err(BulkError::BadRegistration(
                 "slots larger than the shim's frame buffer",
             ));
@@ -369,18 +373,22 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             geometry,
             engine_session,
         });
+        let (transmit_oldest, receive_next) = (
+            registration.transmit_oldest.get(),
+            registration.receive_next.get(),
+        );
         if same {
-            self.transmit_expected = self.transmit_expected.max(registration.transmit_oldest);
-            self.receive_next = self.receive_next.max(registration.receive_next);
+            self.transmit_expected = self.transmit_expected.max(transmit_oldest);
+            self.receive_next = self.receive_next.max(receive_next);
             return Ok(());
         }
-        self.transmit_expected = registration.transmit_oldest;
-        self.receive_next = registration.receive_next;
+        self.transmit_expected = transmit_oldest;
+        self.receive_next = receive_next;
         // Frames an earlier shim placed that the engine has not taken yet
         // stay; continue after them.
         for _ in 0..geometry.entries() {
             let index = geometry.index(self.receive_next);
-            let descriptor = self.fetch_descriptor(registration.receive_ring, index)?;
+            let descriptor = self.fetch_descriptor(registration.receive_ring.get(), index)?;
             let placed = descriptor.state() == Some(DescriptorState::Ready)
                 && descriptor.sequence.get() == self.receive_next;
             if !placed {
@@ -394,7 +402,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     fn flush_messages(&mut self) -> Result<(), BulkError> {
         if self.hello_pending {
             let (oldest, newest) = self.versions;
-            let hello = Message::Hello(Hello { oldest, newest });
+            let hello = Message::Hello(SessionHello::new(oldest, newest));
             if !self.messenger.send(&mut self.link, &hello)? {
                 return Ok(());
             }
@@ -404,7 +412,10 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             return Ok(());
         }
         if let Some(generation) = self.confirmation {
-            let confirmation = Message::RingRegistered(RingRegistered { generation });
+            let confirmation = Message::RingRegistered(RingRegistered {
+                generation: U32::new(generation),
+                reserved: Reserved::ZERO,
+            });
             if !self.messenger.send(&mut self.link, &confirmation)? {
                 return Ok(());
             }
@@ -450,7 +461,10 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             .hypervisor_mut()
             .local_read(local, &mut bytes)
             .map_err(memory(MemoryUse::Descriptor))?;
-        Ok(Descriptor::read(&bytes))
+        Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
+            index,
+            fault: DescriptorFault::Malformed(error),
+        })
     }
 
     /// `COPY_OUT` of 8 bytes at `offset` of descriptor `index`.
@@ -490,24 +504,24 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         let Some(rings) = self.rings.filter(|_| self.is_ready()) else {
             return Ok(None);
         };
-        let ring = rings.registration.transmit_ring;
+        let ring = rings.registration.transmit_ring.get();
         let slot_bytes = rings.geometry.slot_bytes();
         // Skips frames an earlier reader took (DONE, not yet reclaimed).
         for _ in 0..rings.geometry.entries() {
             let index = rings.geometry.index(self.transmit_expected);
             let descriptor = self.fetch_descriptor(ring, index)?;
             let current = descriptor.sequence.get() == self.transmit_expected;
-            match descriptor.state() {
-                Some(DescriptorState::Done) if current => {
+            match descriptor.state.checked("state") {
+                Ok(DescriptorState::Done) if current => {
                     self.transmit_expected += 1;
                     continue;
                 }
-                Some(DescriptorState::Ready) if current => {}
-                Some(_) => return Ok(None),
-                None => {
+                Ok(DescriptorState::Ready) if current => {}
+                Ok(_) => return Ok(None),
+                Err(error) => {
                     return Err(BulkError::BadDescriptor {
                         index,
-                        fault: DescriptorFault::State(descriptor.state),
+                        fault: DescriptorFault::Malformed(error),
                     })
                 }
             }
@@ -559,19 +573,25 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                 capacity: slot_bytes as usize,
             });
         }
-        let ring = rings.registration.receive_ring;
+        let ring = rings.registration.receive_ring.get();
         let index = rings.geometry.index(self.receive_next);
         let descriptor = self.fetch_descriptor(ring, index)?;
-        match descriptor.state() {
-            Some(DescriptorState::Free) => {}
-            Some(DescriptorState::Ready) => {
+        match descriptor.state.checked("state") {
+            Ok(DescriptorState::Free) => {}
+            Ok(DescriptorState::Ready) => {
                 self.statistics.ring_full += 1;
                 return Ok(false);
             }
-            Some(DescriptorState::Done) | None => {
+            Ok(state @ DescriptorState::Done) => {
                 return Err(BulkError::BadDescriptor {
                     index,
-                    fault: DescriptorFault::State(descriptor.state),
+                    fault: DescriptorFault::UnexpectedState(state),
+                })
+            }
+            Err(error) => {
+                return Err(BulkError::BadDescriptor {
+                    index,
+                    fault: DescriptorFault::Malformed(error),
                 })
             }
         }

@@ -9,8 +9,9 @@
 //! ```
 
 use ldmig::ldc_transport::layout::{align_up, check_base, queue_geometry, LayoutError};
-use ldmig::ldc_transport::ring::{DESCRIPTOR_BYTES, MAX_RING_ENTRIES};
+use ldmig::ldc_transport::ring::MAX_RING_ENTRIES;
 use ldmig::page::PAGE_SIZE;
+use ldmig::wire::descriptor::DESCRIPTOR_BYTES;
 use ldmig_hv::ldc::QueueConfig;
 
 const PAGE: u64 = PAGE_SIZE as u64;

@@ -2,20 +2,22 @@
 //! end moving frames both ways (every size, a full ring, resets, a shim
 //! that is replaced, hostile descriptors) and the control protocol.
 
-use super::control::name;
 use super::*;
-use ldmig::ldc_transport::control::wire::{
-    DomainEntry, DomainState, ErrorCode, Message, MigrateOptions, ResultKind,
-};
 use ldmig::ldc_transport::control::Command;
 use ldmig::ldc_transport::layout::Region;
 use ldmig::ldc_transport::*;
 use ldmig::precopy::Outcome;
 use ldmig::stats::{MigrationStats, MigrationStatus};
+use ldmig::wire::codec::{DecodeError, Reserved, Text};
+use ldmig::wire::control::{
+    DomainEntry, DomainListState, ErrorCode, Message, MigrateOptions, ResultKind,
+};
+use ldmig::wire::descriptor::{Descriptor, DescriptorState};
 use ldmig_hv::abi::ldc::LDC_COPY_OUT;
 use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 use ldmig_sim::ldc::{EndpointConfig, LdcFabric, LdcFault, Side, SimLdcEndpoint, SIM_MEMORY_BASE};
 use ldmig_sim::rng::{test_seed, SplitMix64};
+use zerocopy::byteorder::big_endian::{U32, U64};
 
 const ENGINE_CHANNEL: u64 = 6;
 const SHIM_CHANNEL: u64 = 7;
@@ -303,7 +305,10 @@ fn hostile_descriptors_are_refused_by_name() {
         engine.poll(),
         Err(BulkError::BadDescriptor {
             index: 0,
-            fault: DescriptorFault::State(3)
+            fault: DescriptorFault::Malformed(DecodeError::InvalidEnum {
+                field: "state",
+                value: 3
+            })
         })
     );
     assert_eq!(engine.poll(), engine.poll(), "the ring stays refused");
@@ -414,12 +419,13 @@ fn the_control_protocol_runs_over_the_channel() {
     engine
         .control()
         .list_domain(DomainEntry {
-            request: list,
-            index: 0,
-            vcpus: 4,
-            state: DomainState::Active,
-            memory_bytes: 1 << 30,
-            name: name("ldg1"),
+            request: U32::new(list),
+            index: U32::new(0),
+            vcpus: U32::new(4),
+            state: DomainListState::Active.into(),
+            reserved: Reserved::ZERO,
+            memory_bytes: U64::new(1 << 30),
+            name: Text::new("ldg1"),
         })
         .expect("entry");
     engine.control().list_end(list, 1).expect("end");

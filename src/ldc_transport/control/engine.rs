@@ -9,15 +9,18 @@
 //! host pushes back on the shim through LDC itself.
 
 use heapless::Deque;
+use zerocopy::byteorder::big_endian::{U16, U32, U64};
 
-use super::wire::{
-    bounded, DomainEntry, DomainRequest, ErrorCode, ErrorReport, FreeMemoryEntry, ListEnd, Message,
-    MigrateOptions, MigrateRequest, MigrationResult, Name, Phase, PhaseEvent, Progress, ResultKind,
-    SourceState, Warning, WarningCode,
-};
 use super::ControlError;
 use crate::precopy::{Outcome, SourceDomainState};
-use crate::stats::MigrationStats;
+use crate::stats::{MigrationStats, MigrationStatus};
+use crate::wire::codec::{Reserved, Text};
+use crate::wire::control::{
+    Accepted, DomainEntry, DomainName, DomainRequest, ErrorCode, ErrorReport, FreeMemoryEntry,
+    ListEnd, Message, MigrateOptions, MigrateRequest, MigrationResult, Phase, PhaseEvent,
+    ProgressEvent, ResultKind, SourceState, Warning, WarningCode,
+};
+use crate::wire::messages::StopReason;
 
 /// Commands waiting for the host, at most.
 pub const MAX_COMMANDS: usize = 8;
@@ -39,9 +42,9 @@ pub enum Command {
         /// Only the checks (`ldm migrate-domain -n`).
         dry_run: bool,
         /// The domain.
-        domain: Name,
+        domain: DomainName,
         /// Its name on the target (empty: the same).
-        target_domain: Name,
+        target_domain: DomainName,
         /// Limits (0 = default).
         options: MigrateOptions,
     },
@@ -83,10 +86,10 @@ pub enum ControlState {
 #[derive(Debug)]
 pub struct EngineControl {
     state: ControlState,
-    domain: Name,
+    domain: DomainName,
     commands: Deque<Command, MAX_COMMANDS>,
     events: Deque<Message, MAX_EVENTS>,
-    last_progress: Option<Progress>,
+    last_progress: Option<ProgressEvent>,
     last_phase: Option<Phase>,
 }
 
@@ -97,12 +100,31 @@ impl Default for EngineControl {
 }
 
 fn error(request: u32, code: ErrorCode, detail: u64, text: &str) -> Message {
-    Message::Error(ErrorReport {
-        request,
-        code,
-        detail,
-        text: bounded(text),
-    })
+    Message::Error(ErrorReport::new(request, code, detail, text))
+}
+
+impl From<MigrationStatus> for Phase {
+    fn from(status: MigrationStatus) -> Self {
+        match status {
+            MigrationStatus::Setup => Phase::Setup,
+            MigrationStatus::Active => Phase::PreCopy,
+            MigrationStatus::Switchover => Phase::Switchover,
+            MigrationStatus::Committing => Phase::Committing,
+            MigrationStatus::Completed => Phase::Completed,
+            MigrationStatus::Cancelled => Phase::Cancelled,
+            MigrationStatus::Failed => Phase::Failed,
+        }
+    }
+}
+
+impl From<SourceDomainState> for SourceState {
+    fn from(state: SourceDomainState) -> Self {
+        match state {
+            SourceDomainState::Running => SourceState::Running,
+            SourceDomainState::ErrorState => SourceState::ErrorState,
+            SourceDomainState::Gone => SourceState::Gone,
+        }
+    }
 }
 
 impl EngineControl {
@@ -110,7 +132,7 @@ impl EngineControl {
     pub const fn new() -> Self {
         EngineControl {
             state: ControlState::Idle,
-            domain: Name::new(),
+            domain: Text::EMPTY,
             commands: Deque::new(),
             events: Deque::new(),
             last_progress: None,
@@ -125,7 +147,7 @@ impl EngineControl {
 
     /// The domain of the running migration (empty when idle).
     pub fn domain(&self) -> &str {
-        &self.domain
+        self.domain.as_str()
     }
 
     /// Whether one more request can be handled without losing an answer.
@@ -152,20 +174,12 @@ impl EngineControl {
             Message::Status(request) => self.on_status(request),
             Message::Cancel(request) => self.on_cancel(request),
             Message::ListDomains(request) => {
-                self.command(
-                    request.request,
-                    Command::ListDomains {
-                        request: request.request,
-                    },
-                );
+                let request = request.request.get();
+                self.command(request, Command::ListDomains { request });
             }
             Message::ListFreeMemory(request) => {
-                self.command(
-                    request.request,
-                    Command::ListFreeMemory {
-                        request: request.request,
-                    },
-                );
+                let request = request.request.get();
+                self.command(request, Command::ListFreeMemory { request });
             }
             other => {
                 let request = other.request().unwrap_or(0);
@@ -216,13 +230,14 @@ impl EngineControl {
         self.events = kept;
     }
 
-    fn on_migrate(&mut self, request: MigrateRequest, dry_run: bool) {
+    fn on_migrate(&mut self, migrate: MigrateRequest, dry_run: bool) {
+        let request = migrate.request.get();
         if let ControlState::Running {
             request: running, ..
         } = self.state
         {
             self.event(error(
-                request.request,
+                request,
                 ErrorCode::Busy,
                 u64::from(running),
                 "a migration already runs",
@@ -230,69 +245,55 @@ impl EngineControl {
             return;
         }
         let command = Command::Migrate {
-            request: request.request,
+            request,
             dry_run,
-            domain: request.domain.clone(),
-            target_domain: request.target_domain,
-            options: request.options,
+            domain: migrate.domain,
+            target_domain: migrate.target_domain,
+            options: migrate.options,
         };
-        if self.command(request.request, command) {
-            self.state = ControlState::Running {
-                request: request.request,
-                dry_run,
-            };
-            self.domain = request.domain;
+        if self.command(request, command) {
+            self.state = ControlState::Running { request, dry_run };
+            self.domain = migrate.domain;
             self.last_progress = None;
             self.last_phase = None;
-            self.event(Message::Accepted(request.request));
+            self.event(Message::Accepted(Accepted::new(request)));
         }
     }
 
-    fn on_status(&mut self, request: DomainRequest) {
-        if !self.names_running(&request.domain) {
+    fn on_status(&mut self, status: DomainRequest) {
+        let request = status.request.get();
+        if !self.names_running(status.domain.as_str()) {
             self.event(error(
-                request.request,
+                request,
                 ErrorCode::NotMigrating,
                 0,
                 "no migration of that domain runs",
             ));
             return;
         }
-        let progress = self.last_progress.unwrap_or(Progress {
-            request: 0,
-            phase: Phase::Setup,
-            percent: 0,
-            throttle_percent: 0,
-            rounds: 0,
-            transferred: 0,
-            remaining: 0,
-            total: 0,
-            bandwidth: 0,
-            expected_downtime_ns: 0,
+        let progress = self.last_progress.unwrap_or(ProgressEvent {
+            phase: Phase::Setup.into(),
+            ..zerocopy::FromZeros::new_zeroed()
         });
-        self.event(Message::Progress(Progress {
-            request: request.request,
+        self.event(Message::Progress(ProgressEvent {
+            request: U32::new(request),
             ..progress
         }));
     }
 
-    fn on_cancel(&mut self, request: DomainRequest) {
+    fn on_cancel(&mut self, cancel: DomainRequest) {
+        let request = cancel.request.get();
         let cancellable = matches!(self.state, ControlState::Running { dry_run: false, .. });
-        if !cancellable || !self.names_running(&request.domain) {
+        if !cancellable || !self.names_running(cancel.domain.as_str()) {
             self.event(error(
-                request.request,
+                request,
                 ErrorCode::NotMigrating,
                 0,
                 "no migration of that domain runs",
             ));
             return;
         }
-        self.command(
-            request.request,
-            Command::Cancel {
-                request: request.request,
-            },
-        );
+        self.command(request, Command::Cancel { request });
     }
 
     /// Whether `domain` (or, empty, any) is the running migration's.
@@ -322,23 +323,27 @@ impl EngineControl {
         let phase = Phase::from(stats.status);
         if self.last_phase != Some(phase) {
             self.queue(Message::Phase(PhaseEvent {
-                request,
-                phase,
-                round: stats.rounds,
+                request: U32::new(request),
+                phase: phase.into(),
+                reserved: Reserved::ZERO,
+                round: U32::new(stats.rounds),
+                reserved2: Reserved::ZERO,
             }))?;
             self.last_phase = Some(phase);
         }
-        let progress = Progress {
-            request,
-            phase,
+        let progress = ProgressEvent {
+            request: U32::new(request),
+            phase: phase.into(),
             percent: stats.progress_percent.min(100),
             throttle_percent: stats.cpu_throttle_percentage.min(99),
-            rounds: stats.rounds,
-            transferred: stats.transferred,
-            remaining: stats.remaining,
-            total: stats.total,
-            bandwidth: stats.bandwidth,
-            expected_downtime_ns: stats.expected_downtime_ns,
+            reserved: Reserved::ZERO,
+            rounds: U32::new(stats.rounds),
+            reserved2: Reserved::ZERO,
+            transferred: U64::new(stats.transferred),
+            remaining: U64::new(stats.remaining),
+            total: U64::new(stats.total),
+            bandwidth: U64::new(stats.bandwidth),
+            expected_downtime_ns: U64::new(stats.expected_downtime_ns),
         };
         let changed = self
             .last_progress
@@ -358,9 +363,10 @@ impl EngineControl {
     pub fn warn(&mut self, code: WarningCode, text: &str) -> Result<(), ControlError> {
         let request = self.running()?;
         self.queue(Message::Warning(Warning {
-            request,
-            code,
-            text: bounded(text),
+            request: U32::new(request),
+            code: code.into(),
+            reserved: Reserved::ZERO,
+            text: Text::new(text),
         }))
     }
 
@@ -368,7 +374,7 @@ impl EngineControl {
     /// cancelled) or refused (the source already committed).
     pub fn answer_cancel(&mut self, request: u32, accepted: bool) -> Result<(), ControlError> {
         let answer = if accepted {
-            Message::Accepted(request)
+            Message::Accepted(Accepted::new(request))
         } else {
             error(
                 request,
@@ -384,12 +390,12 @@ impl EngineControl {
     /// back to idle. `result.request` must be the running request.
     pub fn finish(&mut self, result: MigrationResult) -> Result<(), ControlError> {
         let request = self.running()?;
-        if result.request != request {
-            return Err(ControlError::UnknownRequest(result.request));
+        if result.request.get() != request {
+            return Err(ControlError::UnknownRequest(result.request.get()));
         }
         self.queue(Message::Result(result))?;
         self.state = ControlState::Idle;
-        self.domain.clear();
+        self.domain = Text::EMPTY;
         Ok(())
     }
 
@@ -407,28 +413,27 @@ impl EngineControl {
             Outcome::GaveUp(_) => (
                 ResultKind::GaveUp,
                 SourceDomainState::Running,
-                crate::protocol::StopReason::DidNotConverge as u16,
+                StopReason::DidNotConverge.raw(),
             ),
             Outcome::Failed(failure) => (
                 ResultKind::Failed,
                 failure.source_domain,
-                failure.reason as u16,
+                failure.reason.raw(),
             ),
         };
-        let mut text = super::wire::Text::new();
-        let _ = core::fmt::write(&mut BoundedWriter(&mut text), format_args!("{outcome}"));
         self.finish(MigrationResult {
-            request,
-            kind,
-            source: SourceState::from(source),
-            reason,
-            rounds: stats.rounds,
-            total_time_ns: stats.total_time_ns,
-            downtime_ns: stats.downtime_ns,
-            transferred: stats.transferred,
-            normal_pages: stats.normal,
-            zero_pages: stats.duplicate,
-            text,
+            request: U32::new(request),
+            kind: kind.into(),
+            source: SourceState::from(source).into(),
+            reason: U16::new(reason),
+            rounds: U32::new(stats.rounds),
+            reserved: Reserved::ZERO,
+            total_time_ns: U64::new(stats.total_time_ns),
+            downtime_ns: U64::new(stats.downtime_ns),
+            transferred: U64::new(stats.transferred),
+            normal_pages: U64::new(stats.normal),
+            zero_pages: U64::new(stats.duplicate),
+            text: Text::display(outcome),
         })
     }
 
@@ -444,7 +449,10 @@ impl EngineControl {
 
     /// The end of a list of `count` entries.
     pub fn list_end(&mut self, request: u32, count: u32) -> Result<(), ControlError> {
-        self.queue(Message::ListEnd(ListEnd { request, count }))
+        self.queue(Message::ListEnd(ListEnd {
+            request: U32::new(request),
+            count: U32::new(count),
+        }))
     }
 
     /// The host cannot carry a request out; a refused migrate request ends
@@ -460,7 +468,7 @@ impl EngineControl {
         if matches!(self.state, ControlState::Running { request: running, .. } if running == request)
         {
             self.state = ControlState::Idle;
-            self.domain.clear();
+            self.domain = Text::EMPTY;
         }
         Ok(())
     }
@@ -482,44 +490,32 @@ impl EngineControl {
     }
 }
 
-/// `core::fmt::Write` into a bounded string, cutting what does not fit.
-struct BoundedWriter<'s>(&'s mut super::wire::Text);
-
-impl core::fmt::Write for BoundedWriter<'_> {
-    fn write_str(&mut self, text: &str) -> core::fmt::Result {
-        let room = self.0.capacity() - self.0.len();
-        let part = bounded::<{ super::wire::TEXT_BYTES }>(text);
-        let mut end = part.len().min(room);
-        while !part.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = self.0.push_str(&part[..end]);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::precopy::Failure;
-    use crate::protocol::StopReason;
-    use crate::stats::MigrationStatus;
+    use crate::wire::control::{DomainListState, MessageKind};
     use std::vec::Vec;
 
-    fn migrate(request: u32, domain: &str) -> Message {
-        Message::Migrate(MigrateRequest {
-            request,
-            domain: bounded(domain),
-            target_domain: Name::new(),
+    fn migrate_request(request: u32, domain: &str) -> MigrateRequest {
+        MigrateRequest {
+            request: U32::new(request),
             options: MigrateOptions::default(),
-        })
+            domain: Text::new(domain),
+            target_domain: Text::EMPTY,
+        }
+    }
+
+    fn migrate(request: u32, domain: &str) -> Message {
+        Message::Migrate(migrate_request(request, domain))
     }
 
     fn domain_request(request: u32, domain: &str) -> DomainRequest {
-        DomainRequest {
-            request,
-            domain: bounded(domain),
-        }
+        DomainRequest::new(request, domain)
+    }
+
+    fn accepted(request: u32) -> Message {
+        Message::Accepted(Accepted::new(request))
     }
 
     fn drain(control: &mut EngineControl) -> Vec<Message> {
@@ -533,7 +529,7 @@ mod tests {
 
     fn error_code(message: &Message) -> Option<ErrorCode> {
         match message {
-            Message::Error(report) => Some(report.code),
+            Message::Error(report) => report.code.get(),
             _ => None,
         }
     }
@@ -562,7 +558,7 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(drain(&mut control), vec![Message::Accepted(7)]);
+        assert_eq!(drain(&mut control), vec![accepted(7)]);
 
         let mut stats = MigrationStats::new();
         control.report(&stats).expect("setup");
@@ -576,22 +572,18 @@ mod tests {
         control.report(&stats).expect("no change, nothing queued");
         let events = drain(&mut control);
         let kinds: Vec<_> = events.iter().map(Message::kind).collect();
-        use super::super::wire::MessageKind as K;
+        use MessageKind as K;
         assert_eq!(kinds, [K::Phase, K::Progress, K::Phase, K::Progress]);
         assert!(matches!(
             events[3],
-            Message::Progress(Progress { percent: 20, .. })
+            Message::Progress(ProgressEvent { percent: 20, .. })
         ));
 
         // Status answers with the last progress under its own request id.
         control.on_request(Message::Status(domain_request(8, "")));
         assert!(matches!(
             drain(&mut control)[..],
-            [Message::Progress(Progress {
-                request: 8,
-                percent: 20,
-                ..
-            })]
+            [Message::Progress(progress)] if progress.request.get() == 8 && progress.percent == 20
         ));
         // A second migration is refused while one runs.
         control.on_request(migrate(9, "ldg2"));
@@ -608,8 +600,8 @@ mod tests {
             [Message::Result(result)] => {
                 assert_eq!(result.kind, ResultKind::Completed);
                 assert_eq!(result.source, SourceState::Gone);
-                assert_eq!(result.rounds, 3);
-                assert_eq!(result.request, 7);
+                assert_eq!(result.rounds.get(), 3);
+                assert_eq!(result.request.get(), 7);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -635,7 +627,7 @@ mod tests {
         assert_eq!(control.next_command(), Some(Command::Cancel { request: 4 }));
         control.answer_cancel(4, false).expect("refused");
         let events = drain(&mut control);
-        assert_eq!(events[0], Message::Accepted(2));
+        assert_eq!(events[0], accepted(2));
         assert_eq!(error_code(&events[1]), Some(ErrorCode::NotMigrating));
         assert_eq!(error_code(&events[2]), Some(ErrorCode::CancelRefused));
         let failure = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
@@ -646,7 +638,7 @@ mod tests {
             [Message::Result(result)] => {
                 assert_eq!(result.kind, ResultKind::Failed);
                 assert_eq!(result.source, SourceState::ErrorState);
-                assert_eq!(result.reason, StopReason::Timeout as u16);
+                assert_eq!(result.reason.get(), StopReason::Timeout.raw());
                 assert!(!result.text.is_empty());
             }
             other => panic!("unexpected {other:?}"),
@@ -668,23 +660,19 @@ mod tests {
         );
         control
             .list_domain(DomainEntry {
-                request: 1,
-                index: 0,
-                vcpus: 4,
-                state: super::super::wire::DomainState::Active,
-                memory_bytes: 1 << 30,
-                name: bounded("ldg1"),
+                request: U32::new(1),
+                index: U32::new(0),
+                vcpus: U32::new(4),
+                state: DomainListState::Active.into(),
+                reserved: Reserved::ZERO,
+                memory_bytes: U64::new(1 << 30),
+                name: Text::new("ldg1"),
             })
             .expect("entry");
         control.list_end(1, 1).expect("end");
         assert_eq!(drain(&mut control).len(), 2);
 
-        control.on_request(Message::DryRun(MigrateRequest {
-            request: 3,
-            domain: bounded("ldg1"),
-            target_domain: Name::new(),
-            options: MigrateOptions::default(),
-        }));
+        control.on_request(Message::DryRun(migrate_request(3, "ldg1")));
         assert!(matches!(
             control.next_command(),
             Some(Command::Migrate {
@@ -700,14 +688,28 @@ mod tests {
             .expect("reject");
         assert_eq!(control.state(), ControlState::Idle);
         let events = drain(&mut control);
-        assert_eq!(events[0], Message::Accepted(3));
+        assert_eq!(events[0], accepted(3));
         assert_eq!(error_code(&events[1]), Some(ErrorCode::NotMigrating));
         assert_eq!(error_code(&events[2]), Some(ErrorCode::UnknownDomain));
         // Events are not requests.
-        control.on_request(Message::Accepted(5));
+        control.on_request(accepted(5));
         assert_eq!(
             error_code(&drain(&mut control)[0]),
             Some(ErrorCode::BadRequest)
+        );
+    }
+
+    #[test]
+    fn statuses_and_source_states_map_to_their_wire_enums() {
+        assert_eq!(Phase::from(MigrationStatus::Active), Phase::PreCopy);
+        assert_eq!(Phase::from(MigrationStatus::Committing), Phase::Committing);
+        assert_eq!(
+            SourceState::from(SourceDomainState::ErrorState),
+            SourceState::ErrorState
+        );
+        assert_eq!(
+            SourceState::from(SourceDomainState::Gone),
+            SourceState::Gone
         );
     }
 

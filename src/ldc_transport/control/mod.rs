@@ -4,8 +4,8 @@
 //!
 //! Every message is a 16-byte envelope (magic, version, kind, the sender's
 //! session id and message number) and one fixed big-endian body per kind
-//! ([`wire`]). Message numbers make the stream exactly-once across LDC
-//! resets: after a reset each side resends what the link reports
+//! ([`crate::wire::control`]). Message numbers make the stream exactly-once
+//! across LDC resets: after a reset each side resends what the link reports
 //! unacknowledged, and drops what it already has (see
 //! [`super::messenger`]).
 //!
@@ -37,18 +37,17 @@
 //!   before the session is set up: any request -> Error{NotReady}
 //! ```
 //!
-//! - [`wire`]: the envelope, the bodies, the typed [`wire::Message`], the
-//!   decoder (bounds every length, never panics) and encoder.
+//! - [`crate::wire::control`]: the envelope, the bodies, the typed
+//!   [`Message`](crate::wire::control::Message), the decoder (bounds every
+//!   length, never panics) and encoder.
 //! - [`engine`]: [`EngineControl`], the engine side's request handler, a
 //!   state machine the host (harness, daemon, firmware) drives.
 //! - the shim side's requests and event queue (`ShimControl`) are in
 //!   `ldmig-shim` (`ldc_end::control`).
 
 pub mod engine;
-pub mod wire;
 
 pub use engine::{Command, ControlState, EngineControl};
-pub use wire::{DecodeError, Message, MessageKind, CONTROL_VERSION, OLDEST_CONTROL_VERSION};
 
 /// A host call on the control state machines that cannot be carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
