@@ -20,6 +20,7 @@
 extern crate std;
 
 pub mod abi;
+pub mod conformance;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;

@@ -4,17 +4,40 @@
 //! Addresses: the engine runs hypervisor-side with real addressing (MMU
 //! bypass), so a buffer's address *is* its real address. Firmware that maps
 //! the engine otherwise must translate in [`Sun4v::real_address`].
+//!
+//! Local memory: the only memory [`LocalMemory`] reads and writes, and the
+//! only memory handed to the LDC calls (queues, map table, the local side
+//! of `LDC_COPY`), is what the integrator granted with the `unsafe`
+//! [`Sun4v::grant`]. Every access and every such address is checked against
+//! the grants first, so safe code holding a `Sun4v` cannot make it touch
+//! anything else.
+//!
+//! ```text
+//! let mut hypervisor = Sun4v::negotiate()?;          // the only constructor
+//! // SAFETY: ENGINE_MEMORY is this image's, identity-mapped, used by nothing else.
+//! let memory = unsafe { hypervisor.grant(ENGINE_MEMORY_RA, ENGINE_MEMORY_BYTES)? };
+//! let endpoint = EngineEndpoint::open(hypervisor, EngineConfig::new(channel,
+//!     memory.ra(), memory.length(), ring))?;      // mints its regions inside the grant
+//! ```
 
+use crate::abi::ldc::MapPermissions;
+use crate::abi::mmu::PAGE_SIZE;
 use crate::abi::{core as core_api, group, ldc, migration as mig};
 use crate::hypervisor::*;
 use crate::trampoline::{core_trap, fast_trap, HvCall};
 use crate::HvError;
 use zerocopy::IntoBytes;
 
-/// The running sun4v hypervisor, reached through `ta 0x80`.
-#[derive(Debug, Default)]
+/// Ranges of local memory one [`Sun4v`] can be granted.
+pub const MAX_GRANTS: usize = 8;
+
+/// The running sun4v hypervisor, reached through `ta 0x80`. Built only by
+/// [`Sun4v::negotiate`] (there is no `Default`: a handle exists only once
+/// the groups it calls are negotiated), with no local memory until
+/// [`Sun4v::grant`].
+#[derive(Debug)]
 pub struct Sun4v {
-    _private: (),
+    grants: [Option<LocalRegion>; MAX_GRANTS],
 }
 
 impl Sun4v {
@@ -29,18 +52,91 @@ impl Sun4v {
             let call = unsafe { core_trap(core_api::API_SET_VERSION, &[api_group, major, minor]) };
             HvError::check(call.status)?;
         }
-        Ok(Sun4v { _private: () })
+        Ok(Sun4v {
+            grants: [None; MAX_GRANTS],
+        })
     }
 
-    /// The real address of a buffer of the engine (identity, see module docs).
+    /// Grants `[ra, ra + length)` to this handle as local memory and
+    /// returns it as a region. `EINVAL` for length 0, `ENORADDR` when the
+    /// range wraps, `ETOOMANY` after [`MAX_GRANTS`] grants.
+    ///
+    /// # Safety
+    /// For as long as this `Sun4v` (or anything it is moved into) lives,
+    /// `[ra, ra + length)` must be memory the engine owns: mapped at its own
+    /// real address (identity, as the module docs say), readable and
+    /// writable, and not aliased by any Rust reference or used by any other
+    /// code, because [`LocalMemory`] reads and writes it through raw
+    /// pointers and the hypervisor writes into it (LDC receive queues,
+    /// `LDC_COPY`) behind the compiler's back.
+    pub unsafe fn grant(&mut self, ra: u64, length: u64) -> Result<LocalRegion, HvError> {
+        let region = LocalRegion::mint(ra, length)?;
+        let free = self
+            .grants
+            .iter_mut()
+            .find(|grant| grant.is_none())
+            .ok_or(HvError::TooMany)?;
+        *free = Some(region);
+        Ok(region)
+    }
+
+    /// The real address of `[offset, offset + length)` of `region`, after
+    /// checking it lies inside the region (`ENORADDR`) and inside a grant
+    /// (`ENORADDR`): the check every local address passes before use.
+    fn granted(&self, region: &LocalRegion, offset: u64, length: u64) -> Result<u64, HvError> {
+        let ra = region
+            .address_of(offset, length)
+            .ok_or(HvError::NoRealAddress)?;
+        if self.owns_memory(ra, length.max(1)) {
+            Ok(ra)
+        } else {
+            Err(HvError::NoRealAddress)
+        }
+    }
+
+    /// The base RA to pass for a queue or table of `entries` entries of
+    /// `entry_bytes` at the start of `region`: 0 for 0 entries (unconfigure,
+    /// as Linux passes); for a count the hypervisor may accept (a power of
+    /// 2, at least 2) the region's RA once the whole table is checked to lie
+    /// inside the region and a grant (`ENORADDR`); for any other count the
+    /// region's RA, which the hypervisor refuses (`EINVAL`) without touching
+    /// memory.
+    fn table_base(
+        &self,
+        region: &LocalRegion,
+        entries: u64,
+        entry_bytes: usize,
+    ) -> Result<u64, HvError> {
+        if entries == 0 {
+            return Ok(0);
+        }
+        if entries < 2 || !entries.is_power_of_two() {
+            return Ok(region.ra());
+        }
+        let bytes = entries
+            .checked_mul(byte_count(entry_bytes))
+            .ok_or(HvError::NoRealAddress)?;
+        self.granted(region, 0, bytes)
+    }
+
+    /// The real address of a buffer of the engine (identity, see module
+    /// docs), for a call that only reads it.
     pub fn real_address<T: ?Sized>(value: &T) -> u64 {
         value as *const T as *const u8 as u64
+    }
+
+    /// The real address of a buffer the hypervisor writes: taken from an
+    /// exclusive borrow, so the write through it is the borrow's.
+    fn real_address_mut<T: ?Sized>(value: &mut T) -> u64 {
+        value as *mut T as *mut u8 as u64
     }
 
     fn call(function: u64, args: &[u64]) -> Result<HvCall, HvError> {
         // SAFETY: every caller below passes only real addresses of buffers
         // it borrows exclusively (or shared, for reads) for the whole call,
-        // with lengths equal to those buffers' lengths.
+        // with lengths equal to those buffers' lengths, or of local memory
+        // checked against the grants (`granted`, `table_base`), which
+        // `Sun4v::grant`'s contract makes the engine's own.
         let call = unsafe { fast_trap(function, args) };
         HvError::check(call.status).map(|()| call)
     }
@@ -65,20 +161,30 @@ impl GuestMemory for Sun4v {
     }
 
     fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        let address = Self::real_address(buffer);
-        Self::call(
-            mig::MIG_PAGE_READ,
-            &[domain, ra, address, buffer.len() as u64],
-        )
-        .map(drop)
+        let length = byte_count(buffer.len());
+        if is_aligned(buffer) {
+            let address = Self::real_address_mut(buffer);
+            return Self::call(mig::MIG_PAGE_READ, &[domain, ra, address, length]).map(drop);
+        }
+        let mut bounce = Bounce::for_length(buffer.len())?;
+        let part = &mut bounce.0[..buffer.len()];
+        let address = Self::real_address_mut(part);
+        Self::call(mig::MIG_PAGE_READ, &[domain, ra, address, length])?;
+        buffer.copy_from_slice(part);
+        Ok(())
     }
 
     fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        Self::call(
-            mig::MIG_PAGE_WRITE,
-            &[domain, ra, Self::real_address(data), data.len() as u64],
-        )
-        .map(drop)
+        let length = byte_count(data.len());
+        if is_aligned(data) {
+            let address = Self::real_address(data);
+            return Self::call(mig::MIG_PAGE_WRITE, &[domain, ra, address, length]).map(drop);
+        }
+        let mut bounce = Bounce::for_length(data.len())?;
+        let part = &mut bounce.0[..data.len()];
+        part.copy_from_slice(data);
+        let address = Self::real_address(part);
+        Self::call(mig::MIG_PAGE_WRITE, &[domain, ra, address, length]).map(drop)
     }
 }
 
@@ -93,8 +199,8 @@ impl DirtyLog for Sun4v {
         block: u64,
         bitmap: &mut [u64],
     ) -> Result<u64, HvError> {
-        let address = Self::real_address(bitmap);
-        let bytes = core::mem::size_of_val(bitmap) as u64;
+        let address = Self::real_address_mut(bitmap);
+        let bytes = byte_count(core::mem::size_of_val(bitmap));
         Self::call(mig::MIG_DIRTY_LOG_SYNC, &[domain, block, address, bytes])
             .map(|call| call.rets[0])
     }
@@ -123,12 +229,14 @@ impl VcpuControl for Sun4v {
         vcpu: u64,
         state: &mut mig::VcpuState,
     ) -> Result<(), HvError> {
-        let address = Self::real_address(state);
+        let mut aligned = AlignedVcpuState(*state);
+        let address = Self::real_address_mut(&mut aligned.0);
         Self::call(
             mig::MIG_VCPU_GET_STATE,
-            &[domain, vcpu, address, mig::VcpuState::BYTES as u64],
-        )
-        .map(drop)
+            &[domain, vcpu, address, byte_count(mig::VcpuState::BYTES)],
+        )?;
+        *state = aligned.0;
+        Ok(())
     }
 
     fn set_vcpu_state(
@@ -137,10 +245,11 @@ impl VcpuControl for Sun4v {
         vcpu: u64,
         state: &mig::VcpuState,
     ) -> Result<(), HvError> {
-        let address = Self::real_address(state.as_bytes());
+        let aligned = AlignedVcpuState(*state);
+        let address = Self::real_address(aligned.0.as_bytes());
         Self::call(
             mig::MIG_VCPU_SET_STATE,
-            &[domain, vcpu, address, mig::VcpuState::BYTES as u64],
+            &[domain, vcpu, address, byte_count(mig::VcpuState::BYTES)],
         )
         .map(drop)
     }
@@ -180,9 +289,50 @@ fn queue_state(call: HvCall) -> Result<LdcQueueState, HvError> {
     })
 }
 
+/// Whether a buffer starts where the hypervisor takes buffers (8-byte
+/// aligned).
+fn is_aligned(buffer: &[u8]) -> bool {
+    buffer.as_ptr().addr().is_multiple_of(8)
+}
+
+/// A page the hypervisor can take, for caller buffers at other addresses:
+/// the trait takes any `&[u8]`, the hypervisor only 8-byte aligned ones.
+#[repr(C, align(8))]
+struct Bounce([u8; PAGE_SIZE]);
+
+impl Bounce {
+    /// A bounce page for `length` bytes; a misaligned buffer longer than a
+    /// page is `EBADALIGN` (copying it in several calls could leave it
+    /// half done on an error, which the contract forbids).
+    fn for_length(length: usize) -> Result<Self, HvError> {
+        if length > PAGE_SIZE {
+            return Err(HvError::BadAlignment);
+        }
+        Ok(Bounce([0; PAGE_SIZE]))
+    }
+}
+
+/// A [`mig::VcpuState`] where the hypervisor takes one: 8-byte aligned.
+/// The type itself is byte-aligned (big-endian fields), so the trait's
+/// callers may hand any address; the state goes through this copy.
+#[repr(C, align(8))]
+struct AlignedVcpuState(mig::VcpuState);
+
+/// A byte count as the 64-bit register value the ABI takes.
+fn byte_count(bytes: usize) -> u64 {
+    // usize is 64 bits on sparc64 (the only target of this module).
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
 impl Ldc for Sun4v {
-    fn ldc_tx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError> {
-        Self::call(ldc::LDC_TX_QCONF, &[channel, base_ra, entries]).map(drop)
+    fn ldc_tx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        let base = self.table_base(queue, entries, ldc::LDC_PACKET_SIZE)?;
+        Self::call(ldc::LDC_TX_QCONF, &[channel, base, entries]).map(drop)
     }
     fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
         Self::call(ldc::LDC_TX_QINFO, &[channel]).map(|call| (call.rets[0], call.rets[1]))
@@ -193,8 +343,14 @@ impl Ldc for Sun4v {
     fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError> {
         Self::call(ldc::LDC_TX_SET_QTAIL, &[channel, tail]).map(drop)
     }
-    fn ldc_rx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError> {
-        Self::call(ldc::LDC_RX_QCONF, &[channel, base_ra, entries]).map(drop)
+    fn ldc_rx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        let base = self.table_base(queue, entries, ldc::LDC_PACKET_SIZE)?;
+        Self::call(ldc::LDC_RX_QCONF, &[channel, base, entries]).map(drop)
     }
     fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
         Self::call(ldc::LDC_RX_QINFO, &[channel]).map(|call| (call.rets[0], call.rets[1]))
@@ -208,10 +364,11 @@ impl Ldc for Sun4v {
     fn ldc_set_map_table(
         &mut self,
         channel: u64,
-        table_ra: u64,
+        table: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        Self::call(ldc::LDC_SET_MAP_TABLE, &[channel, table_ra, entries]).map(drop)
+        let base = self.table_base(table, entries, ldc::LDC_MTE_BYTES)?;
+        Self::call(ldc::LDC_SET_MAP_TABLE, &[channel, base, entries]).map(drop)
     }
     fn ldc_get_map_table(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
         Self::call(ldc::LDC_GET_MAP_TABLE, &[channel]).map(|call| (call.rets[0], call.rets[1]))
@@ -221,17 +378,20 @@ impl Ldc for Sun4v {
         channel: u64,
         direction: u64,
         cookie: u64,
-        local_ra: u64,
+        local: &LocalRegion,
+        offset: u64,
         length: u64,
     ) -> Result<u64, HvError> {
+        let local_ra = self.granted(local, offset, length)?;
         Self::call(
             ldc::LDC_COPY,
             &[channel, direction, cookie, local_ra, length],
         )
         .map(|call| call.rets[0])
     }
-    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, u64), HvError> {
-        Self::call(ldc::LDC_MAPIN, &[channel, cookie]).map(|call| (call.rets[0], call.rets[1]))
+    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, MapPermissions), HvError> {
+        Self::call(ldc::LDC_MAPIN, &[channel, cookie])
+            .map(|call| (call.rets[0], MapPermissions::from_bits_retain(call.rets[1])))
     }
     fn ldc_unmap(&mut self, ra: u64) -> Result<(), HvError> {
         Self::call(ldc::LDC_UNMAP, &[ra]).map(drop)
@@ -242,32 +402,65 @@ impl Ldc for Sun4v {
 }
 
 impl LocalMemory for Sun4v {
-    fn local_read(&mut self, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        if ra == 0 || !ra.is_multiple_of(8) {
-            return Err(HvError::BadAlignment);
-        }
-        // SAFETY: with real addressing (module docs) `ra` is the address of
-        // memory the engine owns (a queue or map table it configured), at
-        // least `buffer.len()` bytes long, that no Rust reference aliases;
-        // the hypervisor may write it concurrently, hence the volatile reads.
+    fn owns_memory(&self, ra: u64, length: u64) -> bool {
+        LocalRegion::mint(ra, length).is_ok_and(|range| {
+            self.grants
+                .iter()
+                .flatten()
+                .any(|grant| grant.contains(&range))
+        })
+    }
+
+    fn local_read(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(), HvError> {
+        let ra = self.local_address(region, offset, buffer.len())?;
+        // SAFETY: `ra..ra + buffer.len()` lies inside a grant (checked just
+        // above), which `Sun4v::grant`'s contract makes memory the engine
+        // owns at its own address, aliased by no Rust reference; the
+        // hypervisor may write it concurrently, hence the volatile reads.
         unsafe {
-            for (offset, byte) in buffer.iter_mut().enumerate() {
-                *byte = core::ptr::read_volatile((ra as usize + offset) as *const u8);
+            for (index, byte) in buffer.iter_mut().enumerate() {
+                *byte = core::ptr::read_volatile((ra + index) as *const u8);
             }
         }
         Ok(())
     }
 
-    fn local_write(&mut self, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        if ra == 0 || !ra.is_multiple_of(8) {
-            return Err(HvError::BadAlignment);
-        }
-        // SAFETY: as in `local_read`: engine-owned memory, not aliased.
+    fn local_write(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), HvError> {
+        let ra = self.local_address(region, offset, data.len())?;
+        // SAFETY: as in `local_read`: granted memory, not aliased.
         unsafe {
-            for (offset, byte) in data.iter().enumerate() {
-                core::ptr::write_volatile((ra as usize + offset) as *mut u8, *byte);
+            for (index, byte) in data.iter().enumerate() {
+                core::ptr::write_volatile((ra + index) as *mut u8, *byte);
             }
         }
         Ok(())
+    }
+}
+
+impl Sun4v {
+    /// The address of a local access of `length` bytes: 8-byte aligned
+    /// (`EBADALIGN`), inside `region` and a grant (`ENORADDR`).
+    fn local_address(
+        &self,
+        region: &LocalRegion,
+        offset: u64,
+        length: usize,
+    ) -> Result<usize, HvError> {
+        let ra = region.ra().wrapping_add(offset);
+        if !ra.is_multiple_of(8) {
+            return Err(HvError::BadAlignment);
+        }
+        let ra = self.granted(region, offset, byte_count(length))?;
+        usize::try_from(ra).map_err(|_| HvError::NoRealAddress)
     }
 }

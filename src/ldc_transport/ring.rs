@@ -5,8 +5,9 @@
 //! region; slot `i` (a fixed buffer of `slot_bytes`) sits in another.
 //! Frame number `n` of a direction always uses descriptor and slot
 //! `n % entries`, so both sides know where the next frame goes without
-//! asking. The states are the sun4v VIO descriptor states (sun4v-facts
-//! §5.1): FREE 1, READY 2, DONE 4; 0 is invalid; VIO's ACCEPTED (3) is
+//! asking. The states are the sun4v VIO descriptor states (Linux
+//! `arch/sparc/include/asm/vio.h` `VIO_DESC_*`; `hv/REFERENCES.md`):
+//! FREE 1, READY 2, DONE 4; 0 is invalid; VIO's ACCEPTED (3) is
 //! not used (a reader copies a frame out and marks it DONE in one step).
 //!
 //! ```text

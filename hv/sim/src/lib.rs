@@ -19,3 +19,7 @@ pub mod workload;
 /// data phase and faults (here because they need the simulated channel).
 #[cfg(test)]
 mod ldc_link_tests;
+
+/// The conformance suite of `ldmig-hv`, one test per case.
+#[cfg(test)]
+mod conformance_tests;

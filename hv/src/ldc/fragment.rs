@@ -1,4 +1,5 @@
-//! Messages as START/STOP fragments of at most 48 bytes (sun4v-facts §4.3):
+//! Messages as START/STOP fragments of at most 48 bytes (Linux `ldc.c`
+//! `write_nonraw`/`read_nonraw`; `hv/REFERENCES.md`, "LDC link protocol"):
 //! splitting on the way out, reassembly on the way in.
 //!
 //! The first fragment has START, the last STOP, a one-packet message both,

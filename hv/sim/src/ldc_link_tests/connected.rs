@@ -3,10 +3,11 @@
 
 use super::scripted_peer::{ScriptedPeer, LINK_CHANNEL};
 use super::{config, SimLink};
+use ldmig_hv::abi::ldc::Subtype;
 use ldmig_hv::hypervisor::LdcChannelState;
 use ldmig_hv::ldc::fragment::FragmentError;
 use ldmig_hv::ldc::handshake::LinkRole;
-use ldmig_hv::ldc::packet::{Packet, PacketError, PacketType, Subtype};
+use ldmig_hv::ldc::packet::{Packet, PacketError, PacketType};
 use ldmig_hv::ldc::{LinkError, LinkState, ResetCause, MAX_MESSAGES_IN_FLIGHT, MAX_MESSAGE_SIZE};
 
 /// A connected link (the initiator) and its scripted peer; returns the

@@ -1,0 +1,6 @@
+//! The conformance suite of `ldmig-hv` (`ldmig_hv::conformance`) against
+//! the simulator: one `#[test]` per case, with the case's name, on a fresh
+//! simulated machine or channel pair each.
+
+mod ldc;
+mod machine;
