@@ -14,6 +14,7 @@
 //! The simulated T-series machine used on the host is the `ldmig-sim` crate.
 #![no_std]
 #![deny(missing_docs)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 #[cfg(test)]
 #[macro_use]

@@ -198,7 +198,7 @@ mod tests {
     fn reassembles_every_size_up_to_the_maximum() {
         let mut source = [0u8; MAX_MESSAGE_SIZE];
         for (index, byte) in source.iter_mut().enumerate() {
-            *byte = (index * 7 + 3) as u8;
+            *byte = (index * 7 + 3).to_le_bytes()[0];
         }
         let mut reassembly = Reassembly::new();
         let mut out = [0u8; MAX_MESSAGE_SIZE];

@@ -82,7 +82,7 @@ define_case! {
     |hypervisor, fixture| {
         let mut page = AlignedPage::filled(0);
         for (index, byte) in page.0.iter_mut().enumerate() {
-            *byte = (index * 7 % 251) as u8;
+            *byte = (index * 7 % 251).to_le_bytes()[0];
         }
         let mut back = AlignedPage::filled(0);
         let second = fixture.block(1)?;
