@@ -16,6 +16,8 @@
 mod block;
 mod calls;
 mod physical;
+#[cfg(test)]
+pub(crate) mod test_machine;
 
 pub use super::error::SimError;
 pub use physical::PhysRange;

@@ -22,6 +22,8 @@
 mod guest;
 mod registers;
 mod spec;
+#[cfg(test)]
+mod test_machine;
 mod writes;
 
 pub use guest::Workload;

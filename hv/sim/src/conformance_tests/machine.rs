@@ -1,51 +1,18 @@
 //! The migration cases against [`Machine`].
 
-use crate::machine::{BlockSpec, DomainSpec, Machine, PhysRange};
-use ldmig_hv::abi::mmu::PAGE_SIZE;
+use crate::machine::test_machine::{machine_with_domain, BLOCKS, MIB};
+use crate::machine::Machine;
 use ldmig_hv::conformance::{find_case, migration_cases, MigrationFixture};
 use ldmig_hv::hypervisor::MemoryBlock;
 
-const MIB: u64 = 1 << 20;
-const PAGE: u64 = PAGE_SIZE as u64;
-/// Real address of the domain's first block (the guide's example RA, 0x8000000).
-const RA: u64 = 0x800_0000;
-
-/// 8 MiB of RAM in two 4 MiB ranges, 8 strands, 4 crypto units, and a
-/// running domain "ldg1" of 2 vCPUs and 2 crypto units with blocks of
-/// 1 MiB at `RA` and 256 KiB right after it: 2.75 MiB and 4 MiB stay free.
+/// The test machine of `machine::test_machine` (its domain "ldg1", 2.75 MiB
+/// and 4 MiB free, 6 strands and 2 crypto units free) as a fixture.
 fn fixture() -> (Machine, MigrationFixture) {
-    let mut machine = Machine::new(
-        "t5-a",
-        vec![
-            PhysRange {
-                pa: 0x4000_0000,
-                size: 4 * MIB,
-            },
-            PhysRange {
-                pa: 0x8000_0000,
-                size: 4 * MIB,
-            },
-        ],
-        8,
-        4,
-    );
-    let blocks = [(RA, MIB), (RA + MIB, 32 * PAGE)];
-    let domain = machine
-        .add_domain(DomainSpec {
-            name: "ldg1".to_string(),
-            vcpus: 2,
-            blocks: blocks
-                .iter()
-                .map(|&(ra, size)| BlockSpec { ra, size, pa: None })
-                .collect(),
-            crypto_units: 2,
-            active: true,
-        })
-        .expect("the domain fits");
+    let (machine, domain) = machine_with_domain();
     let fixture = MigrationFixture {
         domain,
         vcpus: 2,
-        blocks: blocks
+        blocks: BLOCKS
             .iter()
             .map(|&(ra, size)| MemoryBlock { ra, size })
             .collect(),

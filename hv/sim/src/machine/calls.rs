@@ -240,56 +240,11 @@ mod tests {
     //! `conformance_tests`) cannot see through the traits: the guest's own
     //! stores, the machine's free lists, names and call counting.
 
-    use super::super::{BlockSpec, DomainSpec, PhysRange};
+    use super::super::test_machine::{machine_with_domain, MIB, PAGE, RA};
+    use super::super::PhysRange;
     use super::*;
 
-    const MIB: u64 = 1 << 20;
-    const PAGE: u64 = PAGE_SIZE as u64;
-    /// Real address of the test domain's first block (the guide's example RA, 0x8000000).
-    const RA: u64 = 0x800_0000;
     const UNKNOWN: DomainId = 77;
-
-    /// The conformance fixture's machine: 8 MiB of RAM in two 4 MiB ranges,
-    /// 8 strands, 4 crypto units, and a running domain "ldg1" (2 vCPUs, 2
-    /// crypto units) with blocks of 1 MiB at `RA` and 256 KiB right after.
-    fn machine_with_domain() -> (Machine, DomainId) {
-        let mut machine = Machine::new(
-            "t5-a",
-            vec![
-                PhysRange {
-                    pa: 0x4000_0000,
-                    size: 4 * MIB,
-                },
-                PhysRange {
-                    pa: 0x8000_0000,
-                    size: 4 * MIB,
-                },
-            ],
-            8,
-            4,
-        );
-        let domain = machine
-            .add_domain(DomainSpec {
-                name: "ldg1".to_string(),
-                vcpus: 2,
-                blocks: vec![
-                    BlockSpec {
-                        ra: RA,
-                        size: MIB,
-                        pa: None,
-                    },
-                    BlockSpec {
-                        ra: RA + MIB,
-                        size: 32 * PAGE,
-                        pa: None,
-                    },
-                ],
-                crypto_units: 2,
-                active: true,
-            })
-            .expect("the domain fits");
-        (machine, domain)
-    }
 
     #[test]
     fn dirty_log_records_guest_writes_only_in_logging_blocks() {

@@ -177,51 +177,15 @@ fn vcpu_count(machine: &Machine, domain: DomainId) -> u64 {
 mod tests {
     use super::super::registers::{PSTATE_KERNEL, QUEUE_ENTRIES, TSB_ENTRIES};
     use super::super::spec::WriteSpread;
+    use super::super::test_machine::machine;
     use super::*;
-    use crate::machine::{BlockSpec, DomainSpec, PhysRange};
     use crate::rng::test_seed;
     use ldmig_hv::abi::cpu::CPU_STATE_RUNNING;
     use ldmig_hv::abi::mmu::PAGE_SIZE;
     use ldmig_hv::hypervisor::{DirtyLog, VcpuControl};
 
-    const MIB: u64 = 1 << 20;
     const MS: u64 = 1_000_000;
     const SECOND: u64 = 1_000 * MS;
-
-    /// A machine with one running domain of two blocks (1.5 MiB + 512 KiB,
-    /// 256 pages) and 2 vCPUs.
-    fn machine() -> (Machine, DomainId) {
-        let mut machine = Machine::new(
-            "t5-a",
-            vec![PhysRange {
-                pa: 0,
-                size: 8 * MIB,
-            }],
-            4,
-            0,
-        );
-        let domain = machine
-            .add_domain(DomainSpec {
-                name: "ldg1".to_string(),
-                vcpus: 2,
-                blocks: vec![
-                    BlockSpec {
-                        ra: 0x800_0000,
-                        size: 3 * MIB / 2,
-                        pa: None,
-                    },
-                    BlockSpec {
-                        ra: 0x4000_0000,
-                        size: MIB / 2,
-                        pa: None,
-                    },
-                ],
-                crypto_units: 0,
-                active: true,
-            })
-            .expect("fits");
-        (machine, domain)
-    }
 
     fn total_pages(machine: &Machine, domain: DomainId) -> u64 {
         machine

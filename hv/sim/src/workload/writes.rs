@@ -284,44 +284,8 @@ fn text_like(rng: &mut SplitMix64, length: usize) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_machine::machine;
     use super::*;
-    use crate::machine::{BlockSpec, DomainSpec, PhysRange};
-
-    const MIB: u64 = 1 << 20;
-
-    /// One running domain of two blocks (1.5 MiB + 512 KiB, 256 pages).
-    fn machine() -> (Machine, DomainId) {
-        let mut machine = Machine::new(
-            "t5-a",
-            vec![PhysRange {
-                pa: 0,
-                size: 8 * MIB,
-            }],
-            4,
-            0,
-        );
-        let domain = machine
-            .add_domain(DomainSpec {
-                name: "ldg1".to_string(),
-                vcpus: 2,
-                blocks: vec![
-                    BlockSpec {
-                        ra: 0x800_0000,
-                        size: 3 * MIB / 2,
-                        pa: None,
-                    },
-                    BlockSpec {
-                        ra: 0x4000_0000,
-                        size: MIB / 2,
-                        pa: None,
-                    },
-                ],
-                crypto_units: 0,
-                active: true,
-            })
-            .expect("fits");
-        (machine, domain)
-    }
 
     #[test]
     fn content_mix_weights_pick_every_kind() {
