@@ -7,7 +7,14 @@
 //! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
 //!   LDC) that the engine is generic over.
 //! - [`ldc`]: the LDC link layer (reliable mode over the `LDC_*` calls).
-//! - [`sun4v`] (sparc64 only): the real implementation over the trampolines.
+//! - [`fast_trap`]: one call as the registers carry it, and the
+//!   [`fast_trap::FastTrap`] seam that issues it.
+//! - [`trap_hypervisor`]: the traits over any `FastTrap` (function numbers,
+//!   arguments, returns, granted local memory).
+//! - [`sun4v`] (sparc64 only): the real implementation, `TrapHypervisor`
+//!   over the trampolines.
+//! - [`conformance`]: the suite of the traits' contract, generic over the
+//!   implementation.
 //! - [`resources`]: what a host description tells the migration checks
 //!   (host resources, domain requirements), `no_std`, heap-free.
 //!
@@ -22,6 +29,7 @@ extern crate std;
 
 pub mod abi;
 pub mod conformance;
+pub mod fast_trap;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;
@@ -29,5 +37,6 @@ pub mod resources;
 pub mod sun4v;
 #[cfg(target_arch = "sparc64")]
 pub mod trampoline;
+pub mod trap_hypervisor;
 
 pub use abi::error::HvError;

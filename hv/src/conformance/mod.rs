@@ -5,7 +5,10 @@
 //! It runs against the simulated machine and the simulated LDC (`ldmig-sim`
 //! has one `#[test]` per case, with the case's name, on the host and under
 //! qemu-sparc64) and, inside the firmware image, against
-//! [`crate::sun4v::Sun4v`] over real `ta 0x80` traps. An implementation
+//! `Sun4v` ([`crate::trap_hypervisor::TrapHypervisor`] over the
+//! trampolines) over real `ta 0x80` traps; `ldmig-sim` also runs the
+//! migration cases through `TrapHypervisor` over its trap dispatcher, so the
+//! function numbers and registers are checked on the host. An implementation
 //! provides a fixture (the state each case starts from, described by
 //! [`MigrationFixture`] or [`LdcFixture`]) and a fresh subject per case;
 //! [`run_cases`] plays a list and reports each case, a failure saying what

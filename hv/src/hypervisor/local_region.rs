@@ -9,8 +9,10 @@
 //! it does not own. A region is minted only by
 //! [`super::LocalMemory::local_region`], from memory the implementation
 //! says it owns ([`super::LocalMemory::owns_memory`]): for
-//! [`crate::sun4v::Sun4v`], memory the integrator granted with the
-//! `unsafe` `Sun4v::grant`; for the simulated LDC, the endpoint's memory.
+//! [`crate::trap_hypervisor::TrapHypervisor`] (the real `Sun4v`), memory
+//! the integrator granted with the `unsafe`
+//! [`crate::trap_hypervisor::TrapHypervisor::grant`]; for the simulated
+//! LDC, the endpoint's memory.
 //! Narrowing a region ([`LocalRegion::subregion`]) keeps it inside what was
 //! vouched for. Implementations check every access against the region and
 //! again against what they own, so a region of one implementation handed to

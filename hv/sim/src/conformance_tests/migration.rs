@@ -1,9 +1,13 @@
-//! The migration cases against [`Machine`].
+//! The migration cases against the simulated machine twice: through its
+//! trait implementation ([`Machine`]) and through the real marshalling
+//! over its trap dispatcher ([`TrapHypervisor`] over [`MachineTraps`]),
+//! which checks the function numbers, argument registers and returns.
 
 use crate::machine::test_machine::{machine_with_domain, BLOCKS, MIB};
-use crate::machine::Machine;
+use crate::machine::{Machine, MachineTraps};
 use ldmig_hv::conformance::{find_case, migration_cases, MigrationFixture};
-use ldmig_hv::hypervisor::MemoryBlock;
+use ldmig_hv::hypervisor::{Hypervisor, MemoryBlock};
+use ldmig_hv::trap_hypervisor::TrapHypervisor;
 
 /// The test machine of `machine::test_machine` (its domain "ldg1", 2.75 MiB
 /// and 4 MiB free, 6 strands and 2 crypto units free) as a fixture.
@@ -26,26 +30,52 @@ fn fixture() -> (Machine, MigrationFixture) {
     (machine, fixture)
 }
 
-/// Runs the migration case `name` on a fresh machine.
-fn run(name: &str) {
-    let cases = migration_cases::<Machine>();
+/// Runs the migration case `name` on `hypervisor`, set up as `fixture`.
+fn run<H: Hypervisor>(name: &str, mut hypervisor: H, fixture: &MigrationFixture) {
+    let cases = migration_cases::<H>();
     let case = find_case(&cases, name).unwrap_or_else(|| panic!("no migration case {name}"));
-    let (mut machine, fixture) = fixture();
-    if let Err(failure) = (case.run)(&mut machine, &fixture) {
+    if let Err(failure) = (case.run)(&mut hypervisor, fixture) {
         panic!("{name} ({}): {failure}", case.calls);
     }
 }
 
+/// The case `name` on a fresh machine, through its traits.
+fn run_on_machine(name: &str) {
+    let (machine, fixture) = fixture();
+    run(name, machine, &fixture);
+}
+
+/// The case `name` on a fresh machine, through its fast traps.
+fn run_through_traps(name: &str) {
+    let (machine, fixture) = fixture();
+    let hypervisor = TrapHypervisor::negotiate_with(MachineTraps::new(machine))
+        .expect("the machine has both groups");
+    run(name, hypervisor, &fixture);
+}
+
 macro_rules! migration_tests {
     ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                run(stringify!($name));
-            }
-        )*
+        /// Through the machine's trait implementation.
+        mod machine {
+            $(
+                #[test]
+                fn $name() {
+                    super::run_on_machine(stringify!($name));
+                }
+            )*
+        }
 
-        /// The names above, to check that no case goes without its test.
+        /// Through `TrapHypervisor` over the machine's trap dispatcher.
+        mod traps {
+            $(
+                #[test]
+                fn $name() {
+                    super::run_through_traps(stringify!($name));
+                }
+            )*
+        }
+
+        /// The names above, to check that no case goes without its tests.
         const TESTED: &[&str] = &[$(stringify!($name)),*];
     };
 }
@@ -100,5 +130,8 @@ migration_tests![
 fn every_migration_case_has_its_test() {
     let cases = migration_cases::<Machine>();
     let names: Vec<&str> = cases.iter().map(|case| case.name).collect();
-    assert_eq!(names, TESTED, "one #[test] per case, in the suite's order");
+    assert_eq!(
+        names, TESTED,
+        "one #[test] per case and way, in the suite's order"
+    );
 }
