@@ -1,9 +1,11 @@
 //! The `Hypervisor` trait family: the seams between the engine and the machine.
 //!
 //! Each trait is one group of hypervisor services the engine uses. Two
-//! implementations exist: [`crate::sun4v`] (real `ta 0x80` calls, sparc64
-//! only) and the simulated T-series machine (`sim`, host). The engine is
-//! generic over [`Hypervisor`], so the same code drives both.
+//! implementations exist: [`crate::trap_hypervisor::TrapHypervisor`] (real
+//! `ta 0x80` calls as `Sun4v` on sparc64) and the simulated T-series
+//! machine (`ldmig-sim`). The engine is generic over [`Hypervisor`], so the
+//! same code drives both, and [`crate::conformance`] holds both to the same
+//! contract.
 //!
 //! Dirty bitmaps are arrays of `u64` words: page `i` of a memory block is bit
 //! `i % 64` (least significant first) of word `i / 64`.

@@ -68,7 +68,7 @@ pub unsafe fn core_trap(function: u64, args: &[u64]) -> HvCall {
 }
 
 /// The real `ta` instruction, through the trampolines above: the
-/// [`FastTrap`] of [`crate::sun4v::Sun4v`].
+/// [`FastTrap`] of `Sun4v` ([`crate::sun4v`]).
 #[derive(Debug)]
 pub struct Trampolines;
 

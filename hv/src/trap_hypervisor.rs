@@ -1,7 +1,7 @@
 //! The [`crate::hypervisor`] traits over sun4v fast traps: every trait
 //! method is one call of a [`FastTrap`], with the function numbers, argument
 //! order and returns of `hv/API.md`. Over the real trampolines it is
-//! [`crate::sun4v::Sun4v`]; over the simulated machine's trap dispatcher it
+//! `Sun4v` (sparc64); over the simulated machine's trap dispatcher it
 //! runs the same conformance suite on the host.
 //!
 //! Addresses: the engine runs hypervisor-side with real addressing (MMU
