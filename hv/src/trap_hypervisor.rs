@@ -352,6 +352,28 @@ fn byte_count(bytes: usize) -> u64 {
     u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
+impl<T: FastTrap> TrapHypervisor<T> {
+    /// A `*_QCONF` or `LDC_SET_MAP_TABLE`: `entries` of `entry_bytes` at
+    /// the start of `region` ([`TrapHypervisor::table_base`]).
+    fn configure(
+        &mut self,
+        function: u64,
+        channel: u64,
+        region: &LocalRegion,
+        entries: u64,
+        entry_bytes: usize,
+    ) -> Result<(), HvError> {
+        let base = self.table_base(region, entries, entry_bytes)?;
+        self.call(function, &[channel, base, entries]).map(drop)
+    }
+
+    /// A `*_QINFO` or `LDC_GET_MAP_TABLE`: (RET1 RA, RET2 entries).
+    fn info(&mut self, function: u64, channel: u64) -> Result<(u64, u64), HvError> {
+        self.call(function, &[channel])
+            .map(|call| (call.rets[0], call.rets[1]))
+    }
+}
+
 impl<T: FastTrap> Ldc for TrapHypervisor<T> {
     fn ldc_tx_qconf(
         &mut self,
@@ -359,13 +381,16 @@ impl<T: FastTrap> Ldc for TrapHypervisor<T> {
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        let base = self.table_base(queue, entries, ldc::LDC_PACKET_SIZE)?;
-        self.call(ldc::LDC_TX_QCONF, &[channel, base, entries])
-            .map(drop)
+        self.configure(
+            ldc::LDC_TX_QCONF,
+            channel,
+            queue,
+            entries,
+            ldc::LDC_PACKET_SIZE,
+        )
     }
     fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.call(ldc::LDC_TX_QINFO, &[channel])
-            .map(|call| (call.rets[0], call.rets[1]))
+        self.info(ldc::LDC_TX_QINFO, channel)
     }
     fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
         queue_state(self.call(ldc::LDC_TX_GET_STATE, &[channel])?)
@@ -379,13 +404,16 @@ impl<T: FastTrap> Ldc for TrapHypervisor<T> {
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        let base = self.table_base(queue, entries, ldc::LDC_PACKET_SIZE)?;
-        self.call(ldc::LDC_RX_QCONF, &[channel, base, entries])
-            .map(drop)
+        self.configure(
+            ldc::LDC_RX_QCONF,
+            channel,
+            queue,
+            entries,
+            ldc::LDC_PACKET_SIZE,
+        )
     }
     fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.call(ldc::LDC_RX_QINFO, &[channel])
-            .map(|call| (call.rets[0], call.rets[1]))
+        self.info(ldc::LDC_RX_QINFO, channel)
     }
     fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
         queue_state(self.call(ldc::LDC_RX_GET_STATE, &[channel])?)
@@ -399,13 +427,16 @@ impl<T: FastTrap> Ldc for TrapHypervisor<T> {
         table: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        let base = self.table_base(table, entries, ldc::LDC_MTE_BYTES)?;
-        self.call(ldc::LDC_SET_MAP_TABLE, &[channel, base, entries])
-            .map(drop)
+        self.configure(
+            ldc::LDC_SET_MAP_TABLE,
+            channel,
+            table,
+            entries,
+            ldc::LDC_MTE_BYTES,
+        )
     }
     fn ldc_get_map_table(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.call(ldc::LDC_GET_MAP_TABLE, &[channel])
-            .map(|call| (call.rets[0], call.rets[1]))
+        self.info(ldc::LDC_GET_MAP_TABLE, channel)
     }
     fn ldc_copy(
         &mut self,
