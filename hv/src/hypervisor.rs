@@ -1,13 +1,20 @@
 //! The `Hypervisor` trait family: the seams between the engine and the machine.
 //!
 //! Each trait is one group of hypervisor services the engine uses. Two
-//! implementations exist: [`crate::sun4v`] (real `ta 0x80` calls, sparc64
-//! only) and the simulated T-series machine (`sim`, host). The engine is
-//! generic over [`Hypervisor`], so the same code drives both.
+//! implementations exist: [`crate::trap_hypervisor::TrapHypervisor`] (real
+//! `ta 0x80` calls as `Sun4v` on sparc64) and the simulated T-series
+//! machine (`ldmig-sim`). The engine is generic over [`Hypervisor`], so the
+//! same code drives both, and [`crate::conformance`] holds both to the same
+//! contract.
 //!
 //! Dirty bitmaps are arrays of `u64` words: page `i` of a memory block is bit
 //! `i % 64` (least significant first) of word `i / 64`.
 
+mod local_region;
+
+pub use local_region::LocalRegion;
+
+use crate::abi::ldc::MapPermissions;
 use crate::abi::migration::VcpuState;
 use crate::HvError;
 
@@ -160,45 +167,75 @@ pub struct LdcQueueState {
 }
 
 /// The LDOM group's logical domain channel calls (`LDC_*`), one method per
-/// call, arguments as the spec gives them (real addresses, byte offsets).
+/// call, arguments as the spec gives them, except that every real address of
+/// the caller's memory is a [`LocalRegion`] the caller owns (and an offset
+/// into it): the queue bases, the map table and the local side of
+/// `LDC_COPY`. That is what makes these methods safe on real hardware: the
+/// hypervisor writes queues and copies into local memory, so an arbitrary
+/// RA would let safe code make it overwrite anything.
+///
+/// Checks and their order are those of `hv/API.md` (LDOM section), which
+/// follows the OpenSPARC hypervisor; in addition a queue or map table larger
+/// than its region, or a copy range outside `local`, is `ENORADDR`.
+/// The real implementation makes that check before it traps, so when the
+/// channel is wrong too it reports `ENORADDR` rather than `ECHANNEL`.
 pub trait Ldc {
-    /// `LDC_TX_QCONF`: configure (or with 0 entries unconfigure) the TX queue.
-    fn ldc_tx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError>;
+    /// `LDC_TX_QCONF`: configure the TX queue of `entries` packets at the
+    /// start of `queue` (which must hold `entries × 64` bytes); 0 entries
+    /// unconfigures it (the region is not used then).
+    fn ldc_tx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError>;
     /// `LDC_TX_QINFO` -> (base RA, entries).
     fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError>;
     /// `LDC_TX_GET_STATE`.
     fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError>;
     /// `LDC_TX_SET_QTAIL`.
     fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError>;
-    /// `LDC_RX_QCONF`.
-    fn ldc_rx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError>;
+    /// `LDC_RX_QCONF`: as [`Ldc::ldc_tx_qconf`], for the RX queue.
+    fn ldc_rx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError>;
     /// `LDC_RX_QINFO` -> (base RA, entries).
     fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError>;
     /// `LDC_RX_GET_STATE`.
     fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError>;
     /// `LDC_RX_SET_QHEAD`.
     fn ldc_rx_set_qhead(&mut self, channel: u64, head: u64) -> Result<(), HvError>;
-    /// `LDC_SET_MAP_TABLE`.
+    /// `LDC_SET_MAP_TABLE`: register the table of `entries` 16-byte entries
+    /// at the start of `table`; 0 entries unregisters it.
     fn ldc_set_map_table(
         &mut self,
         channel: u64,
-        table_ra: u64,
+        table: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError>;
     /// `LDC_GET_MAP_TABLE` -> (table RA, entries).
     fn ldc_get_map_table(&mut self, channel: u64) -> Result<(u64, u64), HvError>;
-    /// `LDC_COPY` -> bytes actually copied (may be fewer than asked: loop).
+    /// `LDC_COPY` between the peer's page at `cookie` and `length` bytes at
+    /// `offset` of `local` -> bytes actually copied (may be fewer than
+    /// asked: loop).
     fn ldc_copy(
         &mut self,
         channel: u64,
         direction: u64,
         cookie: u64,
-        local_ra: u64,
+        local: &LocalRegion,
+        offset: u64,
         length: u64,
     ) -> Result<u64, HvError>;
-    /// `LDC_MAPIN` -> (RA, permissions).
-    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, u64), HvError>;
-    /// `LDC_UNMAP`.
+    /// `LDC_MAPIN` -> (RA of the cookie's byte, permissions). The RA is in
+    /// the range the hypervisor keeps for mapped-in pages; reaching it
+    /// through [`LocalMemory`] needs a region minted over it.
+    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, MapPermissions), HvError>;
+    /// `LDC_UNMAP`: `ra` names a mapping made by `LDC_MAPIN`; the
+    /// hypervisor reads or writes no memory there.
     fn ldc_unmap(&mut self, ra: u64) -> Result<(), HvError>;
     /// `LDC_REVOKE`.
     fn ldc_revoke(&mut self, channel: u64, cookie: u64, revoke_cookie: u64) -> Result<(), HvError>;
@@ -208,11 +245,60 @@ pub trait Ldc {
 /// LDC queues, map tables and exported buffers live. On sun4v firmware the
 /// engine runs with RA == its own address; the simulated machine keeps a
 /// separate memory per endpoint domain.
+///
+/// Memory is reached only through [`LocalRegion`]s, and regions are minted
+/// only by [`LocalMemory::local_region`] over memory
+/// [`LocalMemory::owns_memory`] vouches for, so the accessors can be safe
+/// (the conformance case `local_memory_round_trips_by_offset` runs this):
+/// ```text
+/// fn stamp<M: LocalMemory>(memory: &mut M, base: u64) -> Result<u64, HvError> {
+///     // Mint once (ENORADDR if `base` is not the caller's memory) ...
+///     let page = memory.local_region(base, 8192)?;
+///     // ... then address by offset inside it.
+///     memory.local_write(&page, 64, &7u64.to_be_bytes())?;
+///     let mut word = [0u8; 8];
+///     memory.local_read(&page, page.offset_of(base + 64), &mut word)?;
+///     Ok(u64::from_be_bytes(word))
+/// }
+/// ```
 pub trait LocalMemory {
-    /// Reads `buffer.len()` bytes at real address `ra`.
-    fn local_read(&mut self, ra: u64, buffer: &mut [u8]) -> Result<(), HvError>;
-    /// Writes `data` at real address `ra`.
-    fn local_write(&mut self, ra: u64, data: &[u8]) -> Result<(), HvError>;
+    /// Whether `[ra, ra + length)` is memory of the caller that this
+    /// implementation may read, write and hand to the hypervisor (real
+    /// hardware: memory granted by the integrator; the simulation: the
+    /// endpoint's memory and its mapped-in pages).
+    fn owns_memory(&self, ra: u64, length: u64) -> bool;
+
+    /// Mints the region `[ra, ra + length)`: `EINVAL` for length 0,
+    /// `ENORADDR` when the caller does not own all of it.
+    fn local_region(&self, ra: u64, length: u64) -> Result<LocalRegion, HvError> {
+        let region = LocalRegion::mint(ra, length)?;
+        if self.owns_memory(ra, length) {
+            Ok(region)
+        } else {
+            Err(HvError::NoRealAddress)
+        }
+    }
+
+    /// Reads `buffer.len()` bytes at `offset` of `region`. `EBADALIGN`
+    /// unless the address is 8-byte aligned (as sun4v requires), `ENORADDR`
+    /// when the bytes are not inside `region` or not (or no longer) memory
+    /// this implementation owns; `ENOACCESS` on a mapped-in page without
+    /// read permission.
+    fn local_read(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(), HvError>;
+
+    /// Writes `data` at `offset` of `region`; errors as
+    /// [`LocalMemory::local_read`] (write permission on mapped-in pages).
+    fn local_write(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), HvError>;
 }
 
 /// Everything the migration engine needs from a hypervisor.

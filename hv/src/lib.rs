@@ -7,19 +7,29 @@
 //! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
 //!   LDC) that the engine is generic over.
 //! - [`ldc`]: the LDC link layer (reliable mode over the `LDC_*` calls).
-//! - [`sun4v`] (sparc64 only): the real implementation over the trampolines.
+//! - [`fast_trap`]: one call as the registers carry it, and the
+//!   [`fast_trap::FastTrap`] seam that issues it.
+//! - [`trap_hypervisor`]: the traits over any `FastTrap` (function numbers,
+//!   arguments, returns, granted local memory).
+//! - [`sun4v`] (sparc64 only): the real implementation, `TrapHypervisor`
+//!   over the trampolines.
+//! - [`conformance`]: the suite of the traits' contract, generic over the
+//!   implementation.
 //! - [`resources`]: what a host description tells the migration checks
 //!   (host resources, domain requirements), `no_std`, heap-free.
 //!
 //! The simulated T-series machine used on the host is the `ldmig-sim` crate.
 #![no_std]
 #![deny(missing_docs)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 #[cfg(test)]
 #[macro_use]
 extern crate std;
 
 pub mod abi;
+pub mod conformance;
+pub mod fast_trap;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;
@@ -27,5 +37,6 @@ pub mod resources;
 pub mod sun4v;
 #[cfg(target_arch = "sparc64")]
 pub mod trampoline;
+pub mod trap_hypervisor;
 
 pub use abi::error::HvError;

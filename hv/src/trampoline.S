@@ -4,10 +4,14 @@
  *     offset  0: function number         (loaded into %o5)
  *     offset  8: ARG0 .. offset 40: ARG4 (loaded into %o0-%o4)
  *     offset 48: status, 56: RET1 .. 88: RET5 (stored back)
- * keeps it in %g1 (the hypervisor runs on its own global level, so %g
- * registers survive the trap: Linux hypervisor.h), loads the function number
- * and N arguments, traps, and stores the status and RET1-RET4 (%o0-%o4)
- * back.  It returns the status in %o0.  Leaf routines: no register window.
+ * keeps it in %g1, loads the function number and N arguments, traps, and
+ * stores the status and RET1-RET4 (%o0-%o4) back.  It returns the status in
+ * %o0.  Leaf routines: no register window.
+ * %g1 survives the trap: the hypervisor works on fresh global registers
+ * (OpenSPARC src/common/src/hcall.s: "This code has access to fresh
+ * g-registers for scratch"), and Linux arch/sparc/kernel/hvcalls.S relies on
+ * it, keeping its result pointers in %g1-%g3 across "ta HV_FAST_TRAP" (e.g.
+ * sun4v_ldc_tx_get_state).
  * Source for the register convention: Linux arch/sparc/include/asm/hypervisor.h.
  */
 	.register %g2, #scratch

@@ -5,20 +5,8 @@
 //! function number into `%o5` and ARG0.. into `%o0`.., traps, and stores the
 //! status and RET1-RET4 back into the block.
 
-/// One hypervisor call: function number, arguments, and what came back.
-/// The layout is read by `trampoline.S`; do not reorder.
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
-pub struct HvCall {
-    /// Function number (`%o5`).
-    pub function: u64,
-    /// ARG0-ARG4 (`%o0`-`%o4`).
-    pub args: [u64; 5],
-    /// Status (`%o0` after the trap).
-    pub status: u64,
-    /// RET1-RET4 (`%o1`-`%o4` after the trap); RET5 unused.
-    pub rets: [u64; 5],
-}
+use crate::fast_trap::FastTrap;
+pub use crate::fast_trap::HvCall;
 
 unsafe extern "C" {
     fn ldmig_fast_trap_0(call: *mut HvCall) -> u64;
@@ -40,12 +28,8 @@ unsafe extern "C" {
 /// for the call's documented length, and that memory must not be in use by
 /// Rust references while the call runs.
 pub unsafe fn fast_trap(function: u64, args: &[u64]) -> HvCall {
-    let mut call = HvCall {
-        function,
-        ..HvCall::default()
-    };
+    let mut call = HvCall::new(function, args);
     let count = args.len().min(5);
-    call.args[..count].copy_from_slice(&args[..count]);
     let pointer: *mut HvCall = &mut call;
     // SAFETY: `pointer` is a valid, exclusive HvCall for the whole call; the
     // trampoline touches only that block and the registers the sun4v ABI
@@ -69,12 +53,8 @@ pub unsafe fn fast_trap(function: u64, args: &[u64]) -> HvCall {
 /// # Safety
 /// As for [`fast_trap`]; the CORE_TRAP calls take no addresses.
 pub unsafe fn core_trap(function: u64, args: &[u64]) -> HvCall {
-    let mut call = HvCall {
-        function,
-        ..HvCall::default()
-    };
+    let mut call = HvCall::new(function, &args[..args.len().min(3)]);
     let count = args.len().min(3);
-    call.args[..count].copy_from_slice(&args[..count]);
     let pointer: *mut HvCall = &mut call;
     // SAFETY: as in `fast_trap`: an exclusive, valid block; no addresses.
     unsafe {
@@ -87,18 +67,27 @@ pub unsafe fn core_trap(function: u64, args: &[u64]) -> HvCall {
     call
 }
 
+/// The real `ta` instruction, through the trampolines above: the
+/// [`FastTrap`] of `Sun4v` ([`crate::sun4v`]).
+#[derive(Debug)]
+pub struct Trampolines;
+
+impl FastTrap for Trampolines {
+    unsafe fn fast_trap(&mut self, function: u64, args: &[u64]) -> HvCall {
+        // SAFETY: the caller upholds `FastTrap::fast_trap`'s contract, which
+        // is `fast_trap`'s.
+        unsafe { fast_trap(function, args) }
+    }
+
+    fn core_trap(&mut self, function: u64, args: &[u64]) -> HvCall {
+        // SAFETY: the CORE_TRAP functions take no addresses.
+        unsafe { core_trap(function, args) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn call_block_layout_matches_the_assembly() {
-        assert_eq!(core::mem::offset_of!(HvCall, function), 0);
-        assert_eq!(core::mem::offset_of!(HvCall, args), 8);
-        assert_eq!(core::mem::offset_of!(HvCall, status), 48);
-        assert_eq!(core::mem::offset_of!(HvCall, rets), 56);
-        assert_eq!(core::mem::size_of::<HvCall>(), 96);
-    }
 
     #[test]
     fn trampolines_are_linked() {

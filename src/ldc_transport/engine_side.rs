@@ -15,11 +15,11 @@ use core::cell::RefCell;
 use core::sync::atomic::{fence, Ordering};
 
 use heapless::Deque;
-use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, MapTableConfig, RetryPolicy};
 
 use super::control::EngineControl;
-use super::error::{memory, BulkError, DescriptorFault, MemoryUse};
+use super::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use super::export::{ensure_exported, initialise_rings, write_map_table};
 use super::layout::{EngineLayout, LayoutError, Region};
 use super::messenger::{Incoming, Messenger, MessengerStatistics};
@@ -92,6 +92,8 @@ pub enum EngineSession {
 pub struct EngineEndpoint<H: Ldc + LocalMemory> {
     link: LdcLink<H>,
     layout: EngineLayout,
+    /// The memory the layout lies in, as the hypervisor vouched for it.
+    memory: LocalRegion,
     channel: u64,
     messenger: Messenger,
     control: EngineControl,
@@ -132,8 +134,11 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             config.queue_entries,
             config.ring,
         )?;
-        write_map_table(&mut hypervisor, &layout)?;
-        initialise_rings(&mut hypervisor, &layout)?;
+        let memory = hypervisor
+            .local_region(config.memory_base, config.memory_bytes)
+            .map_err(memory_failure(MemoryUse::MapTable))?;
+        write_map_table(&mut hypervisor, &memory, &layout)?;
+        initialise_rings(&mut hypervisor, &memory, &layout)?;
         let mut link_config = LinkConfig::new(
             config.channel,
             layout.transmit_queue,
@@ -154,6 +159,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         Ok(EngineEndpoint {
             link,
             layout,
+            memory,
             channel: config.channel,
             messenger: Messenger::new(config.session),
             control: EngineControl::new(),
@@ -386,7 +392,12 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             );
             return Ok(());
         }
-        if ensure_exported(self.link.hypervisor_mut(), self.channel, &self.layout)? {
+        if ensure_exported(
+            self.link.hypervisor_mut(),
+            self.channel,
+            &self.memory,
+            &self.layout,
+        )? {
             self.statistics.reexports += 1;
         }
         self.generation = self.generation.wrapping_add(1).max(1);
@@ -440,11 +451,13 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
 
     fn read_descriptor(&mut self, ring: Region, index: u32) -> Result<Descriptor, BulkError> {
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
-        let ra = self.layout.descriptor_ra(ring, index);
+        let offset = self
+            .memory
+            .offset_of(self.layout.descriptor_ra(ring, index));
         self.link
             .hypervisor_mut()
-            .local_read(ra, &mut bytes)
-            .map_err(memory(MemoryUse::Descriptor))?;
+            .local_read(&self.memory, offset, &mut bytes)
+            .map_err(memory_failure(MemoryUse::Descriptor))?;
         Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
             index,
             fault: DescriptorFault::Malformed(error),
@@ -458,11 +471,13 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         state: DescriptorState,
         length: u32,
     ) -> Result<(), BulkError> {
-        let ra = self.layout.descriptor_ra(ring, index);
+        let offset = self
+            .memory
+            .offset_of(self.layout.descriptor_ra(ring, index));
         self.link
             .hypervisor_mut()
-            .local_write(ra, &Descriptor::word0(state, length))
-            .map_err(memory(MemoryUse::Descriptor))
+            .local_write(&self.memory, offset, &Descriptor::word0(state, length))
+            .map_err(memory_failure(MemoryUse::Descriptor))
     }
 
     /// Frees every transmit slot the shim marked DONE, oldest first.
@@ -518,16 +533,21 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             cookie,
             u64::from(self.layout.ring.slot_bytes()),
         );
+        let region = self.memory;
         let hypervisor = self.link.hypervisor_mut();
         hypervisor
-            .local_write(slot_ra, frame)
-            .map_err(memory(MemoryUse::Frame))?;
+            .local_write(&region, region.offset_of(slot_ra), frame)
+            .map_err(memory_failure(MemoryUse::Frame))?;
         // The frame, then sequence and cookie, then READY: a reader that
         // sees READY sees the rest.
         fence(Ordering::Release);
         hypervisor
-            .local_write(descriptor_ra + 8, &descriptor.to_bytes()[8..])
-            .map_err(memory(MemoryUse::Descriptor))?;
+            .local_write(
+                &region,
+                region.offset_of(descriptor_ra + 8),
+                &descriptor.to_bytes()[8..],
+            )
+            .map_err(memory_failure(MemoryUse::Descriptor))?;
         fence(Ordering::Release);
         self.write_word0(
             Region::TransmitRing,
@@ -585,11 +605,13 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             });
         };
         fence(Ordering::Acquire);
-        let slot_ra = self.layout.slot_ra(Region::ReceiveSlots, index);
+        let slot = self
+            .memory
+            .offset_of(self.layout.slot_ra(Region::ReceiveSlots, index));
         self.link
             .hypervisor_mut()
-            .local_read(slot_ra, target)
-            .map_err(memory(MemoryUse::Frame))?;
+            .local_read(&self.memory, slot, target)
+            .map_err(memory_failure(MemoryUse::Frame))?;
         self.write_word0(Region::ReceiveRing, index, DescriptorState::Free, 0)?;
         self.receive_next += 1;
         self.statistics.frames_received += 1;

@@ -249,7 +249,7 @@ impl From<GeometryError> for BulkError {
 impl core::error::Error for BulkError {}
 
 /// Maps a hypervisor failure while touching local memory used for `what`.
-pub fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
+pub fn memory_failure(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
     move |error| BulkError::Memory { what, error }
 }
 

@@ -7,11 +7,11 @@
 //! Only `LDC_COPY` permissions are granted (`COPY_R`, plus `COPY_W` where
 //! the shim writes): the peer can copy, never map the pages in.
 
-use ldmig_hv::abi::ldc::{LDC_MTE_BYTES, LDC_MTE_PADDR};
+use ldmig_hv::abi::ldc::{mte_word0, MtePermissions, LDC_MTE_BYTES};
 use ldmig_hv::abi::mmu::PGSZ_8K;
-use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
 
-use super::error::{BulkError, MemoryUse};
+use super::error::{memory_failure, BulkError, MemoryUse};
 use super::layout::{EngineLayout, Region};
 use crate::page::PAGE_SIZE;
 use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
@@ -20,18 +20,16 @@ use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
 const ENTRIES_PER_WRITE: usize = 32;
 
 /// The map-table entry (word 0) of the page at `ra` with `permissions`.
-pub fn map_table_entry(ra: u64, permissions: u64) -> u64 {
-    (ra & LDC_MTE_PADDR) | permissions | PGSZ_8K
-}
-
-fn memory(what: MemoryUse) -> impl Fn(ldmig_hv::HvError) -> BulkError {
-    move |error| BulkError::Memory { what, error }
+pub fn map_table_entry(ra: u64, permissions: MtePermissions) -> u64 {
+    mte_word0(ra, permissions, PGSZ_8K)
 }
 
 /// Writes the whole map table: every exported page, and zeros everywhere
-/// else (entry 0 and the unused tail: no cookie reaches them).
+/// else (entry 0 and the unused tail: no cookie reaches them). `memory` is
+/// the engine's memory the layout lies in.
 pub fn write_map_table<H: LocalMemory>(
     hypervisor: &mut H,
+    memory: &LocalRegion,
     layout: &EngineLayout,
 ) -> Result<(), BulkError> {
     let mut chunk = [0u8; ENTRIES_PER_WRITE * LDC_MTE_BYTES];
@@ -55,8 +53,8 @@ pub fn write_map_table<H: LocalMemory>(
         let bytes = count as usize * LDC_MTE_BYTES;
         let ra = layout.map_table_ra + index * LDC_MTE_BYTES as u64;
         hypervisor
-            .local_write(ra, &chunk[..bytes])
-            .map_err(memory(MemoryUse::MapTable))?;
+            .local_write(memory, memory.offset_of(ra), &chunk[..bytes])
+            .map_err(memory_failure(MemoryUse::MapTable))?;
         index += count;
     }
     Ok(())
@@ -67,6 +65,7 @@ pub fn write_map_table<H: LocalMemory>(
 /// sequence; the cookies stay the engine's).
 pub fn initialise_rings<H: LocalMemory>(
     hypervisor: &mut H,
+    memory: &LocalRegion,
     layout: &EngineLayout,
 ) -> Result<(), BulkError> {
     let slot_bytes = u64::from(layout.ring.slot_bytes());
@@ -77,9 +76,10 @@ pub fn initialise_rings<H: LocalMemory>(
         for index in 0..layout.ring.entries() {
             let cookie = layout.slot_cookie(slots, index);
             let descriptor = Descriptor::new(DescriptorState::Free, 0, 0, cookie, slot_bytes);
+            let ra = layout.descriptor_ra(ring, index);
             hypervisor
-                .local_write(layout.descriptor_ra(ring, index), &descriptor.to_bytes())
-                .map_err(memory(MemoryUse::Descriptor))?;
+                .local_write(memory, memory.offset_of(ra), &descriptor.to_bytes())
+                .map_err(memory_failure(MemoryUse::Descriptor))?;
         }
         // The rest of the ring's page stays zero (no descriptor there).
         let used = u64::from(layout.ring.entries()) * DESCRIPTOR_BYTES as u64;
@@ -89,8 +89,12 @@ pub fn initialise_rings<H: LocalMemory>(
         while offset < region.bytes {
             let length = (region.bytes - offset).min(zeros.len() as u64) as usize;
             hypervisor
-                .local_write(region.ra + offset, &zeros[..length])
-                .map_err(memory(MemoryUse::Descriptor))?;
+                .local_write(
+                    memory,
+                    memory.offset_of(region.ra + offset),
+                    &zeros[..length],
+                )
+                .map_err(memory_failure(MemoryUse::Descriptor))?;
             offset += length as u64;
         }
     }
@@ -103,6 +107,7 @@ pub fn initialise_rings<H: LocalMemory>(
 pub fn ensure_exported<H: Ldc + LocalMemory>(
     hypervisor: &mut H,
     channel: u64,
+    memory: &LocalRegion,
     layout: &EngineLayout,
 ) -> Result<bool, BulkError> {
     let registered = hypervisor
@@ -111,9 +116,13 @@ pub fn ensure_exported<H: Ldc + LocalMemory>(
     if registered == (layout.map_table_ra, layout.map_table_entries) {
         return Ok(false);
     }
-    write_map_table(hypervisor, layout)?;
+    write_map_table(hypervisor, memory, layout)?;
+    let table_bytes = layout.map_table_entries * LDC_MTE_BYTES as u64;
+    let table = memory
+        .subregion(memory.offset_of(layout.map_table_ra), table_bytes)
+        .ok_or(BulkError::MapTable(ldmig_hv::HvError::NoRealAddress))?;
     hypervisor
-        .ldc_set_map_table(channel, layout.map_table_ra, layout.map_table_entries)
+        .ldc_set_map_table(channel, &table, layout.map_table_entries)
         .map_err(BulkError::MapTable)?;
     Ok(true)
 }
@@ -122,7 +131,7 @@ pub fn ensure_exported<H: Ldc + LocalMemory>(
 mod tests {
     use super::*;
     use crate::ldc_transport::ring::RingGeometry;
-    use ldmig_hv::abi::ldc::{LDC_COPY_IN, LDC_COPY_OUT, LDC_MTE_COPY_R, LDC_MTE_COPY_W};
+    use ldmig_hv::abi::ldc::{LDC_COPY_IN, LDC_COPY_OUT};
     use ldmig_hv::HvError;
     use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SIM_MEMORY_BASE};
 
@@ -136,48 +145,61 @@ mod tests {
             .expect("pair");
         let ring = RingGeometry::new(4, 16384).expect("ring");
         let layout = EngineLayout::new(SIM_MEMORY_BASE, 2 << 20, 32, ring).expect("layout");
-        write_map_table(&mut engine, &layout).expect("table");
-        initialise_rings(&mut engine, &layout).expect("rings");
-        assert_eq!(ensure_exported(&mut engine, 3, &layout), Ok(true));
-        assert_eq!(ensure_exported(&mut engine, 3, &layout), Ok(false));
+        let memory = engine
+            .local_region(SIM_MEMORY_BASE, 2 << 20)
+            .expect("the engine's memory");
+        write_map_table(&mut engine, &memory, &layout).expect("table");
+        initialise_rings(&mut engine, &memory, &layout).expect("rings");
+        assert_eq!(ensure_exported(&mut engine, 3, &memory, &layout), Ok(true));
+        assert_eq!(ensure_exported(&mut engine, 3, &memory, &layout), Ok(false));
 
-        let local = SIM_MEMORY_BASE + 0x4_0000;
+        let shim_memory = shim
+            .local_region(SIM_MEMORY_BASE, 1 << 20)
+            .expect("the shim's memory");
+        let local = 0x4_0000;
         let transmit_slot = layout.slot_cookie(Region::TransmitSlots, 1);
         let receive_slot = layout.slot_cookie(Region::ReceiveSlots, 1);
         let transmit_ring = layout.region(Region::TransmitRing).cookie(0);
         // Reads everywhere; writes only where the shim must write.
         for cookie in [transmit_slot, receive_slot, transmit_ring] {
-            assert_eq!(shim.ldc_copy(4, LDC_COPY_IN, cookie, local, 8), Ok(8));
+            assert_eq!(
+                shim.ldc_copy(4, LDC_COPY_IN, cookie, &shim_memory, local, 8),
+                Ok(8)
+            );
         }
         assert_eq!(
-            shim.ldc_copy(4, LDC_COPY_OUT, transmit_slot, local, 8),
-            Err(HvError::NoMap)
+            shim.ldc_copy(4, LDC_COPY_OUT, transmit_slot, &shim_memory, local, 8),
+            Err(HvError::NoAccess)
         );
         assert_eq!(
-            shim.ldc_copy(4, LDC_COPY_OUT, receive_slot, local, 8),
+            shim.ldc_copy(4, LDC_COPY_OUT, receive_slot, &shim_memory, local, 8),
             Ok(8)
         );
-        // Entry 0 and the tail are empty.
+        // Entry 0 and the tail are empty: no permission at all.
         assert_eq!(
-            shim.ldc_copy(4, LDC_COPY_IN, 0, local, 8),
-            Err(HvError::NoMap)
+            shim.ldc_copy(4, LDC_COPY_IN, 0, &shim_memory, local, 8),
+            Err(HvError::NoAccess)
         );
         let last = layout.map_table_entries - 1;
         assert_eq!(
-            shim.ldc_copy(4, LDC_COPY_IN, last << 13, local, 8),
-            Err(HvError::NoMap)
+            shim.ldc_copy(4, LDC_COPY_IN, last << 13, &shim_memory, local, 8),
+            Err(HvError::NoAccess)
         );
         // The descriptors name their slots.
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
-        shim.ldc_copy(4, LDC_COPY_IN, transmit_ring + 32, local, 32)
+        shim.ldc_copy(4, LDC_COPY_IN, transmit_ring + 32, &shim_memory, local, 32)
             .expect("descriptor");
-        shim.local_read(local, &mut bytes).expect("read");
+        shim.local_read(&shim_memory, local, &mut bytes)
+            .expect("read");
         let descriptor = Descriptor::decode(&bytes).expect("a valid descriptor");
         assert_eq!(descriptor.state(), Some(DescriptorState::Free));
         assert_eq!(descriptor.cookie.get(), transmit_slot);
         assert_eq!(descriptor.cookie_size.get(), 16384);
         assert_eq!(
-            map_table_entry(SIM_MEMORY_BASE + 8192, LDC_MTE_COPY_R | LDC_MTE_COPY_W),
+            map_table_entry(
+                SIM_MEMORY_BASE + 8192,
+                MtePermissions::COPY_R | MtePermissions::COPY_W
+            ),
             (SIM_MEMORY_BASE + 8192) | 0x600
         );
     }

@@ -24,7 +24,7 @@
 
 use core::fmt;
 
-use ldmig_hv::abi::ldc::{make_cookie, LDC_MTE_BYTES, LDC_MTE_COPY_R, LDC_MTE_COPY_W};
+use ldmig_hv::abi::ldc::{make_cookie, MtePermissions, LDC_MTE_BYTES};
 use ldmig_hv::abi::mmu::PGSZ_8K;
 use ldmig_hv::ldc::QueueConfig;
 
@@ -88,11 +88,11 @@ impl Region {
     ];
 
     /// The copy permissions its map-table entries carry.
-    pub fn permissions(self) -> u64 {
+    pub fn permissions(self) -> MtePermissions {
         match self {
-            Region::TransmitSlots => LDC_MTE_COPY_R,
+            Region::TransmitSlots => MtePermissions::COPY_R,
             Region::TransmitRing | Region::ReceiveRing | Region::ReceiveSlots => {
-                LDC_MTE_COPY_R | LDC_MTE_COPY_W
+                MtePermissions::COPY_R | MtePermissions::COPY_W
             }
         }
     }
@@ -300,10 +300,10 @@ mod tests {
             layout.descriptor_ra(Region::ReceiveRing, 3),
             receive_ring.ra + 96
         );
-        assert_eq!(Region::TransmitSlots.permissions(), LDC_MTE_COPY_R);
+        assert_eq!(Region::TransmitSlots.permissions(), MtePermissions::COPY_R);
         assert_eq!(
             Region::ReceiveSlots.permissions(),
-            LDC_MTE_COPY_R | LDC_MTE_COPY_W
+            MtePermissions::COPY_R | MtePermissions::COPY_W
         );
     }
 

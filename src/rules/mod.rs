@@ -15,12 +15,13 @@
 //!   guide's words.
 //! - [`locks`]: the operation locks of one machine ([`OperationLocks`]).
 //!
-//! # Bound and inactive domains: our reading of the seed
+//! # Bound and inactive domains: our reading of the guide
 //!
-//! The seed (Oracle VM Server for SPARC 2.0 guide, chapter 9) keeps only the
-//! headings of "Migration de domaines associés ou inactifs" (CPU, virtual
-//! I/O, PCIe endpoint devices), and `DESIGN.md` says that bound and
-//! inactive domains migrate too, without memory pre-copy. The published
+//! The Oracle VM Server for SPARC 2.0 guide (821-1485, chapter 9) keeps
+//! only the headings of "Migration de domaines associés ou inactifs" (CPU,
+//! virtual I/O, PCIe endpoint devices), and the 2.2 guide ("Migrating Bound
+//! or Inactive Domains"; `hv/REFERENCES.md`) says that bound and inactive
+//! domains migrate too, without memory pre-copy. The published
 //! guide's text under those headings, which we follow, says: a bound domain
 //! needs the target to satisfy its CPU, memory and I/O constraints; an
 //! inactive domain is not checked against them, but binding it on the target

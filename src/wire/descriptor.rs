@@ -4,7 +4,8 @@
 //! A ring of descriptors sits in exported memory; frame number `n` of a
 //! direction always uses descriptor and slot `n % entries` (the ring's
 //! shape is `ldc_transport::ring::RingGeometry`). The states are the sun4v
-//! VIO descriptor states (sun4v-facts §5.1): FREE 1, READY 2, DONE 4; 0 is
+//! VIO descriptor states (Linux `arch/sparc/include/asm/vio.h`
+//! `VIO_DESC_*`; `hv/REFERENCES.md`): FREE 1, READY 2, DONE 4; 0 is
 //! invalid; VIO's ACCEPTED (3) is not used (a reader copies a frame out and
 //! marks it DONE in one step).
 //!

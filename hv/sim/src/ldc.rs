@@ -10,8 +10,8 @@
 //! map table live there, and the peer's `LDC_COPY` and mapped-in pages reach
 //! into it.
 //!
-//! Choices where sun4v-facts leaves the hypervisor's behaviour open (the
-//! contract in `hv/API.md`, LDOM section, repeats them):
+//! Choices where the public sources leave the hypervisor's behaviour open
+//! (the contract in `hv/API.md`, LDOM section, repeats them):
 //! - `LDC_TX_SET_QTAIL` never refuses for lack of room: the hypervisor
 //!   copies as many packets as the peer's receive queue holds and keeps the
 //!   rest pending in the sender's transmit queue (the TX head shows how far
@@ -27,12 +27,17 @@
 //!   else UP. The very first configuration of a side is not a reset.
 //! - `LDC_TX_QCONF` keeps the old tail (modulo the new size) as head and
 //!   tail, as the OpenSPARC hypervisor does; `LDC_RX_QCONF` starts at 0.
-//! - `LDC_COPY` and `LDC_MAPIN` without the needed permission in the
-//!   exporter's MTE return `ENOMAP` (the facts list no other code for it).
-//! - A mapped-in page appears at an RA from [`SIM_MAPIN_BASE`] up; reading
-//!   or writing it through [`LocalMemory`] needs the MTE's READ or WRITE bit
-//!   (`ENOACCESS` otherwise) and fails with `ENORADDR` once revoked.
-//! - [`LocalMemory`] accesses must start 8-byte aligned, as on sun4v.
+//! - `LDC_COPY` and `LDC_MAPIN` check in the OpenSPARC hypervisor's order
+//!   and return its codes: an entry without the needed permission (copy
+//!   read or write; for MAPIN any of read, write, exec, I/O read, I/O
+//!   write) is `ENOACCESS`, an empty entry included.
+//! - A mapped-in page appears at an RA from [`SIM_MAPIN_BASE`] up; a region
+//!   minted over it reaches it through [`LocalMemory`] with the MTE's READ
+//!   or WRITE bit (`ENOACCESS` otherwise), and fails with `ENORADDR` once
+//!   the page is unmapped or revoked.
+//! - An endpoint owns (and mints [`LocalRegion`]s over) its memory and the
+//!   pages it mapped in. [`LocalMemory`] accesses must start 8-byte aligned,
+//!   as on sun4v.
 
 mod shared_memory;
 mod state;
@@ -44,7 +49,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use self::state::{End, Fabric};
-use ldmig_hv::hypervisor::{Ldc, LdcQueueState, LocalMemory};
+use ldmig_hv::abi::ldc::MapPermissions;
+use ldmig_hv::hypervisor::{Ldc, LdcQueueState, LocalMemory, LocalRegion};
 use ldmig_hv::HvError;
 
 /// Real address of the first byte of every endpoint's memory.
@@ -333,8 +339,13 @@ impl Drop for SimLdcEndpoint {
 }
 
 impl Ldc for SimLdcEndpoint {
-    fn ldc_tx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.tx_qconf(side, channel, base_ra, entries))
+    fn ldc_tx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        self.with(|pair, side| pair.tx_qconf(side, channel, queue, entries))
     }
 
     fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
@@ -349,8 +360,13 @@ impl Ldc for SimLdcEndpoint {
         self.with(|pair, side| pair.tx_set_qtail(side, channel, tail))
     }
 
-    fn ldc_rx_qconf(&mut self, channel: u64, base_ra: u64, entries: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.rx_qconf(side, channel, base_ra, entries))
+    fn ldc_rx_qconf(
+        &mut self,
+        channel: u64,
+        queue: &LocalRegion,
+        entries: u64,
+    ) -> Result<(), HvError> {
+        self.with(|pair, side| pair.rx_qconf(side, channel, queue, entries))
     }
 
     fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
@@ -368,10 +384,10 @@ impl Ldc for SimLdcEndpoint {
     fn ldc_set_map_table(
         &mut self,
         channel: u64,
-        table_ra: u64,
+        table: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.set_map_table(side, channel, table_ra, entries))
+        self.with(|pair, side| pair.set_map_table(side, channel, table, entries))
     }
 
     fn ldc_get_map_table(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
@@ -383,13 +399,14 @@ impl Ldc for SimLdcEndpoint {
         channel: u64,
         direction: u64,
         cookie: u64,
-        local_ra: u64,
+        local: &LocalRegion,
+        offset: u64,
         length: u64,
     ) -> Result<u64, HvError> {
-        self.with(|pair, side| pair.copy(side, channel, direction, cookie, local_ra, length))
+        self.with(|pair, side| pair.copy(side, channel, direction, cookie, local, offset, length))
     }
 
-    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, u64), HvError> {
+    fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, MapPermissions), HvError> {
         self.with(|pair, side| pair.mapin(side, channel, cookie))
     }
 
@@ -403,11 +420,25 @@ impl Ldc for SimLdcEndpoint {
 }
 
 impl LocalMemory for SimLdcEndpoint {
-    fn local_read(&mut self, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        self.with(|pair, side| pair.local_read(side, ra, buffer))
+    fn owns_memory(&self, ra: u64, length: u64) -> bool {
+        self.with(|pair, side| pair.owns(side, ra, length))
     }
 
-    fn local_write(&mut self, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        self.with(|pair, side| pair.local_write(side, ra, data))
+    fn local_read(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(), HvError> {
+        self.with(|pair, side| pair.local_read(side, region, offset, buffer))
+    }
+
+    fn local_write(
+        &mut self,
+        region: &LocalRegion,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), HvError> {
+        self.with(|pair, side| pair.local_write(side, region, offset, data))
     }
 }

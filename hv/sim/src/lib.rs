@@ -6,6 +6,7 @@
 //! exactly as over real `ta 0x80` calls. It never reads a clock: callers pass
 //! time in, so every run replays from its seed.
 #![deny(missing_docs)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 pub mod description;
 pub mod error;
@@ -19,3 +20,7 @@ pub mod workload;
 /// data phase and faults (here because they need the simulated channel).
 #[cfg(test)]
 mod ldc_link_tests;
+
+/// The conformance suite of `ldmig-hv`, one test per case.
+#[cfg(test)]
+mod conformance_tests;

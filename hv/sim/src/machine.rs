@@ -16,9 +16,13 @@
 mod block;
 mod calls;
 mod physical;
+#[cfg(test)]
+pub(crate) mod test_machine;
+mod traps;
 
 pub use super::error::SimError;
 pub use physical::PhysRange;
+pub use traps::MachineTraps;
 
 use block::BoundBlock;
 use ldmig_hv::abi::cpu::{CPU_STATE_RUNNING, CPU_STATE_STOPPED};

@@ -28,6 +28,20 @@ impl SplitMix64 {
         ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 
+    /// A value in `0..bound` (`bound` > 0) as a `u32`.
+    pub fn below_u32(&mut self, bound: u32) -> u32 {
+        let value = self.below(u64::from(bound));
+        // Below `bound`, a u32: the conversion keeps every bit.
+        u32::try_from(value).unwrap_or(bound - 1)
+    }
+
+    /// A position in `0..length` (`length` > 0): an index of a slice.
+    pub fn index(&mut self, length: usize) -> usize {
+        let value = self.below(length as u64);
+        // Below `length`, a usize: the conversion keeps every bit.
+        usize::try_from(value).unwrap_or(length - 1)
+    }
+
     /// True with probability `numerator / denominator`.
     pub fn chance(&mut self, numerator: u64, denominator: u64) -> bool {
         self.below(denominator) < numerator

@@ -50,15 +50,19 @@ pub const CONS_PUTCHAR: u64 = 0x61;
 pub const CONS_READ: u64 = 0x62;
 /// Write console bytes: RA, size -> RET1 count. [L] `HV_FAST_CONS_WRITE`.
 pub const CONS_WRITE: u64 = 0x63;
-/// Set soft state: state, description RA. [L] `HV_FAST_SOFT_STATE_SET`.
+/// Set soft state: state, description RA. [O] [I] `SOFT_STATE_SET`;
+/// [L] `HV_FAST_MACH_SET_SOFT_STATE`.
+#[doc(alias = "HV_FAST_MACH_SET_SOFT_STATE")]
 pub const SOFT_STATE_SET: u64 = 0x70;
-/// Get soft state: description RA -> RET1 state. [L] `HV_FAST_SOFT_STATE_GET`.
+/// Get soft state: description RA -> RET1 state. [O] [I] `SOFT_STATE_GET`;
+/// [L] `HV_FAST_MACH_GET_SOFT_STATE`.
+#[doc(alias = "HV_FAST_MACH_GET_SOFT_STATE")]
 pub const SOFT_STATE_GET: u64 = 0x71;
-/// Suspend the calling guest; status returns after resume. [I] `HV_GUEST_SUSPEND`.
+/// Suspend the calling guest; status returns after resume. [I] `GUEST_SUSPEND`.
 pub const GUEST_SUSPEND: u64 = 0x181;
-/// Set `%tick` NPT: 0 or 1. [I] `HV_TICK_SET_NPT`.
+/// Set `%tick` NPT: 0 or 1. [I] `TICK_SET_NPT`.
 pub const TICK_SET_NPT: u64 = 0x182;
-/// Set `%stick` NPT: 0 or 1. [I] `HV_STICK_SET_NPT`.
+/// Set `%stick` NPT: 0 or 1. [I] `STICK_SET_NPT`.
 pub const STICK_SET_NPT: u64 = 0x183;
 
 /// `CPU_QCONF` queue: cpu mondo. [L] `HV_CPU_QUEUE_CPU_MONDO`.

@@ -3,6 +3,7 @@
 //! Source: [L] `hypervisor.h` (`HV_FAST_MMU_*`, `struct hv_tsb_descr`,
 //! `HV_FAULT_*_OFFSET`), [O] `hcall.s`.
 
+use bitflags::bitflags;
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -48,6 +49,38 @@ pub const PGSZ_2G: u64 = 6;
 /// Page-size code 16 GiB. [L] `HV_PGSZ_IDX_16GB`.
 pub const PGSZ_16G: u64 = 7;
 
+bitflags! {
+    /// The page sizes a TSB holds (`pgsz_mask` of [`TsbDescriptor`]): bit
+    /// `code` for each page-size code. [L] hypervisor.h `HV_PGSZ_MASK_*`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PageSizeMask: u32 {
+        /// 8 KiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_8K")]
+        const SIZE_8K = 1 << 0;
+        /// 64 KiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_64K")]
+        const SIZE_64K = 1 << 1;
+        /// 512 KiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_512K")]
+        const SIZE_512K = 1 << 2;
+        /// 4 MiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_4MB")]
+        const SIZE_4MB = 1 << 3;
+        /// 32 MiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_32MB")]
+        const SIZE_32MB = 1 << 4;
+        /// 256 MiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_256MB")]
+        const SIZE_256MB = 1 << 5;
+        /// 2 GiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_2GB")]
+        const SIZE_2GB = 1 << 6;
+        /// 16 GiB pages.
+        #[doc(alias = "HV_PGSZ_MASK_16GB")]
+        const SIZE_16GB = 1 << 7;
+    }
+}
+
 /// log2 of the sun4v base page (8 KiB).
 pub const PAGE_SHIFT: u32 = 13;
 /// The sun4v base page size in bytes.
@@ -89,7 +122,7 @@ pub struct TsbDescriptor {
     pub num_ttes: U32,
     /// Context index.
     pub ctx_idx: U32,
-    /// Mask of page sizes (`1 << code`).
+    /// The page sizes it holds: a [`PageSizeMask`].
     pub pgsz_mask: U32,
     /// Real address of the TSB.
     pub tsb_base: U64,
@@ -136,6 +169,19 @@ mod tests {
         assert_eq!(page_size_bytes(PGSZ_4M), 4 << 20);
         assert_eq!(page_size_bytes(PGSZ_2G), 2 << 30);
         assert_eq!(page_size_bytes(PGSZ_16G), 16 << 30);
+        let masks = [
+            PageSizeMask::SIZE_8K,
+            PageSizeMask::SIZE_64K,
+            PageSizeMask::SIZE_512K,
+            PageSizeMask::SIZE_4MB,
+            PageSizeMask::SIZE_32MB,
+            PageSizeMask::SIZE_256MB,
+            PageSizeMask::SIZE_2GB,
+            PageSizeMask::SIZE_16GB,
+        ];
+        for (code, mask) in codes.iter().zip(masks) {
+            assert_eq!(u64::from(mask.bits()), 1 << code, "{mask:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Messages as START/STOP fragments of at most 48 bytes (sun4v-facts §4.3):
+//! Messages as START/STOP fragments of at most 48 bytes (Linux `ldc.c`
+//! `write_nonraw`/`read_nonraw`; `hv/REFERENCES.md`, "LDC link protocol"):
 //! splitting on the way out, reassembly on the way in.
 //!
 //! The first fragment has START, the last STOP, a one-packet message both,
@@ -197,7 +198,7 @@ mod tests {
     fn reassembles_every_size_up_to_the_maximum() {
         let mut source = [0u8; MAX_MESSAGE_SIZE];
         for (index, byte) in source.iter_mut().enumerate() {
-            *byte = (index * 7 + 3) as u8;
+            *byte = (index * 7 + 3).to_le_bytes()[0];
         }
         let mut reassembly = Reassembly::new();
         let mut out = [0u8; MAX_MESSAGE_SIZE];

@@ -1,4 +1,5 @@
-//! The reliable-mode handshake: VERS -> RTS -> RTR -> RDX (sun4v-facts §4.2),
+//! The reliable-mode handshake: VERS -> RTS -> RTR -> RDX (Linux `ldc.c`
+//! `process_version` .. `process_rdx`; `hv/REFERENCES.md`, "LDC link protocol"),
 //! as a state machine that turns each received control packet into one step
 //! for the link to carry out. It makes no hypervisor call itself.
 //!
@@ -18,8 +19,9 @@
 use core::fmt;
 
 use super::error::{ConfigError, HandshakeFailure, ResetCause};
-use super::packet::{ControlMessage, Packet, Subtype};
+use super::packet::{ControlMessage, Packet};
 use super::sequence::Sequence;
+use crate::abi::ldc::Subtype;
 use crate::abi::ldc::LDC_MODE_STREAM;
 
 /// An LDC link-protocol version.

@@ -18,8 +18,8 @@ use super::handshake::{Handshake, HandshakeState, HandshakeStep, Version};
 use super::packet::{ControlMessage, Packet, PacketType};
 use super::queue::QueueGeometry;
 use super::sequence::Sequence;
-use crate::abi::ldc::{LDC_PACKET_SIZE, LDC_RELIABLE_PAYLOAD};
-use crate::hypervisor::{Ldc, LdcChannelState, LdcQueueState, LocalMemory};
+use crate::abi::ldc::{Subtype, LDC_MTE_BYTES, LDC_PACKET_SIZE, LDC_RELIABLE_PAYLOAD};
+use crate::hypervisor::{Ldc, LdcChannelState, LdcQueueState, LocalMemory, LocalRegion};
 use crate::HvError;
 
 /// Where a link stands, as the application sees it.
@@ -132,6 +132,7 @@ enum ResetKind {
 pub struct LdcLink<H: Ldc + LocalMemory> {
     hypervisor: H,
     config: LinkConfig,
+    memory: LinkMemory,
     tx: QueueGeometry,
     rx: QueueGeometry,
     tx_head: u64,
@@ -149,6 +150,45 @@ pub struct LdcLink<H: Ldc + LocalMemory> {
     statistics: LinkStatistics,
 }
 
+/// The link's own memory as regions the hypervisor vouched for: minted once
+/// at open from the configuration's RAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LinkMemory {
+    tx_queue: LocalRegion,
+    rx_queue: LocalRegion,
+    map_table: Option<LocalRegion>,
+}
+
+impl LinkMemory {
+    /// Mints the queues' and the map table's regions (`ENORADDR` from the
+    /// call that would have used a range the caller does not own).
+    fn mint<H: LocalMemory>(
+        hypervisor: &H,
+        config: &LinkConfig,
+        tx: QueueGeometry,
+        rx: QueueGeometry,
+    ) -> Result<Self, LinkError> {
+        let region = |call, ra, bytes| {
+            hypervisor
+                .local_region(ra, bytes)
+                .map_err(|error| LinkError::Hypervisor { call, error })
+        };
+        let map_table = match config.map_table {
+            Some(table) => Some(region(
+                LdcCall::SetMapTable,
+                table.ra,
+                table.entries.saturating_mul(LDC_MTE_BYTES as u64),
+            )?),
+            None => None,
+        };
+        Ok(LinkMemory {
+            tx_queue: region(LdcCall::TxQconf, config.tx_queue.ra, tx.size_bytes())?,
+            rx_queue: region(LdcCall::RxQconf, config.rx_queue.ra, rx.size_bytes())?,
+            map_table,
+        })
+    }
+}
+
 impl<H: Ldc + LocalMemory> LdcLink<H> {
     /// Binds the channel: checks the configuration, probes the channel
     /// (`LDC_TX_QINFO`), unconfigures and configures both queues, reads
@@ -157,9 +197,11 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
     /// channel up. On failure `hypervisor` is dropped.
     pub fn open(hypervisor: H, config: LinkConfig) -> Result<Self, LinkError> {
         let (tx, rx) = config.validate().map_err(LinkError::Config)?;
+        let memory = LinkMemory::mint(&hypervisor, &config, tx, rx)?;
         let mut link = LdcLink {
             hypervisor,
             config,
+            memory,
             tx,
             rx,
             tx_head: 0,
@@ -176,9 +218,9 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
         let channel = config.channel;
         link.call(LdcCall::TxQinfo, |hv| hv.ldc_tx_qinfo(channel))?;
         link.bind()?;
-        if let Some(table) = config.map_table {
+        if let (Some(table), Some(region)) = (config.map_table, memory.map_table) {
             link.call(LdcCall::SetMapTable, |hv| {
-                hv.ldc_set_map_table(channel, table.ra, table.entries)
+                hv.ldc_set_map_table(channel, &region, table.entries)
             })?;
         }
         Ok(link)
@@ -188,12 +230,21 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
     /// hypervisor back, with the first error met, if any.
     pub fn close(mut self) -> (H, Result<(), LinkError>) {
         let channel = self.config.channel;
+        let LinkMemory {
+            tx_queue,
+            rx_queue,
+            map_table,
+        } = self.memory;
         let mut result = self
-            .call(LdcCall::TxQconf, |hv| hv.ldc_tx_qconf(channel, 0, 0))
-            .and(self.call(LdcCall::RxQconf, |hv| hv.ldc_rx_qconf(channel, 0, 0)));
-        if self.config.map_table.is_some() {
+            .call(LdcCall::TxQconf, |hv| {
+                hv.ldc_tx_qconf(channel, &tx_queue, 0)
+            })
+            .and(self.call(LdcCall::RxQconf, |hv| {
+                hv.ldc_rx_qconf(channel, &rx_queue, 0)
+            }));
+        if let Some(table) = map_table {
             result = result.and(self.call(LdcCall::SetMapTable, |hv| {
-                hv.ldc_set_map_table(channel, 0, 0)
+                hv.ldc_set_map_table(channel, &table, 0)
             }));
         }
         (self.hypervisor, result)
@@ -481,14 +532,15 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
     /// Unconfigure and configure both queues, read their state back.
     fn bind(&mut self) -> Result<(), LinkError> {
         let channel = self.config.channel;
-        let (tx, rx) = (self.config.tx_queue, self.config.rx_queue);
-        self.call(LdcCall::TxQconf, |hv| hv.ldc_tx_qconf(channel, 0, 0))?;
+        let (tx, rx) = (self.memory.tx_queue, self.memory.rx_queue);
+        let (tx_entries, rx_entries) = (self.tx.entries(), self.rx.entries());
+        self.call(LdcCall::TxQconf, |hv| hv.ldc_tx_qconf(channel, &tx, 0))?;
         self.call(LdcCall::TxQconf, |hv| {
-            hv.ldc_tx_qconf(channel, tx.ra, tx.entries)
+            hv.ldc_tx_qconf(channel, &tx, tx_entries)
         })?;
-        self.call(LdcCall::RxQconf, |hv| hv.ldc_rx_qconf(channel, 0, 0))?;
+        self.call(LdcCall::RxQconf, |hv| hv.ldc_rx_qconf(channel, &rx, 0))?;
         self.call(LdcCall::RxQconf, |hv| {
-            hv.ldc_rx_qconf(channel, rx.ra, rx.entries)
+            hv.ldc_rx_qconf(channel, &rx, rx_entries)
         })?;
         self.read_transmit_state()?;
         let rx_state = self.call(LdcCall::RxGetState, |hv| hv.ldc_rx_get_state(channel))?;
@@ -526,10 +578,9 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
     }
 
     fn read_packet(&mut self, offset: u64) -> Result<[u8; LDC_PACKET_SIZE], LinkError> {
-        let ra = self.config.rx_queue.ra + offset;
         let mut bytes = [0u8; LDC_PACKET_SIZE];
         self.hypervisor
-            .local_read(ra, &mut bytes)
+            .local_read(&self.memory.rx_queue, offset, &mut bytes)
             .map_err(|error| LinkError::Hypervisor {
                 call: LdcCall::ReadQueue,
                 error,
@@ -538,9 +589,8 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
     }
 
     fn write_packet(&mut self, offset: u64, packet: &Packet) -> Result<(), LinkError> {
-        let ra = self.config.tx_queue.ra + offset;
         self.hypervisor
-            .local_write(ra, &packet.encode())
+            .local_write(&self.memory.tx_queue, offset, &packet.encode())
             .map_err(|error| LinkError::Hypervisor {
                 call: LdcCall::WriteQueue,
                 error,
@@ -572,6 +622,14 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
         let was_connected = self.phase == Phase::Connected;
         let unacknowledged = self.sequence.unacknowledged_messages();
         self.statistics.resets += 1;
+        let channel = self.config.channel;
+        if was_connected {
+            log::warn!(
+                "LDC channel {channel}: reset ({cause}); {unacknowledged} messages unacknowledged"
+            );
+        } else {
+            log::debug!("LDC channel {channel}: reset before connecting ({cause})");
+        }
         if was_connected && !matches!(self.pending, Some(LinkError::Reset { .. })) {
             self.pending = Some(LinkError::Reset {
                 cause,
@@ -584,10 +642,10 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
                 // Flush what we queued for the old session; reconfiguring
                 // the transmit queue does not signal the peer.
                 let channel = self.config.channel;
-                let tx = self.config.tx_queue;
-                self.call(LdcCall::TxQconf, |hv| hv.ldc_tx_qconf(channel, 0, 0))?;
+                let (tx, entries) = (self.memory.tx_queue, self.tx.entries());
+                self.call(LdcCall::TxQconf, |hv| hv.ldc_tx_qconf(channel, &tx, 0))?;
                 self.call(LdcCall::TxQconf, |hv| {
-                    hv.ldc_tx_qconf(channel, tx.ra, tx.entries)
+                    hv.ldc_tx_qconf(channel, &tx, entries)
                 })?;
                 // A RESET reported here is the one being handled (or a newer
                 // one whose session we are starting fresh anyway).
@@ -687,6 +745,11 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
             HandshakeStep::Connected(rdx) => {
                 self.phase = Phase::Connected;
                 self.statistics.handshakes += 1;
+                log::debug!(
+                    "LDC channel {}: connected ({})",
+                    self.config.channel,
+                    self.handshake.state()
+                );
                 match rdx {
                     Some(rdx) => self.queue(Outbound::Control(rdx)),
                     None => Action::Consume,
@@ -698,9 +761,17 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
                     let _ = self.queue(Outbound::Control(notice));
                 }
                 if failure.is_final() {
+                    log::warn!(
+                        "LDC channel {}: handshake failed until restart: {failure}",
+                        self.config.channel
+                    );
                     self.phase = Phase::Failed(failure);
                     Action::Consume
                 } else {
+                    log::debug!(
+                        "LDC channel {}: handshake failed, starting over: {failure}",
+                        self.config.channel
+                    );
                     Action::Retry(failure)
                 }
             }
@@ -715,7 +786,8 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
         if packet.is_version_info() {
             return Action::Restart;
         }
-        let is_data_info = packet.packet_type == PacketType::Data && packet.subtype.is_info();
+        let is_data_info =
+            packet.packet_type == PacketType::Data && packet.subtype.contains(Subtype::INFO);
         if is_data_info && self.reassembly.is_complete() {
             // One message waits for the application; the rest waits in the queue.
             return Action::Stop;
@@ -735,15 +807,17 @@ impl<H: Ldc + LocalMemory> LdcLink<H> {
         match packet.packet_type {
             PacketType::Control | PacketType::Error => Action::Abort(ResetCause::UnexpectedPacket),
             PacketType::Data => {
-                if packet.subtype.is_nack() {
+                if packet.subtype.contains(Subtype::NACK) {
                     return Action::Abort(ResetCause::NackReceived);
                 }
-                if packet.subtype.is_ack() && self.sequence.acknowledge(packet.ackid).is_err() {
+                if packet.subtype.contains(Subtype::ACK)
+                    && self.sequence.acknowledge(packet.ackid).is_err()
+                {
                     return Action::Abort(ResetCause::UnknownAck {
                         ackid: packet.ackid,
                     });
                 }
-                if packet.subtype.is_info() {
+                if packet.subtype.contains(Subtype::INFO) {
                     if let Err(error) = self.reassembly.push(&packet) {
                         return Action::Abort(ResetCause::Fragment(error));
                     }

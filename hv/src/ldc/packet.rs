@@ -1,7 +1,7 @@
 //! The 64-byte LDC packet as the link layer sees it: typed decode (never
 //! panics, every byte hostile) and encode for reliable/stream mode.
 //!
-//! Layout (big-endian, sun4v-facts §4.1): type, stype, ctrl, env, seqid u32,
+//! Layout (big-endian, Linux `arch/sparc/kernel/ldc.c` `struct ldc_packet`): type, stype, ctrl, env, seqid u32,
 //! then in reliable/stream mode an unused u32 (which carries the version in
 //! `VERS` packets: major u16, minor u16 at offset 8), ackid u32 and 48
 //! payload bytes. The wire struct is [`crate::abi::ldc::LdcPacket`].
@@ -12,10 +12,10 @@ use zerocopy::byteorder::big_endian::U32;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::handshake::Version;
+use crate::abi::ldc::Subtype;
 use crate::abi::ldc::{
-    LdcPacket, LDC_ACK, LDC_CTRL, LDC_CTRL_MSK, LDC_DATA, LDC_ERR, LDC_FRAG_START, LDC_FRAG_STOP,
-    LDC_INFO, LDC_LEN, LDC_NACK, LDC_PACKET_SIZE, LDC_RDX, LDC_RELIABLE_PAYLOAD, LDC_RTR, LDC_RTS,
-    LDC_VERS,
+    Envelope, LdcPacket, LDC_CTRL, LDC_CTRL_MSK, LDC_DATA, LDC_ERR, LDC_LEN, LDC_PACKET_SIZE,
+    LDC_RDX, LDC_RELIABLE_PAYLOAD, LDC_RTR, LDC_RTS, LDC_VERS,
 };
 
 /// The packet's `type` byte.
@@ -36,36 +36,6 @@ impl PacketType {
             PacketType::Data => LDC_DATA,
             PacketType::Error => LDC_ERR,
         }
-    }
-}
-
-/// The `stype` byte: INFO, ACK and NACK bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Subtype(u8);
-
-impl Subtype {
-    /// `LDC_INFO` alone.
-    pub const INFO: Subtype = Subtype(LDC_INFO);
-    /// `LDC_ACK` alone.
-    pub const ACK: Subtype = Subtype(LDC_ACK);
-    /// `LDC_NACK` alone.
-    pub const NACK: Subtype = Subtype(LDC_NACK);
-
-    /// The raw byte.
-    pub fn raw(self) -> u8 {
-        self.0
-    }
-    /// INFO bit set.
-    pub fn is_info(self) -> bool {
-        self.0 & LDC_INFO != 0
-    }
-    /// ACK bit set.
-    pub fn is_ack(self) -> bool {
-        self.0 & LDC_ACK != 0
-    }
-    /// NACK bit set.
-    pub fn is_nack(self) -> bool {
-        self.0 & LDC_NACK != 0
     }
 }
 
@@ -198,10 +168,13 @@ impl Packet {
         let length = chunk.len().min(LDC_RELIABLE_PAYLOAD);
         let mut packet = Packet::empty(PacketType::Data, Subtype::INFO);
         packet.payload[..length].copy_from_slice(&chunk[..length]);
-        // `length` <= 48 < 64: it fits the 6-bit field.
-        packet.env = (length as u8 & LDC_LEN)
-            | if start { LDC_FRAG_START } else { 0 }
-            | if stop { LDC_FRAG_STOP } else { 0 };
+        let mut fragment = Envelope::empty();
+        fragment.set(Envelope::START, start);
+        fragment.set(Envelope::STOP, stop);
+        // `length` <= 48: the cast keeps every bit and fits the 6-bit field.
+        #[allow(clippy::cast_possible_truncation)]
+        let length = length as u8 & LDC_LEN;
+        packet.env = length | fragment.bits();
         packet.seqid = seqid;
         packet
     }
@@ -246,12 +219,12 @@ impl Packet {
 
     /// START bit of a data packet.
     pub fn is_start(&self) -> bool {
-        self.env & LDC_FRAG_START != 0
+        Envelope::from_bits_truncate(self.env).contains(Envelope::START)
     }
 
     /// STOP bit of a data packet.
     pub fn is_stop(&self) -> bool {
-        self.env & LDC_FRAG_STOP != 0
+        Envelope::from_bits_truncate(self.env).contains(Envelope::STOP)
     }
 
     /// The payload bytes a data packet carries.
@@ -279,11 +252,11 @@ impl Packet {
             other => return Err(PacketError::UnknownType(other)),
         };
         let stype = raw.stype;
-        let known = LDC_INFO | LDC_ACK | LDC_NACK;
-        let both_answers = LDC_ACK | LDC_NACK;
-        if stype == 0 || stype & !known != 0 || stype & both_answers == both_answers {
-            return Err(PacketError::BadSubtype(stype));
-        }
+        let subtype = Subtype::from_bits(stype)
+            .filter(|subtype| {
+                !subtype.is_empty() && !subtype.contains(Subtype::ACK | Subtype::NACK)
+            })
+            .ok_or(PacketError::BadSubtype(stype))?;
         let control = match packet_type {
             PacketType::Control => {
                 if stype.count_ones() != 1 {
@@ -297,14 +270,14 @@ impl Packet {
             PacketType::Data | PacketType::Error => ControlMessage::from_raw(raw.ctrl),
         };
         if packet_type == PacketType::Data
-            && stype & LDC_INFO != 0
+            && subtype.contains(Subtype::INFO)
             && usize::from(raw.env & LDC_LEN) > LDC_RELIABLE_PAYLOAD
         {
             return Err(PacketError::PayloadLength(raw.env));
         }
         Ok(Packet {
             packet_type,
-            subtype: Subtype(stype),
+            subtype,
             control,
             env: raw.env,
             seqid: raw.seqid.get(),
@@ -318,7 +291,7 @@ impl Packet {
     pub fn encode(&self) -> [u8; LDC_PACKET_SIZE] {
         let raw = LdcPacket {
             packet_type: self.packet_type.raw(),
-            stype: self.subtype.0,
+            stype: self.subtype.bits(),
             ctrl: self.control.map_or(0, ControlMessage::raw),
             env: self.env,
             seqid: U32::new(self.seqid),
@@ -347,7 +320,10 @@ mod tests {
             0,
         );
         let bytes = rts.encode();
-        assert_eq!(&bytes[..4], &[LDC_CTRL, LDC_INFO, LDC_RTS, LDC_MODE_STREAM]);
+        assert_eq!(
+            &bytes[..4],
+            &[LDC_CTRL, Subtype::INFO.bits(), LDC_RTS, LDC_MODE_STREAM]
+        );
         assert_eq!(Packet::decode(&bytes), Ok(rts));
 
         let vers = Packet::version_message(Subtype::NACK, Version::new(1, 3));
@@ -366,14 +342,14 @@ mod tests {
         let packet = Packet::data_fragment(0x0102_0304, true, false, &chunk);
         let bytes = packet.encode();
         assert_eq!(bytes[0], LDC_DATA);
-        assert_eq!(bytes[3], 20 | LDC_FRAG_START);
+        assert_eq!(bytes[3], 20 | Envelope::START.bits());
         assert_eq!(&bytes[4..8], &[1, 2, 3, 4]);
         assert_eq!(&bytes[16..36], &chunk);
         let decoded = Packet::decode(&bytes).expect("valid data");
         assert_eq!(decoded.data(), &chunk);
         assert!(decoded.is_start() && !decoded.is_stop());
         let ack = Packet::decode(&Packet::data_ack(9, 7).encode()).expect("valid ack");
-        assert!(ack.subtype.is_ack() && !ack.subtype.is_info());
+        assert!(ack.subtype.contains(Subtype::ACK) && !ack.subtype.contains(Subtype::INFO));
         assert_eq!((ack.seqid, ack.ackid), (9, 7));
     }
 
@@ -388,13 +364,13 @@ mod tests {
         assert_eq!(Packet::decode(&bytes), Err(PacketError::BadSubtype(0)));
         bytes[1] = 0x08;
         assert_eq!(Packet::decode(&bytes), Err(PacketError::BadSubtype(0x08)));
-        bytes[1] = LDC_ACK | LDC_NACK;
+        bytes[1] = (Subtype::ACK | Subtype::NACK).bits();
         assert_eq!(Packet::decode(&bytes), Err(PacketError::BadSubtype(0x06)));
         let mut bytes = good;
-        bytes[3] = 49 | LDC_FRAG_START;
+        bytes[3] = 49 | Envelope::START.bits();
         assert_eq!(
             Packet::decode(&bytes),
-            Err(PacketError::PayloadLength(49 | LDC_FRAG_START))
+            Err(PacketError::PayloadLength(49 | Envelope::START.bits()))
         );
         let mut control = Packet::version_message(Subtype::INFO, Version::new(1, 0)).encode();
         control[2] = 0x09;
@@ -403,7 +379,7 @@ mod tests {
             Err(PacketError::UnknownControl(0x09))
         );
         control[2] = LDC_VERS;
-        control[1] = LDC_INFO | LDC_ACK;
+        control[1] = (Subtype::INFO | Subtype::ACK).bits();
         assert_eq!(Packet::decode(&control), Err(PacketError::BadSubtype(0x03)));
     }
 

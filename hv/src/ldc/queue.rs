@@ -1,7 +1,8 @@
 //! LDC queue arithmetic: byte offsets of 64-byte entries in a power-of-2
 //! ring, as both the link layer and the simulated hypervisor use them.
 //!
-//! Rules (sun4v-facts §4.4): head and tail are byte offsets, a multiple of
+//! Rules (Linux `ldc.c` `rx_advance`/`tx_advance`; `hv/REFERENCES.md`,
+//! "LDC link protocol"): head and tail are byte offsets, a multiple of
 //! 64 below `entries × 64`; advancing adds 64 and wraps to 0. The queue is
 //! empty when head == tail and full when advancing the tail would reach the
 //! head, so one entry always stays unused.

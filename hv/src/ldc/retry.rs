@@ -2,9 +2,10 @@
 //! repeats a call the hypervisor says would block, before it gives up with a
 //! typed [`LinkError::Timeout`].
 //!
-//! sun4v-facts §3.4: `EWOULDBLOCK` is transient; Linux retries 1000 times
-//! with a 1 µs delay. The link layer has no clock (it is sans-IO), so the
-//! policy counts attempts and spins ([`core::hint::spin_loop`]) between
+//! `EWOULDBLOCK` is transient; Linux (`arch/sparc/kernel/ldc.c`,
+//! `set_tx_tail` and `__set_rx_head`) retries 1000 times with a 1 µs delay.
+//! The link layer has no clock (it is sans-IO), so the policy counts
+//! attempts and spins ([`core::hint::spin_loop`]) between
 //! them; a caller that wants a longer wait keeps its own deadline and calls
 //! again after a `Timeout`, which loses nothing.
 
@@ -49,6 +50,7 @@ impl RetryPolicy {
                 Err(error) => return Err(LinkError::Hypervisor { call, error }),
             }
         }
+        log::warn!("{call}: EWOULDBLOCK {attempts} times in a row, giving up for now");
         Err(LinkError::Timeout { call, attempts })
     }
 }

@@ -1,4 +1,5 @@
-//! Sequence ids and acknowledgements of a connected link (sun4v-facts §4.3).
+//! Sequence ids and acknowledgements of a connected link (Linux `ldc.c`
+//! `rx_bad_seq`, `process_data_ack`, `send_data_ack`; `hv/REFERENCES.md`).
 //!
 //! Each direction numbers its packets: every packet sent after the handshake
 //! (data, ACK, NACK, RDX) carries `snd_nxt + 1`. The receiver accepts only

@@ -3,7 +3,7 @@
  * The first 16 KiB of the image ARE the trap table (HTBA = image base): on
  * the T1 the power-on reset vector is entry 1 of that layout, at +0x20, where
  * QEMU -M niagara starts us (hyperprivileged, TL 6, register windows not
- * initialised; see shared/reference/qemu-niagara.md). One 32-byte entry per
+ * initialised; QEMU hw/sparc64/niagara.c, hv/REFERENCES.md). One 32-byte entry per
  * trap type tt at HTBA + tt * 32, whatever the TL (UltraSPARC Architecture
  * 2005; QEMU: target/sparc/int64_helper.c).
  *

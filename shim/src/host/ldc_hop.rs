@@ -116,9 +116,11 @@ impl<N: Transport> LdcHop<N> {
                 let word = at / 8 * 8;
                 let mut bytes = [0u8; 8];
                 let memory = self.engine.hypervisor_mut();
-                if memory.local_read(word, &mut bytes).is_ok() {
-                    bytes[(at - word) as usize] ^= 0x10;
-                    let _ = memory.local_write(word, &bytes);
+                if let Ok(region) = memory.local_region(word, 8) {
+                    if memory.local_read(&region, 0, &mut bytes).is_ok() {
+                        bytes[(at - word) as usize] ^= 0x10;
+                        let _ = memory.local_write(&region, 0, &bytes);
+                    }
                 }
             }
         }

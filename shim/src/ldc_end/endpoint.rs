@@ -13,13 +13,13 @@
 //! nothing taken twice); one from a new engine session starts from the
 //! positions it announces.
 
-use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, RetryPolicy};
 
 use super::control::ShimControl;
 use super::copy::{copy_all, CopyDirection};
 use super::layout::ShimLayout;
-use ldmig::ldc_transport::error::{memory, BulkError, DescriptorFault, MemoryUse};
+use ldmig::ldc_transport::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use ldmig::ldc_transport::layout::LayoutError;
 use ldmig::ldc_transport::messenger::{Incoming, Messenger, MessengerStatistics};
 use ldmig::ldc_transport::ring::{copy_length, RingGeometry, MAX_SLOT_BYTES};
@@ -115,6 +115,8 @@ struct RemoteRings {
 pub struct ShimEndpoint<H: Ldc + LocalMemory> {
     link: LdcLink<H>,
     layout: ShimLayout,
+    /// The memory the layout lies in, as the hypervisor vouched for it.
+    memory: LocalRegion,
     channel: u64,
     versions: (u8, u8),
     messenger: Messenger,
@@ -152,6 +154,9 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             config.queue_entries,
             config.max_slot_bytes,
         )?;
+        let memory = hypervisor
+            .local_region(config.memory_base, config.memory_bytes)
+            .map_err(memory_failure(MemoryUse::Frame))?;
         let mut link_config = LinkConfig::new(
             config.channel,
             layout.transmit_queue,
@@ -168,6 +173,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         Ok(ShimEndpoint {
             link,
             layout,
+            memory,
             channel: config.channel,
             versions: (config.oldest_version, config.newest_version),
             messenger: Messenger::new(config.session),
@@ -444,7 +450,8 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             self.channel,
             direction,
             cookie,
-            local_ra,
+            &self.memory,
+            self.memory.offset_of(local_ra),
             length,
         )?;
         self.statistics.copy_calls += calls;
@@ -457,10 +464,11 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         let local = self.layout.descriptor_buffer_ra;
         self.copy(CopyDirection::In, cookie, local, DESCRIPTOR_BYTES as u64)?;
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
+        let offset = self.memory.offset_of(local);
         self.link
             .hypervisor_mut()
-            .local_read(local, &mut bytes)
-            .map_err(memory(MemoryUse::Descriptor))?;
+            .local_read(&self.memory, offset, &mut bytes)
+            .map_err(memory_failure(MemoryUse::Descriptor))?;
         Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
             index,
             fault: DescriptorFault::Malformed(error),
@@ -477,10 +485,11 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     ) -> Result<(), BulkError> {
         let cookie = ring_cookie + u64::from(index) * DESCRIPTOR_BYTES as u64 + offset;
         let local = self.layout.descriptor_buffer_ra;
+        let offset = self.memory.offset_of(local);
         self.link
             .hypervisor_mut()
-            .local_write(local, &word)
-            .map_err(memory(MemoryUse::Descriptor))?;
+            .local_write(&self.memory, offset, &word)
+            .map_err(memory_failure(MemoryUse::Descriptor))?;
         self.copy(CopyDirection::Out, cookie, local, 8)
     }
 
@@ -543,10 +552,11 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             let local = self.layout.frame_buffer_ra;
             if length > 0 {
                 self.copy(CopyDirection::In, cookie, local, copy_length(length) as u64)?;
+                let offset = self.memory.offset_of(local);
                 self.link
                     .hypervisor_mut()
-                    .local_read(local, target)
-                    .map_err(memory(MemoryUse::Frame))?;
+                    .local_read(&self.memory, offset, target)
+                    .map_err(memory_failure(MemoryUse::Frame))?;
             }
             self.store_word(
                 ring,
@@ -600,18 +610,19 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             let local = self.layout.frame_buffer_ra;
             let whole = frame.len() / 8 * 8;
             let (body, tail) = frame.split_at(whole);
+            let region = self.memory;
             let hypervisor = self.link.hypervisor_mut();
             hypervisor
-                .local_write(local, body)
-                .map_err(memory(MemoryUse::Frame))?;
+                .local_write(&region, region.offset_of(local), body)
+                .map_err(memory_failure(MemoryUse::Frame))?;
             if !tail.is_empty() {
                 // The last partial word goes zero-padded (LDC_COPY moves
                 // whole 8-byte words).
                 let mut padded = [0u8; 8];
                 padded[..tail.len()].copy_from_slice(tail);
                 hypervisor
-                    .local_write(local + whole as u64, &padded)
-                    .map_err(memory(MemoryUse::Frame))?;
+                    .local_write(&region, region.offset_of(local + whole as u64), &padded)
+                    .map_err(memory_failure(MemoryUse::Frame))?;
             }
             self.copy(
                 CopyDirection::Out,

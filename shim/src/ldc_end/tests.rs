@@ -294,9 +294,12 @@ fn hostile_descriptors_are_refused_by_name() {
     let receive_ring = engine.layout().region(Region::ReceiveRing).cookie(0);
     let write = |shim: &mut Shim, cookie: u64, word: [u8; 8]| {
         let hypervisor = shim.hypervisor_mut();
-        hypervisor.local_write(scratch, &word).expect("scratch");
+        let region = hypervisor
+            .local_region(scratch, 8)
+            .expect("the shim's memory");
+        hypervisor.local_write(&region, 0, &word).expect("scratch");
         hypervisor
-            .ldc_copy(SHIM_CHANNEL, LDC_COPY_OUT, cookie, scratch, 8)
+            .ldc_copy(SHIM_CHANNEL, LDC_COPY_OUT, cookie, &region, 0, 8)
             .expect("copy out");
     };
     // A state byte that names no state in the transmit ring.

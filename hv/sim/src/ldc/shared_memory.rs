@@ -8,20 +8,21 @@
 //! the exporter's table gives the page (MTE word 0: RA bits 55:13,
 //! permissions, page-size code), and word 1 holds the revoke cookie the
 //! hypervisor writes when the page is mapped in.
+//!
+//! `LDC_COPY` and `LDC_MAPIN` check in the order of the OpenSPARC
+//! hypervisor (`src/greatlakes/common/src/ldc.s`, `hcall_ldc_copy` and
+//! `hcall_ldc_mapin`), with the same status for each check; `hv/API.md`
+//! lists the order.
 
 use super::state::{MapTable, Mapping, Pair};
 use super::{SIM_MAPIN_BASE, SIM_MAX_MAPPINGS};
 use ldmig_hv::abi::ldc::{
-    split_cookie, LDC_COPY_IN, LDC_COPY_OUT, LDC_MTE_BYTES, LDC_MTE_COPY_R, LDC_MTE_COPY_W,
-    LDC_MTE_EXEC, LDC_MTE_PADDR, LDC_MTE_READ, LDC_MTE_SZALL, LDC_MTE_WRITE,
+    split_cookie, MapPermissions, MtePermissions, LDC_COPY_IN, LDC_COPY_OUT, LDC_MTE_BYTES,
+    LDC_MTE_PADDR, LDC_MTE_SZALL,
 };
 use ldmig_hv::abi::mmu::{page_size_bytes, PGSZ_16G};
+use ldmig_hv::hypervisor::LocalRegion;
 use ldmig_hv::HvError;
-
-/// MAPIN permission bits (sun4v-facts §3.4): read, write, exec.
-const MAP_READ: u64 = 1;
-const MAP_WRITE: u64 = 2;
-const MAP_EXEC: u64 = 4;
 
 /// Spacing of mapped-in pages in the importer's RA space (the largest page).
 const MAPPING_STRIDE: u64 = 1 << 34;
@@ -29,20 +30,34 @@ const MAPPING_STRIDE: u64 = 1 << 34;
 /// Tag of the revoke cookies the simulated hypervisor hands out.
 const REVOKE_COOKIE_TAG: u64 = 0x5256_0000_0000_0000;
 
-/// A map-table entry found through a cookie.
+/// Bytes of one map-table entry, as a `u64`.
+const MTE_BYTES: u64 = LDC_MTE_BYTES as u64;
+
+/// A map-table entry found through a cookie (its table checks passed).
 struct Entry {
     index: u64,
+    code: u64,
     word0: u64,
-    page_ra: u64,
-    page_bytes: u64,
     offset: u64,
+}
+
+impl Entry {
+    fn permissions(&self) -> MtePermissions {
+        MtePermissions::from_bits_truncate(self.word0)
+    }
+}
+
+/// The page an entry names, once its size and address are checked.
+struct Page {
+    ra: u64,
+    bytes: u64,
 }
 
 impl Pair {
     /// Reads word `word` of entry `index` of `side`'s table.
     fn table_word(&self, side: usize, table: MapTable, index: u64, word: u64) -> Option<u64> {
         let end = &self.ends[side];
-        let ra = table.ra + index * LDC_MTE_BYTES as u64 + word * 8;
+        let ra = table.ra + index * MTE_BYTES + word * 8;
         let range = end.memory_range(ra, 8)?;
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&end.memory[range]);
@@ -51,16 +66,16 @@ impl Pair {
 
     fn set_table_word(&mut self, side: usize, table: MapTable, index: u64, value: u64) {
         let end = &mut self.ends[side];
-        let ra = table.ra + index * LDC_MTE_BYTES as u64 + 8;
+        let ra = table.ra + index * MTE_BYTES + 8;
         if let Some(range) = end.memory_range(ra, 8) {
             end.memory[range].copy_from_slice(&value.to_be_bytes());
         }
     }
 
-    /// Looks a cookie up in `exporter`'s table: ENOMAP without a table or
-    /// for an index past it, EBADPGSZ for a bad or mismatched page size,
-    /// ENORADDR for a page outside the exporter's memory.
-    fn lookup(&self, exporter: usize, cookie: u64) -> Result<Entry, HvError> {
+    /// Finds a cookie's entry in `exporter`'s table: `ENOMAP` without a
+    /// table (or without a peer), `EBADPGSZ` for a page-size code that does
+    /// not exist, `ENOMAP` for an index past the table.
+    fn entry(&self, exporter: usize, cookie: u64) -> Result<Entry, HvError> {
         let end = &self.ends[exporter];
         let table = end
             .map_table
@@ -76,35 +91,46 @@ impl Pair {
         let word0 = self
             .table_word(exporter, table, index, 0)
             .ok_or(HvError::NoMap)?;
-        if word0 == 0 {
-            return Err(HvError::NoMap);
-        }
-        if word0 & LDC_MTE_SZALL != code {
-            return Err(HvError::BadPageSize);
-        }
-        let page_bytes = page_size_bytes(code);
-        let page_ra = word0 & LDC_MTE_PADDR;
-        if !page_ra.is_multiple_of(page_bytes) {
-            return Err(HvError::BadPageSize);
-        }
-        end.memory_range(page_ra, page_bytes)
-            .ok_or(HvError::NoRealAddress)?;
         Ok(Entry {
             index,
+            code,
             word0,
-            page_ra,
-            page_bytes,
             offset,
         })
     }
 
+    /// The page of an entry: `EBADPGSZ` when the entry's page-size code is
+    /// not the cookie's, `misaligned` when the page RA is not aligned to
+    /// its size, `ENORADDR` when the page is not in the exporter's memory.
+    fn page(&self, exporter: usize, entry: &Entry, misaligned: HvError) -> Result<Page, HvError> {
+        if entry.word0 & LDC_MTE_SZALL != entry.code {
+            return Err(HvError::BadPageSize);
+        }
+        let bytes = page_size_bytes(entry.code);
+        let ra = entry.word0 & LDC_MTE_PADDR;
+        if !ra.is_multiple_of(bytes) {
+            return Err(misaligned);
+        }
+        self.ends[exporter]
+            .memory_range(ra, bytes)
+            .ok_or(HvError::NoRealAddress)?;
+        Ok(Page { ra, bytes })
+    }
+
+    /// `LDC_SET_MAP_TABLE`, checked in OpenSPARC's order: table alignment,
+    /// channel, 0 entries (unregister), entry count, memory.
     pub(super) fn set_map_table(
         &mut self,
         side: usize,
         channel: u64,
-        ra: u64,
+        table: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
+        // The RA the real call passes: 0 to unregister.
+        let ra = if entries == 0 { 0 } else { table.ra() };
+        if !ra.is_multiple_of(64) {
+            return Err(HvError::BadAlignment);
+        }
         self.check_channel(side, channel)?;
         let end = &mut self.ends[side];
         if entries == 0 {
@@ -114,10 +140,10 @@ impl Pair {
         if !(2..(1 << 30)).contains(&entries) || !entries.is_power_of_two() {
             return Err(HvError::Invalid);
         }
-        if !ra.is_multiple_of(64) {
-            return Err(HvError::BadAlignment);
-        }
-        end.memory_range(ra, entries * LDC_MTE_BYTES as u64)
+        let bytes = entries * MTE_BYTES;
+        table
+            .address_of(0, bytes)
+            .and_then(|ra| end.memory_range(ra, bytes))
             .ok_or(HvError::NoRealAddress)?;
         end.map_table = Some(MapTable { ra, entries });
         Ok(())
@@ -134,36 +160,50 @@ impl Pair {
             .map_or((0, 0), |table| (table.ra, table.entries)))
     }
 
-    /// `LDC_COPY`: copies up to the end of the remote page; returns bytes copied.
+    /// `LDC_COPY`: copies up to the end of the remote page; returns bytes
+    /// copied. Checks, in OpenSPARC's order: alignment of the cookie, the
+    /// local RA and the length (`EBADALIGN`), direction and length
+    /// (`EINVAL`), channel, the local range (`ENORADDR`), the entry
+    /// ([`Pair::entry`]), the copy permission (`ENOACCESS`: `COPY_R` to copy
+    /// in, `COPY_W` to copy out; an empty entry has neither), then the page
+    /// ([`Pair::page`], a misaligned page `EBADPGSZ`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn copy(
         &mut self,
         side: usize,
         channel: u64,
         direction: u64,
         cookie: u64,
-        local_ra: u64,
+        local: &LocalRegion,
+        offset: u64,
         length: u64,
     ) -> Result<u64, HvError> {
-        self.check_channel(side, channel)?;
+        let local_ra = local.ra().wrapping_add(offset);
+        if !(cookie | local_ra | length).is_multiple_of(8) {
+            return Err(HvError::BadAlignment);
+        }
         if direction > LDC_COPY_OUT || length == 0 {
             return Err(HvError::Invalid);
         }
-        if !cookie.is_multiple_of(8) || !local_ra.is_multiple_of(8) || !length.is_multiple_of(8) {
-            return Err(HvError::BadAlignment);
-        }
+        self.check_channel(side, channel)?;
+        local
+            .address_of(offset, length)
+            .and_then(|ra| self.ends[side].memory_range(ra, length))
+            .ok_or(HvError::NoRealAddress)?;
         let exporter = 1 - side;
-        let entry = self.lookup(exporter, cookie)?;
+        let entry = self.entry(exporter, cookie)?;
         let needed = if direction == LDC_COPY_IN {
-            LDC_MTE_COPY_R
+            MtePermissions::COPY_R
         } else {
-            LDC_MTE_COPY_W
+            MtePermissions::COPY_W
         };
-        if entry.word0 & needed == 0 {
-            return Err(HvError::NoMap);
+        if !entry.permissions().contains(needed) {
+            return Err(HvError::NoAccess);
         }
-        let count = length.min(entry.page_bytes - entry.offset);
+        let page = self.page(exporter, &entry, HvError::BadPageSize)?;
+        let count = length.min(page.bytes - entry.offset);
         let remote = self.ends[exporter]
-            .memory_range(entry.page_ra + entry.offset, count)
+            .memory_range(page.ra + entry.offset, count)
             .ok_or(HvError::NoRealAddress)?;
         let local = self.ends[side]
             .memory_range(local_ra, count)
@@ -182,43 +222,40 @@ impl Pair {
         Ok(count)
     }
 
-    /// `LDC_MAPIN`: maps the peer's page into this endpoint; returns (RA of
-    /// the cookie's byte, permissions).
+    /// `LDC_MAPIN`: maps the peer's page into this endpoint; returns (RA
+    /// of the cookie's byte, the entry's permissions). Checks, in
+    /// OpenSPARC's order: channel, the entry ([`Pair::entry`]), a mappable
+    /// permission (`ENOACCESS` without any of [`MapPermissions::MAPIN_MASK`];
+    /// an empty entry has none), the page ([`Pair::page`], a misaligned page
+    /// `EBADALIGN`), room for the mapping (`ETOOMANY`).
     pub(super) fn mapin(
         &mut self,
         side: usize,
         channel: u64,
         cookie: u64,
-    ) -> Result<(u64, u64), HvError> {
+    ) -> Result<(u64, MapPermissions), HvError> {
         self.check_channel(side, channel)?;
         let exporter = 1 - side;
-        let entry = self.lookup(exporter, cookie)?;
-        let mut permissions = 0;
-        for (bit, permission) in [
-            (LDC_MTE_READ, MAP_READ),
-            (LDC_MTE_WRITE, MAP_WRITE),
-            (LDC_MTE_EXEC, MAP_EXEC),
-        ] {
-            if entry.word0 & bit != 0 {
-                permissions |= permission;
-            }
+        let entry = self.entry(exporter, cookie)?;
+        let permissions = entry.permissions().map_permissions();
+        if !permissions.intersects(MapPermissions::MAPIN_MASK) {
+            return Err(HvError::NoAccess);
         }
-        if permissions == 0 {
-            return Err(HvError::NoMap);
-        }
+        let page = self.page(exporter, &entry, HvError::BadAlignment)?;
         let importer = &mut self.ends[side];
         if importer.mappings.len() >= SIM_MAX_MAPPINGS {
             return Err(HvError::TooMany);
         }
         importer.next_mapping += 1;
         let id = importer.next_mapping;
+        let side_tag = if side == 0 { 0 } else { 1 << 32 };
         let mapping = Mapping {
             ra: SIM_MAPIN_BASE + id * MAPPING_STRIDE,
-            page_bytes: entry.page_bytes,
-            exporter_ra: entry.page_ra,
+            page_bytes: page.bytes,
+            exporter_ra: page.ra,
             permissions,
             table_index: entry.index,
-            revoke_cookie: REVOKE_COOKIE_TAG | ((side as u64) << 32) | id,
+            revoke_cookie: REVOKE_COOKIE_TAG | side_tag | id,
         };
         importer.mappings.push(mapping);
         if let Some(table) = self.ends[exporter].map_table {
@@ -277,18 +314,37 @@ impl Pair {
         Ok(())
     }
 
-    /// Where `[ra, ra + length)` lives: this endpoint's memory, or a page it
-    /// mapped in (then the permission `needed` is checked).
+    /// Whether `[ra, ra + length)` is this endpoint's memory or lies in
+    /// one page it mapped in.
+    pub(super) fn owns(&self, side: usize, ra: u64, length: u64) -> bool {
+        let end = &self.ends[side];
+        if ra < SIM_MAPIN_BASE {
+            return end.memory_range(ra, length).is_some();
+        }
+        end.mappings.iter().any(|mapping| {
+            ra.checked_sub(mapping.ra)
+                .and_then(|offset| offset.checked_add(length))
+                .is_some_and(|end| end <= mapping.page_bytes)
+        })
+    }
+
+    /// Where `[offset, offset + length)` of `region` lives: this endpoint's
+    /// memory, or a page it mapped in (then the permission `needed` is
+    /// checked). The address must be 8-byte aligned.
     fn resolve(
         &self,
         side: usize,
-        ra: u64,
+        region: &LocalRegion,
+        offset: u64,
         length: u64,
-        needed: u64,
+        needed: MapPermissions,
     ) -> Result<(usize, std::ops::Range<usize>), HvError> {
-        if !ra.is_multiple_of(8) {
+        if !region.ra().wrapping_add(offset).is_multiple_of(8) {
             return Err(HvError::BadAlignment);
         }
+        let ra = region
+            .address_of(offset, length)
+            .ok_or(HvError::NoRealAddress)?;
         let end = &self.ends[side];
         if ra < SIM_MAPIN_BASE {
             return end
@@ -301,7 +357,7 @@ impl Pair {
             .iter()
             .find(|mapping| (mapping.ra..mapping.ra + mapping.page_bytes).contains(&ra))
             .ok_or(HvError::NoRealAddress)?;
-        if mapping.permissions & needed == 0 {
+        if !mapping.permissions.contains(needed) {
             return Err(HvError::NoAccess);
         }
         let offset = ra - mapping.ra;
@@ -318,16 +374,25 @@ impl Pair {
     pub(super) fn local_read(
         &mut self,
         side: usize,
-        ra: u64,
+        region: &LocalRegion,
+        offset: u64,
         buffer: &mut [u8],
     ) -> Result<(), HvError> {
-        let (owner, range) = self.resolve(side, ra, buffer.len() as u64, MAP_READ)?;
+        let length = buffer.len() as u64;
+        let (owner, range) = self.resolve(side, region, offset, length, MapPermissions::READ)?;
         buffer.copy_from_slice(&self.ends[owner].memory[range]);
         Ok(())
     }
 
-    pub(super) fn local_write(&mut self, side: usize, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        let (owner, range) = self.resolve(side, ra, data.len() as u64, MAP_WRITE)?;
+    pub(super) fn local_write(
+        &mut self,
+        side: usize,
+        region: &LocalRegion,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), HvError> {
+        let length = data.len() as u64;
+        let (owner, range) = self.resolve(side, region, offset, length, MapPermissions::WRITE)?;
         self.ends[owner].memory[range].copy_from_slice(data);
         Ok(())
     }

@@ -5,8 +5,8 @@
 //! Every call takes the endpoint's side (0 or 1); the peer is the other.
 
 use super::{EndpointConfig, LdcFault, PacketCorruption, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE};
-use ldmig_hv::abi::ldc::{LDC_LEN, LDC_PACKET_SIZE};
-use ldmig_hv::hypervisor::{LdcChannelState, LdcQueueState};
+use ldmig_hv::abi::ldc::{MapPermissions, LDC_LEN, LDC_PACKET_SIZE};
+use ldmig_hv::hypervisor::{LdcChannelState, LdcQueueState, LocalRegion};
 use ldmig_hv::ldc::queue::QueueGeometry;
 use ldmig_hv::HvError;
 use std::ops::Range;
@@ -65,8 +65,8 @@ pub(super) struct Mapping {
     pub(super) page_bytes: u64,
     /// RA of the page in the exporter's memory.
     pub(super) exporter_ra: u64,
-    /// MAPIN permission bits (1 read, 2 write, 4 exec).
-    pub(super) permissions: u64,
+    /// The entry's permissions, as MAPIN returned them.
+    pub(super) permissions: MapPermissions,
     /// Index of the exporter's map-table entry.
     pub(super) table_index: u64,
     /// The cookie written in word 1 of that entry, for `LDC_REVOKE`.
@@ -148,15 +148,19 @@ impl End {
         }
     }
 
-    /// Validates a queue configuration: entries (EINVAL), alignment
-    /// (EBADALIGN), memory (ENORADDR).
-    fn validate_queue(&self, ra: u64, entries: u64) -> Result<QueueGeometry, HvError> {
+    /// Validates a queue configuration at the start of `queue`: entries
+    /// (EINVAL), alignment (EBADALIGN), the whole queue inside the region
+    /// and this endpoint's memory (ENORADDR).
+    fn validate_queue(&self, queue: &LocalRegion, entries: u64) -> Result<QueueGeometry, HvError> {
         let geometry = QueueGeometry::new(entries)
             .filter(|geometry| geometry.entries() <= SIM_MAX_QUEUE_ENTRIES)
             .ok_or(HvError::Invalid)?;
-        if !ra.is_multiple_of(geometry.size_bytes()) {
+        if !queue.ra().is_multiple_of(geometry.size_bytes()) {
             return Err(HvError::BadAlignment);
         }
+        let ra = queue
+            .address_of(0, geometry.size_bytes())
+            .ok_or(HvError::NoRealAddress)?;
         self.memory_range(ra, geometry.size_bytes())
             .ok_or(HvError::NoRealAddress)?;
         Ok(geometry)
@@ -309,7 +313,7 @@ impl Pair {
         &mut self,
         side: usize,
         channel: u64,
-        ra: u64,
+        queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
         let end = &mut self.ends[side];
@@ -321,11 +325,11 @@ impl Pair {
             end.tx = None;
             return Ok(());
         }
-        let geometry = end.validate_queue(ra, entries)?;
+        let geometry = end.validate_queue(queue, entries)?;
         // Head and tail restart at the old tail (OpenSPARC keeps it).
         let tail = end.tx_last_tail % geometry.size_bytes();
         end.tx = Some(HvQueue {
-            ra,
+            ra: queue.ra(),
             geometry,
             head: tail,
             tail,
@@ -337,7 +341,7 @@ impl Pair {
         &mut self,
         side: usize,
         channel: u64,
-        ra: u64,
+        queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
         let end = &mut self.ends[side];
@@ -345,9 +349,9 @@ impl Pair {
         let queue = if entries == 0 {
             None
         } else {
-            let geometry = end.validate_queue(ra, entries)?;
+            let geometry = end.validate_queue(queue, entries)?;
             Some(HvQueue {
-                ra,
+                ra: queue.ra(),
                 geometry,
                 head: 0,
                 tail: 0,

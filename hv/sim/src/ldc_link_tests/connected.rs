@@ -3,10 +3,11 @@
 
 use super::scripted_peer::{ScriptedPeer, LINK_CHANNEL};
 use super::{config, SimLink};
+use ldmig_hv::abi::ldc::Subtype;
 use ldmig_hv::hypervisor::LdcChannelState;
 use ldmig_hv::ldc::fragment::FragmentError;
 use ldmig_hv::ldc::handshake::LinkRole;
-use ldmig_hv::ldc::packet::{Packet, PacketError, PacketType, Subtype};
+use ldmig_hv::ldc::packet::{Packet, PacketError, PacketType};
 use ldmig_hv::ldc::{LinkError, LinkState, ResetCause, MAX_MESSAGES_IN_FLIGHT, MAX_MESSAGE_SIZE};
 
 /// A connected link (the initiator) and its scripted peer; returns the
@@ -122,7 +123,7 @@ fn fragment_rules_and_bad_packets_reset_the_link() {
     let (mut peer, mut link, seqid) = connected(64);
     let chunk = [0u8; 48];
     peer.send(Packet::data_fragment(seqid, true, false, &chunk));
-    let fragments = (MAX_MESSAGE_SIZE / 48) as u32;
+    let fragments = u32::try_from(MAX_MESSAGE_SIZE / 48).expect("a few dozen fragments");
     let mut result = Ok(LinkState::Connected);
     for index in 1..=fragments {
         peer.send(Packet::data_fragment(seqid + index, false, false, &chunk));
@@ -204,14 +205,16 @@ fn transmit_room_is_measured_against_acknowledged_packets() {
 fn messages_in_flight_are_bounded() {
     let (mut peer, mut link, seqid) = connected(128);
     for index in 0..MAX_MESSAGES_IN_FLIGHT {
-        link.send(&[index as u8]).expect("room");
+        link.send(&[u8::try_from(index).expect("64 messages")])
+            .expect("room");
     }
     assert_eq!(
         link.send(&[0]),
         Err(LinkError::QueueFull { needed: 1, free: 0 })
     );
     peer.receive();
-    peer.send(Packet::data_ack(seqid, 1 + MAX_MESSAGES_IN_FLIGHT as u32));
+    let in_flight = u32::try_from(MAX_MESSAGES_IN_FLIGHT).expect("64 messages");
+    peer.send(Packet::data_ack(seqid, 1 + in_flight));
     link.poll().expect("ACK");
     assert_eq!(link.unacknowledged_messages(), 0);
     link.send(&[0]).expect("room again");

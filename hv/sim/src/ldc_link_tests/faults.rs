@@ -193,7 +193,7 @@ fn random_faults_soak() {
     let (fabric, mut a, mut b) = fault_links();
     let _ = fabric;
     // Distinct sizes, so every message is recognisable.
-    let mut sizes: Vec<usize> = (0..40).map(|_| 1 + rng.below(4096) as usize).collect();
+    let mut sizes: Vec<usize> = (0..40).map(|_| 1 + rng.index(4096)).collect();
     sizes.sort_unstable();
     sizes.dedup();
     let messages = messages_of_sizes(&sizes, seed);
@@ -205,9 +205,9 @@ fn random_faults_soak() {
         let target = if rng.chance(1, 2) { &*a } else { &*b };
         let endpoint = target.hypervisor();
         match rng.below(7) {
-            0 => endpoint.inject(LdcFault::ResetAfterPackets(rng.below(90) as u32)),
+            0 => endpoint.inject(LdcFault::ResetAfterPackets(rng.below_u32(90))),
             1 => endpoint.inject(LdcFault::WouldBlock {
-                calls: rng.below(8) as u32,
+                calls: rng.below_u32(8),
             }),
             2 => endpoint.inject(LdcFault::Corrupt(PacketCorruption::Type)),
             3 => endpoint.inject(LdcFault::Corrupt(PacketCorruption::SequenceId)),

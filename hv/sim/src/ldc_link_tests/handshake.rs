@@ -4,10 +4,11 @@
 use super::scripted_peer::{ScriptedPeer, LINK_CHANNEL};
 use super::{config, connect, default_links, exchange, SimLink, B_CHANNEL};
 use crate::ldc::Side;
+use ldmig_hv::abi::ldc::Subtype;
 use ldmig_hv::abi::ldc::{LDC_MODE_STREAM, LDC_MODE_UNRELIABLE};
 use ldmig_hv::hypervisor::LdcChannelState;
 use ldmig_hv::ldc::handshake::{HandshakeState, LinkRole, Version};
-use ldmig_hv::ldc::packet::{ControlMessage, Packet, PacketType, Subtype};
+use ldmig_hv::ldc::packet::{ControlMessage, Packet, PacketType};
 use ldmig_hv::ldc::{HandshakeFailure, LdcLink, LinkError, LinkState, ResetCause};
 
 const TWO_VERSIONS: &[Version] = &[Version::new(2, 1), Version::new(1, 3)];

@@ -4,10 +4,11 @@
 
 use super::{endpoints, SimLink, A_CHANNEL, B_CHANNEL, RX_RA, TX_RA};
 use crate::ldc::SimLdcEndpoint;
+use ldmig_hv::abi::ldc::Subtype;
 use ldmig_hv::abi::ldc::{LDC_MODE_STREAM, LDC_PACKET_SIZE};
-use ldmig_hv::hypervisor::{Ldc, LdcChannelState, LocalMemory};
+use ldmig_hv::hypervisor::{Ldc, LdcChannelState, LocalMemory, LocalRegion};
 use ldmig_hv::ldc::handshake::Version;
-use ldmig_hv::ldc::packet::{ControlMessage, Packet, Subtype};
+use ldmig_hv::ldc::packet::{ControlMessage, Packet};
 use ldmig_hv::ldc::{LdcLink, LinkConfig};
 
 /// Queue size of the scripted peer.
@@ -16,6 +17,8 @@ const ENTRIES: u64 = 64;
 /// The test's hand on the other end of the channel.
 pub(super) struct ScriptedPeer {
     endpoint: SimLdcEndpoint,
+    tx: LocalRegion,
+    rx: LocalRegion,
 }
 
 impl ScriptedPeer {
@@ -23,7 +26,16 @@ impl ScriptedPeer {
     /// (side A) with `config`.
     pub(super) fn with_link(config: LinkConfig) -> (ScriptedPeer, SimLink) {
         let (_fabric, a, b) = endpoints();
-        let mut peer = ScriptedPeer { endpoint: b };
+        let region = |ra| {
+            b.local_region(ra, ENTRIES * 64)
+                .expect("the peer's queues are its memory")
+        };
+        let (tx, rx) = (region(TX_RA), region(RX_RA));
+        let mut peer = ScriptedPeer {
+            endpoint: b,
+            tx,
+            rx,
+        };
         peer.configure();
         let link = LdcLink::open(a, config).expect("link opens");
         (peer, link)
@@ -31,10 +43,10 @@ impl ScriptedPeer {
 
     fn configure(&mut self) {
         self.endpoint
-            .ldc_tx_qconf(B_CHANNEL, TX_RA, ENTRIES)
+            .ldc_tx_qconf(B_CHANNEL, &self.tx, ENTRIES)
             .expect("peer TX");
         self.endpoint
-            .ldc_rx_qconf(B_CHANNEL, RX_RA, ENTRIES)
+            .ldc_rx_qconf(B_CHANNEL, &self.rx, ENTRIES)
             .expect("peer RX");
     }
 
@@ -55,7 +67,7 @@ impl ScriptedPeer {
             .ldc_tx_get_state(B_CHANNEL)
             .expect("peer TX state");
         self.endpoint
-            .local_write(TX_RA + state.tail, &bytes)
+            .local_write(&self.tx, state.tail, &bytes)
             .expect("peer TX memory");
         let tail = (state.tail + 64) % (ENTRIES * 64);
         self.endpoint
@@ -74,7 +86,7 @@ impl ScriptedPeer {
         while head != state.tail {
             let mut bytes = [0u8; LDC_PACKET_SIZE];
             self.endpoint
-                .local_read(RX_RA + head, &mut bytes)
+                .local_read(&self.rx, head, &mut bytes)
                 .expect("peer RX memory");
             packets.push(Packet::decode(&bytes).expect("the link sends valid packets"));
             head = (head + 64) % (ENTRIES * 64);

@@ -147,7 +147,13 @@ impl BoundBlock {
         let first = offset >> PAGE_SHIFT;
         let last = (offset + length - 1) >> PAGE_SHIFT;
         for page in first..=last {
-            bits[(page / 64) as usize] |= 1 << (page % 64);
+            // Every page of a store inside the block has its word.
+            if let Some(word) = usize::try_from(page / 64)
+                .ok()
+                .and_then(|index| bits.get_mut(index))
+            {
+                *word |= 1 << (page % 64);
+            }
         }
     }
 
@@ -187,6 +193,9 @@ impl BoundBlock {
 }
 
 /// Page index and offset inside the page of a byte offset.
+// Offsets are inside a block whose pages are held in memory (indices of a
+// `Vec`), so they fit a usize on every host the simulator runs on.
+#[allow(clippy::cast_possible_truncation)]
 fn split(offset: u64) -> (usize, usize) {
     (
         (offset >> PAGE_SHIFT) as usize,

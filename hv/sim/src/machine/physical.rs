@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn two_small_free_ranges_do_not_make_one_big_block() {
-        // The seed's example: a 2 GB block cannot be bound to two free 1 GB ranges.
+        // The guide's example ([G] 2.0, chapter 9): a 2 GB block cannot be bound to two free 1 GB ranges.
         let gib = 1u64 << 30;
         let mut free = FreePhysical::new(vec![range(0, gib), range(2 * gib, gib)]);
         assert_eq!(free.allocate_first_fit(2 * gib), None);
