@@ -185,7 +185,11 @@ fn rule_target_releases_its_reservation_when_its_commit_ack_cannot_leave() {
     let report = run(&scenario).expect("run");
     match report.source_outcome {
         Some(Outcome::Failed(failure)) => {
-            assert_eq!(failure.source_domain, SourceDomainState::ErrorState, "{report:#?}");
+            assert_eq!(
+                failure.source_domain,
+                SourceDomainState::ErrorState,
+                "{report:#?}"
+            );
         }
         other => panic!("unexpected source outcome {other:?}: {report:#?}"),
     }

@@ -305,14 +305,44 @@ fn rule_cpu_needs_same_type_and_frequency() {
 
 #[test]
 fn rule_cpu_compatible_arch_class_allows_different_processors() {
-    let (mut source, domain, mut target) = demo();
+    let (source, mut domain, mut target) = demo();
     target.cpu_type = name("SPARC M7").expect("short");
     target.cpu_frequency_mhz = 4133;
-    source.cpu_arch = CpuArchClass::MigrationClass1;
-    target.cpu_arch = CpuArchClass::MigrationClass1;
+    domain.cpu_arch = CpuArchClass::MigrationClass1;
     assert!(!check_migration(&source, &domain, &target).failed());
-    target.cpu_arch = CpuArchClass::Generic;
+    domain.cpu_arch = CpuArchClass::Sparc64Class1;
     assert_fails_only(&check_migration(&source, &domain, &target), Rule::Cpu);
+    target.cpu_type = name("UltraSPARC T2 Plus").expect("short");
+    domain.cpu_arch = CpuArchClass::MigrationClass1;
+    let report = check_migration(&source, &domain, &target);
+    assert_fails_only(&report, Rule::Cpu);
+    assert!(
+        report
+            .to_string()
+            .contains("does not run domains of cpu-arch migration-class1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn rule_cpu_arch_is_each_domains_own() {
+    // Two domains of one host: the generic one may go to another processor
+    // type, the native one may not.
+    let source = describe(DEMO_SOURCE);
+    let mut target = describe(DEMO_TARGET).resources();
+    target.cpu_type = name("SPARC T4").expect("short");
+    target.cpu_frequency_mhz = 2848;
+    let mut generic = source.domain_requirements("ldg1").expect("described");
+    generic.cpu_arch = CpuArchClass::Generic;
+    let native = source.domain_requirements("ldg1").expect("described");
+    assert_eq!(native.cpu_arch, CpuArchClass::Native);
+    assert!(!check_migration(&source.resources(), &generic, &target).failed());
+    let report = check_migration(&source.resources(), &native, &target);
+    assert_fails_only(&report, Rule::Cpu);
+    assert!(
+        report.to_string().contains("cpu-arch=generic"),
+        "the failure says how to allow it: {report}"
+    );
 }
 
 #[test]

@@ -175,8 +175,14 @@ mod tests {
     fn recovery_advice_names_the_command_that_exists() {
         let stuck = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
         let advice = stuck.recovery_advice();
-        assert!(advice.contains("ldmig recover-domain DOMAIN --remove"), "{advice}");
-        assert!(advice.contains("ldmig recover-domain DOMAIN --resume"), "{advice}");
+        assert!(
+            advice.contains("ldmig recover-domain DOMAIN --remove"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("ldmig recover-domain DOMAIN --resume"),
+            "{advice}"
+        );
         assert!(!advice.contains("(ldmig recover)"), "{advice}");
     }
 }
