@@ -623,6 +623,11 @@ macro_rules! lock_refused_on_migrating_domain {
 lock_refused_on_migrating_domain! {
     lock_add_vcpu_refused_on_migrating_domain => AddVcpus,
     lock_remove_vcpu_refused_on_migrating_domain => RemoveVcpus,
+    lock_set_vcpu_refused_on_migrating_domain => SetVcpus,
+    lock_set_memory_refused_on_migrating_domain => SetMemory,
+    lock_set_crypto_refused_on_migrating_domain => SetCryptoUnits,
+    lock_set_domain_refused_on_migrating_domain => SetDomain,
+    lock_reboot_refused_on_migrating_domain => Reboot,
     lock_add_memory_refused_on_migrating_domain => AddMemory,
     lock_remove_memory_refused_on_migrating_domain => RemoveMemory,
     lock_add_crypto_refused_on_migrating_domain => AddCryptoUnits,
@@ -693,8 +698,16 @@ fn lock_delayed_reconfiguration_refused_during_migration() {
     assert!(
         reason
             .to_string()
-            .starts_with("Delayed reconfiguration of primary refused: domain ldg1 is migrating"),
+            .starts_with("start-reconf primary refused: domain ldg1 is migrating"),
         "{reason}"
+    );
+    let decision = locks.check(Operation::CancelDelayedReconfiguration { domain: "primary" });
+    assert!(
+        matches!(
+            &decision,
+            LockDecision::Refused(reason) if reason.to_string().starts_with("cancel-reconf primary refused")
+        ),
+        "{decision:?}"
     );
     let idle = OperationLocks::new();
     assert_eq!(
@@ -769,13 +782,17 @@ fn rule_memory_reconfiguration_disabled_after_migration_until_reboot() {
         domain: "ldg1",
         action: DomainAction::RemoveMemory,
     };
+    let set = Operation::Domain {
+        domain: "ldg1",
+        action: DomainAction::SetMemory,
+    };
     let vcpus = Operation::Domain {
         domain: "ldg1",
         action: DomainAction::AddVcpus,
     };
     assert_eq!(locks.check(add), LockDecision::Allowed);
     locks.migrated_in("ldg1").expect("room");
-    for operation in [add, remove] {
+    for operation in [add, remove, set] {
         match locks.check(operation) {
             LockDecision::Refused(reason) => {
                 assert!(reason.to_string().contains("until it reboots"), "{reason}");
