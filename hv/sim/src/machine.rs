@@ -16,6 +16,7 @@
 mod block;
 mod calls;
 mod physical;
+mod reconfigure;
 
 pub use super::error::SimError;
 pub use physical::PhysRange;
