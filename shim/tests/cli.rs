@@ -147,8 +147,8 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let (mut seen_a, mut seen_b) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !(seen_a && seen_b) && Instant::now() < deadline && !migration.is_finished() {
-        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("source");
-        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("target");
+        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("TARGET");
+        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("SOURCE");
         std::thread::sleep(Duration::from_millis(10));
     }
     let output = migration.join().expect("migration thread");
@@ -198,7 +198,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     });
     // b is the source now: wait until its status shows the migration.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("source")
+    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("TARGET")
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(10));

@@ -53,6 +53,7 @@ fn daemon(tag: &str, toml: &str, password: &str, workload: &str) -> Daemon {
         seed: 7,
         workload: workload.into(),
         images: Vec::new(),
+        hold_migrations: false,
     })
     .expect("daemon starts")
 }

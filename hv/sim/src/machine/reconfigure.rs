@@ -85,7 +85,11 @@ impl Machine {
     /// Adds `size` bytes of memory as a new block (`ldm add-memory`): its
     /// real address follows the domain's highest block, its physical range
     /// is the first free one that holds it. Returns the block and its PA.
-    pub fn add_memory(&mut self, domain: DomainId, size: u64) -> Result<(MemoryBlock, u64), SimError> {
+    pub fn add_memory(
+        &mut self,
+        domain: DomainId,
+        size: u64,
+    ) -> Result<(MemoryBlock, u64), SimError> {
         let entry = self.entry(domain)?;
         let ra = entry
             .blocks
