@@ -46,7 +46,7 @@ pub struct DaemonOptions {
     pub workload: String,
     /// Initial memory content for a domain (the demo's `--image`).
     pub images: Vec<(String, Vec<u8>)>,
-    /// Test hook: an outgoing migration holds once its first pre-copy
+    /// Test hook: an outgoing live migration holds once its first pre-copy
     /// round ended (before the commit) until a `ReleaseMigration` request,
     /// and an incoming one waits for its source without a time limit.
     /// Lets a test try operations while a migration surely runs.

@@ -27,8 +27,16 @@ pub(crate) fn list(state: &State, only: Option<&str>) -> Event {
     let settings = *lock(&state.host);
     let resources = state.description.resources();
     let machine = state.machine.lock();
-    let listings = domains
+    // The control domain first, as `ldm` lists it, then by name.
+    let ordered = domains
         .iter()
+        .filter(|(name, _)| name.as_str() == CONTROL_DOMAIN)
+        .chain(
+            domains
+                .iter()
+                .filter(|(name, _)| name.as_str() != CONTROL_DOMAIN),
+        );
+    let listings = ordered
         .filter(|(name, _)| only.is_none_or(|wanted| wanted == name.as_str()))
         .map(|(name, domain)| {
             let mut listing = describe(name, domain, &machine, resources.niu_available);

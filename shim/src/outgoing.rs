@@ -328,7 +328,7 @@ fn run_source_engine(
                     Some("cancel refused: the final state was already sent".into());
             }
         }
-        if hold(state, track, cancel_asked, engine.stats().rounds) {
+        if options.active && hold(state, track, cancel_asked, engine.stats().rounds) {
             let since = Instant::now();
             std::thread::sleep(Duration::from_millis(5));
             held_ns += since.elapsed().as_nanos() as u64;
@@ -363,8 +363,8 @@ fn run_source_engine(
     Ok(outcome)
 }
 
-/// The `hold_migrations` test hook: true while the migration must wait,
-/// from the end of its first pre-copy round (the target holds a half-copied
+/// The `hold_migrations` test hook: true while the live migration of an
+/// active domain must wait, from the end of its first pre-copy round (the target holds a half-copied
 /// domain; the commit needs at least one more poll of the engine, since
 /// the target's acknowledgement of round 0 must come back first) until the
 /// test releases it or cancels it.

@@ -8,6 +8,7 @@
 //! spaces; domains are separated by a line of dashes.
 
 use crate::output::size;
+use ldmig_hv::resources::MemorySize;
 use ldmig_shim::control::{DomainListing, HostListing, MigrationInfo};
 use std::fmt::Write as _;
 
@@ -57,7 +58,7 @@ fn cells(values: &[&str]) -> Vec<String> {
 pub fn devices_memory(free: &[(u64, u64)]) -> String {
     let mut rows = vec![cells(&["PA", "SIZE"])];
     for (pa, bytes) in free {
-        rows.push(vec![format!("{pa:#x}"), size(*bytes)]);
+        rows.push(vec![format!("{pa:#x}"), MemorySize(*bytes).to_string()]);
     }
     format!("MEMORY\n{}", table("    ", &[21], &rows))
 }
@@ -96,7 +97,7 @@ fn summary_rows(domains: &[DomainListing]) -> String {
             domain.state.clone(),
             domain.flags.clone(),
             domain.vcpus.to_string(),
-            size(domain.memory_bytes),
+            MemorySize(domain.memory_bytes).to_string(),
             domain.crypto_units.to_string(),
             domain.cpu_arch.clone(),
         ]);
@@ -144,7 +145,7 @@ fn memory(domain: &DomainListing) -> String {
     let mut rows = vec![cells(&["RA", "PA", "SIZE"])];
     for (ra, bytes, pa) in &domain.memory_blocks {
         let pa = pa.map_or_else(|| "-".to_string(), |pa| format!("{pa:#x}"));
-        rows.push(vec![format!("{ra:#x}"), pa, size(*bytes)]);
+        rows.push(vec![format!("{ra:#x}"), pa, MemorySize(*bytes).to_string()]);
     }
     let mut text = format!("MEMORY\n{}", table("    ", &[17, 17], &rows));
     if domain.memory_dr_disabled {
