@@ -18,7 +18,10 @@ use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::Daemon;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
-use support::{ask, daemon_with, domains, listing, migration, operate, outcome, PASSWORD};
+use support::{
+    ask, daemon_with, domains, guest, host, listing, migration, operate, outcome, source_host,
+    target_host, PASSWORD,
+};
 
 const MIB: u64 = 1 << 20;
 const MIGRATING_AWAY: &str = "refused: the domain is being migrated away from this machine";
@@ -27,61 +30,6 @@ const NO_BIND_OR_STOP: &str = "no domain can be bound or stopped until the migra
 const NO_RECONFIGURATION: &str =
     "delayed reconfiguration operations are refused until the migration ends";
 const ELASTIC_DEFERRED: &str = "The switch to elastic power-management mode is deferred";
-
-/// A SPARC T5 host with the control domain and `guests`.
-fn host(name: &str, cpu_type: &str, crypto_units: u64, niu: bool, guests: &str) -> String {
-    format!(
-        "[host]\nname = \"{name}\"\ncpu_type = \"{cpu_type}\"\ncpu_frequency_mhz = 3600\nstrands = 128\n\
-         crypto_units = {crypto_units}\nniu_available = {niu}\nengine_versions = {{ oldest = 1, newest = 1 }}\n\n\
-         [[memory]]\npa = 0x8000000\nsize = \"1G\"\n\n\
-         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
-         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n\n\
-         [[domain]]\nname = \"primary\"\nstate = \"active\"\nvcpus = 8\n\
-         memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"256M\" }}]\n{guests}"
-    )
-}
-
-/// A guest domain's description.
-fn guest(name: &str, state: &str, vcpus: u64, pa: Option<u64>, extra: &str) -> String {
-    let memory = match pa {
-        Some(pa) => format!("{{ ra = 0x8000000, pa = {pa:#x}, size = \"16M\" }}"),
-        None => "{ ra = 0x8000000, size = \"16M\" }".to_string(),
-    };
-    format!(
-        "\n[[domain]]\nname = \"{name}\"\nstate = \"{state}\"\nvcpus = {vcpus}\nmemory = [{memory}]\n{extra}"
-    )
-}
-
-/// ldg1 migrates (16 vCPUs: its commit takes more engine steps than one
-/// poll makes, so the hook surely holds it before); ldg2 is bound, ldg3
-/// inactive, ldg4 another active domain.
-fn source_host() -> String {
-    let ldg1 = guest(
-        "ldg1",
-        "active",
-        16,
-        Some(0x1800_0000),
-        "crypto_units = 1\nsupports_crypto_dr = true\n\
-         disk = [{ name = \"vdisk0\", service = \"primary-vds0\", volume = \"ldg1-vol0\" }]\n\
-         network = [{ name = \"vnet0\", switch = \"primary-vsw0\" }]\n",
-    );
-    let others = [
-        guest("ldg2", "bound", 2, Some(0x1900_0000), ""),
-        guest("ldg3", "inactive", 2, None, ""),
-        guest("ldg4", "active", 2, Some(0x1a00_0000), ""),
-    ];
-    host("t5-a", "SPARC T5", 8, false, &(ldg1 + &others.concat()))
-}
-
-/// The target's own domains: ldgb1 active, ldgb2 bound, ldgb3 inactive.
-fn target_host() -> String {
-    let guests = [
-        guest("ldgb1", "active", 2, Some(0x1800_0000), ""),
-        guest("ldgb2", "bound", 2, Some(0x1900_0000), ""),
-        guest("ldgb3", "inactive", 2, None, ""),
-    ];
-    host("t5-b", "SPARC T5", 8, false, &guests.concat())
-}
 
 /// Every operation `ldm` has on one domain.
 fn domain_operations(domain: &str) -> Vec<AdminOperation> {

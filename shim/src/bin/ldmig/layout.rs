@@ -246,6 +246,70 @@ fn status(info: &MigrationInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ldmig_shim::control::{call, Event, Request};
+    use ldmig_shim::{Daemon, DaemonOptions};
+    use ldmig_sim::description::HostDescription;
+
+    /// The guide's `ldm list-devices memory` on its target machine.
+    const GUIDE_DEVICES_MEMORY: &str = "\
+MEMORY
+    PA                   SIZE
+    0x108000000          1G
+    0x188000000          1G
+";
+
+    /// The guide's `ldm list -o memory ldg-src` on its source machine.
+    const GUIDE_LIST_MEMORY: &str = "\
+NAME
+ldg-src
+
+MEMORY
+    RA               PA               SIZE
+    0x8000000        0x208000000      2G
+";
+
+    /// A daemon of one of the guide's example hosts (hv/sim/hosts/).
+    fn guide_daemon(file: &str) -> Daemon {
+        let path = format!("{}/../hv/sim/hosts/{file}", env!("CARGO_MANIFEST_DIR"));
+        Daemon::start(DaemonOptions {
+            description: HostDescription::load(&path).expect("the guide's host"),
+            listener: std::net::TcpListener::bind("127.0.0.1:0").expect("loopback"),
+            control_path: std::env::temp_dir()
+                .join(format!("ldmig-layout-{}-{file}.sock", std::process::id())),
+            password: "pw".into(),
+            seed: 1,
+            workload: "none".into(),
+            images: Vec::new(),
+            hold_migrations: false,
+        })
+        .expect("daemon starts")
+    }
+
+    fn ask(daemon: &Daemon, request: &Request) -> Event {
+        call(daemon.control_path(), request, |_| {}).expect("daemon answers")
+    }
+
+    #[test]
+    fn the_guides_memory_listings_are_reproduced_character_for_character() {
+        let target = guide_daemon("guide-target.toml");
+        let Event::Done { free_memory, .. } = ask(&target, &Request::ListDevicesMemory) else {
+            panic!("list-devices memory failed");
+        };
+        assert_eq!(devices_memory(&free_memory), GUIDE_DEVICES_MEMORY);
+        target.shutdown();
+        let source = guide_daemon("guide-source.toml");
+        let request = Request::List {
+            domain: Some("ldg-src".into()),
+        };
+        let Event::Done { domains, .. } = ask(&source, &request) else {
+            panic!("list ldg-src failed");
+        };
+        assert_eq!(
+            domain_blocks(&domains, &["memory"], false),
+            GUIDE_LIST_MEMORY
+        );
+        source.shutdown();
+    }
 
     #[test]
     fn long_values_keep_the_columns_aligned() {
