@@ -134,49 +134,71 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         domains.insert(target_domain.clone(), placeholder);
     }
 
+    let settle =
+        |taken: Option<Taken>| settle(&state, &track, &target_domain, &requirements, taken);
     if requirements.state == DomainState::Inactive {
+        {
+            let mut info = lock(&track.info);
+            info.status = "completed".into();
+            info.progress_percent = 100;
+        }
+        // Settled before the source hears of it: once its command returns,
+        // this machine's locks are gone.
+        settle(None);
         let _ = channel.send(&encode_message(&PeerMessage::Configured));
         let _ = channel.receive_or_close();
-        let mut info = lock(&track.info);
-        info.status = "completed".into();
-        info.progress_percent = 100;
     } else {
-        let outcome = run_target_engine(
+        run_target_engine(
             &state,
             &track,
             channel,
             shutdown_handle,
             &requirements.name,
             workload,
+            settle,
         );
-        let mut domains = lock(&state.domains);
-        match outcome {
-            Some((Outcome::Completed, id, workload)) => {
-                if let Some(entry) = domains.get_mut(&target_domain) {
-                    entry.id = Some(id);
-                    entry.workload = workload;
-                }
-                if requirements.state == DomainState::Active {
-                    // The guide: memory DR is disabled until the domain
-                    // reboots (a bound domain runs no OS yet).
-                    let _ = lock(&state.locks).migrated_in(&target_domain);
-                }
+    }
+}
+
+/// Settles the incoming domain by how its migration ended (`taken`: the
+/// engine's outcome, the domain it holds, its guest), then lets the
+/// locks go and marks the migration finished.
+fn settle(
+    state: &State,
+    track: &MigrationTrack,
+    target_domain: &str,
+    requirements: &ldmig_hv::resources::DomainRequirements,
+    taken: Option<Taken>,
+) {
+    let mut domains = lock(&state.domains);
+    match taken {
+        _ if requirements.state == DomainState::Inactive => {}
+        Some((Outcome::Completed, id, workload)) => {
+            if let Some(entry) = domains.get_mut(target_domain) {
+                entry.id = Some(id);
+                entry.workload = workload;
             }
-            Some((_, id, _)) if state.machine.lock().run_state(id).is_some() => {
-                // The engine kept the domain: its CommitAck left, then
-                // resuming failed. It stays listed, in the error state,
-                // for the administrator (recover-domain) to settle.
-                if let Some(entry) = domains.get_mut(&target_domain) {
-                    entry.id = Some(id);
-                    entry.error_state = true;
-                }
-            }
-            _ => {
-                domains.remove(&target_domain);
+            if requirements.state == DomainState::Active {
+                // The guide: memory DR is disabled until the domain
+                // reboots (a bound domain runs no OS yet).
+                let _ = lock(&state.locks).migrated_in(target_domain);
             }
         }
+        Some((_, id, _)) if state.machine.lock().run_state(id).is_some() => {
+            // The engine kept the domain: its CommitAck left, then
+            // resuming failed. It stays listed, in the error state,
+            // for the administrator (recover-domain) to settle.
+            if let Some(entry) = domains.get_mut(target_domain) {
+                entry.id = Some(id);
+                entry.error_state = true;
+            }
+        }
+        _ => {
+            domains.remove(target_domain);
+        }
     }
-    state.end_migration(&target_domain);
+    drop(domains);
+    state.end_migration(target_domain);
     track.finished.store(true, Ordering::SeqCst);
 }
 
@@ -212,6 +234,10 @@ type Taken = (
     Option<(ldmig_sim::workload::Workload, String, u64)>,
 );
 
+/// Runs the target engine to its end, hands the outcome to `settle` (before
+/// the source hears that the domain runs here: once the source's command
+/// returns, this machine's books and locks are settled), then winds the
+/// link down.
 fn run_target_engine(
     state: &Arc<State>,
     track: &Arc<MigrationTrack>,
@@ -219,13 +245,18 @@ fn run_target_engine(
     stream: TcpStream,
     name: &Name,
     workload: Option<(String, u64)>,
-) -> Option<Taken> {
-    let (sender, receiver) = channel.into_split().ok()?;
+    settle: impl FnOnce(Option<Taken>),
+) {
+    let Ok((sender, receiver)) = channel.into_split() else {
+        return settle(None);
+    };
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
     let (engine_end, relay_end) = frame_channel(8 << 20);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
-    let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end).ok()?;
+    let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
+        return settle(None);
+    };
     let hop = Rc::new(RefCell::new(hop));
     let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
     let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
@@ -259,7 +290,7 @@ fn run_target_engine(
             std::thread::sleep(Duration::from_micros(50));
         }
     };
-    let taken = if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
+    if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
         // The digest before the guest writes anything here.
         let (memory, vcpus) = domain_digest(&state.machine.lock(), id);
         {
@@ -269,10 +300,6 @@ fn run_target_engine(
             info.result = Some(outcome.to_string());
             info.progress_percent = 100;
         }
-        relay.send_message(&PeerMessage::Report {
-            memory_digest: format!("{memory:016x}"),
-            vcpu_digest: format!("{vcpus:016x}"),
-        });
         let running = state.machine.lock().is_running(id);
         let resumed = match workload {
             Some((workload_name, seed)) if running => state
@@ -280,11 +307,15 @@ fn run_target_engine(
                 .map(|started| (started, workload_name, seed)),
             _ => None,
         };
-        Some((outcome, id, resumed))
+        settle(Some((outcome, id, resumed)));
+        relay.send_message(&PeerMessage::Report {
+            memory_digest: format!("{memory:016x}"),
+            vcpu_digest: format!("{vcpus:016x}"),
+        });
     } else {
         lock(&track.info).result = Some(outcome.to_string());
-        engine.domain().map(|id| (outcome, id, None))
-    };
+        settle(engine.domain().map(|id| (outcome, id, None)));
+    }
     // Wait (briefly) for the source to close: its last frames are acks.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !relay_end.is_closed() && Instant::now() < deadline {
@@ -292,7 +323,6 @@ fn run_target_engine(
     }
     hop.borrow_mut().drain(200);
     relay.finish(&relay_end);
-    taken
 }
 
 /// Lists the memory the engine reserved (or released) for the incoming

@@ -173,6 +173,15 @@ fn while_held(source: &Daemon, target: &Daemon, domain: &str, checks: impl FnOnc
     })
 }
 
+/// Waits until `daemon` no longer shows a migration of `domain` under way
+/// (the source's answer comes once the target settled; this only guards
+/// against a source that gave up waiting for the target's report).
+fn settled(daemon: &Daemon, domain: &str) {
+    wait_for("the migration settled", || {
+        listing(daemon, domain).is_some_and(|listed| listed.flags.ends_with('-'))
+    });
+}
+
 /// The power policy and the deferred one `list` shows.
 fn power_policy(daemon: &Daemon) -> (String, Option<String>) {
     match ask(daemon, &Request::List { domain: None }) {
@@ -253,6 +262,7 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     });
     let (completed, message) = outcome(&migrated);
     assert!(completed, "the migration failed: {message}");
+    settled(&target, "ldg1");
 
     // The deferred switches took effect when the migration ended.
     for daemon in [&source, &target] {
@@ -358,6 +368,7 @@ fn a_bound_domain_cannot_migrate_into_a_host_receiving_another() {
     });
     let (completed, message) = outcome(&migrated);
     assert!(completed, "{message}");
+    settled(&target, "ldg1");
     // Once it ended, the bound domain moves.
     let (moved, message) = outcome(&ask(&source, &migration("ldg2", &address, None)));
     assert!(moved, "{message}");
@@ -373,6 +384,7 @@ fn a_migrated_bound_domain_keeps_memory_dynamic_reconfiguration() {
     for domain in ["ldg1", "ldg2"] {
         let (moved, message) = outcome(&ask(&source, &migration(domain, &address, None)));
         assert!(moved, "{domain}: {message}");
+        settled(&target, domain);
     }
     let active = listing(&target, "ldg1").expect("moved");
     assert_eq!(active.state, "active");
@@ -452,6 +464,7 @@ fn the_niu_constraint_and_fewer_crypto_units_show_after_a_migration() {
         &migration("ldg5", &target.listen_addr().to_string(), None),
     ));
     assert!(moved, "{message}");
+    settled(&target, "ldg5");
     let after = listing(&target, "ldg5").expect("moved");
     assert!(after.niu_constraint, "the constraint is kept");
     assert!(!after.niu_satisfied, "but not satisfied here");
@@ -502,6 +515,34 @@ fn a_generic_domain_migrates_to_another_processor_type() {
         !moved && message.contains("Incompatible processors"),
         "{message}"
     );
+    source.shutdown();
+    target.shutdown();
+}
+
+#[test]
+fn a_pending_delayed_reconfiguration_or_the_elastic_policy_stops_a_migration() {
+    let source = daemon_with("src", &source_host(), PASSWORD, "idle", false);
+    let target = daemon_with("dst", &target_host(), PASSWORD, "idle", false);
+    let address = target.listen_addr().to_string();
+    let [start, cancel] = reconfiguration("primary");
+    let attempt = |daemon: &Daemon, expected: &str| {
+        let (moved, message) = outcome(&ask(&source, &migration("ldg2", &address, None)));
+        assert!(
+            !moved && message.contains(expected),
+            "{}: {message}",
+            daemon.listen_addr()
+        );
+    };
+    for daemon in [&source, &target] {
+        done(daemon, &start);
+        attempt(daemon, "delayed reconfiguration");
+        done(daemon, &cancel);
+        done(daemon, &policy("elastic"));
+        attempt(daemon, "elastic");
+        done(daemon, &policy("performance"));
+    }
+    let (moved, message) = outcome(&ask(&source, &migration("ldg2", &address, None)));
+    assert!(moved, "{message}");
     source.shutdown();
     target.shutdown();
 }
