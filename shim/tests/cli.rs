@@ -506,9 +506,9 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
     // The source answers once the target settled; this only guards against
     // a source that gave up waiting for the target's report.
     let deadline = Instant::now() + Duration::from_secs(300);
-    while !migration_of(&b, "ldg1")["status"]
+    while migration_of(&b, "ldg1")["status"]
         .as_str()
-        .is_some_and(|status| status == "completed")
+        .is_none_or(|status| status != "completed")
         || text(&ldmig(&b.control, &["list", "ldg1"])).contains("-t---t")
     {
         assert!(Instant::now() < deadline, "the target never settled");
