@@ -2,7 +2,7 @@
 //! before the commit leaves the source running and the target empty; bound
 //! domains migrate in one pass; crypto units come back, fewer if need be.
 
-use ldmig::precopy::{MigrationConfig, Outcome};
+use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, Trigger};
@@ -168,4 +168,37 @@ fn rule_cancel_while_waiting_to_suspend_is_honoured() {
     );
     assert!(report.source_running);
     assert_eq!(report.target_domains, 0);
+}
+
+#[test]
+fn rule_target_releases_its_reservation_when_its_commit_ack_cannot_leave() {
+    let seed = test_seed(300);
+    let mut scenario = small(seed);
+    // The source sent its final state; from now on nothing the target
+    // sends gets out. The source never hears the acknowledgement: it stays
+    // in the error state, and the domain must not stay reserved on the
+    // target, where it never ran.
+    scenario.interventions = vec![Intervention::TargetSendsFail(Trigger::SourceStatus(
+        MigrationStatus::Committing,
+    ))];
+    scenario.config.response_timeout_ns = 200_000_000;
+    let report = run(&scenario).expect("run");
+    match report.source_outcome {
+        Some(Outcome::Failed(failure)) => {
+            assert_eq!(
+                failure.source_domain,
+                SourceDomainState::ErrorState,
+                "{report:#?}"
+            );
+        }
+        other => panic!("unexpected source outcome {other:?}: {report:#?}"),
+    }
+    assert!(
+        matches!(report.target_outcome, Some(Outcome::Failed(_))),
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.target_domains, 0,
+        "the target kept the reservation of a domain it never ran"
+    );
 }

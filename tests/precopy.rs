@@ -178,3 +178,31 @@ fn link_lost_during_switchover_resumes_the_source() {
     assert!(!matches!(report.target_outcome, Some(Outcome::Completed)));
     assert_eq!(report.target_domains, 0, "target kept the reservation");
 }
+
+#[test]
+fn progress_never_goes_back_between_rounds() {
+    let base = test_seed(23);
+    let mut several_rounds = 0;
+    for offset in 0..4 {
+        let seed = base + offset;
+        let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
+        // A link barely faster than the guest dirties memory and a tight
+        // downtime limit: several rounds before the rest fits.
+        scenario.link = LinkModel {
+            bytes_per_second: 60_000_000,
+            ..LinkModel::ONE_GBE
+        };
+        scenario.config.downtime_limit_ns = 2_000_000;
+        let report = run(&scenario).expect("run");
+        let label = format!("seed {seed}");
+        assert_completed(&report, &label);
+        assert_eq!(report.progress_went_back, None, "{label}");
+        if report.source.rounds >= 3 {
+            several_rounds += 1;
+        }
+    }
+    assert!(
+        several_rounds > 0,
+        "no run had three rounds: the test proves nothing"
+    );
+}

@@ -305,14 +305,44 @@ fn rule_cpu_needs_same_type_and_frequency() {
 
 #[test]
 fn rule_cpu_compatible_arch_class_allows_different_processors() {
-    let (mut source, domain, mut target) = demo();
+    let (source, mut domain, mut target) = demo();
     target.cpu_type = name("SPARC M7").expect("short");
     target.cpu_frequency_mhz = 4133;
-    source.cpu_arch = CpuArchClass::MigrationClass1;
-    target.cpu_arch = CpuArchClass::MigrationClass1;
+    domain.cpu_arch = CpuArchClass::MigrationClass1;
     assert!(!check_migration(&source, &domain, &target).failed());
-    target.cpu_arch = CpuArchClass::Generic;
+    domain.cpu_arch = CpuArchClass::Sparc64Class1;
     assert_fails_only(&check_migration(&source, &domain, &target), Rule::Cpu);
+    target.cpu_type = name("UltraSPARC T2 Plus").expect("short");
+    domain.cpu_arch = CpuArchClass::MigrationClass1;
+    let report = check_migration(&source, &domain, &target);
+    assert_fails_only(&report, Rule::Cpu);
+    assert!(
+        report
+            .to_string()
+            .contains("does not run domains of cpu-arch migration-class1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn rule_cpu_arch_is_each_domains_own() {
+    // Two domains of one host: the generic one may go to another processor
+    // type, the native one may not.
+    let source = describe(DEMO_SOURCE);
+    let mut target = describe(DEMO_TARGET).resources();
+    target.cpu_type = name("SPARC T4").expect("short");
+    target.cpu_frequency_mhz = 2848;
+    let mut generic = source.domain_requirements("ldg1").expect("described");
+    generic.cpu_arch = CpuArchClass::Generic;
+    let native = source.domain_requirements("ldg1").expect("described");
+    assert_eq!(native.cpu_arch, CpuArchClass::Native);
+    assert!(!check_migration(&source.resources(), &generic, &target).failed());
+    let report = check_migration(&source.resources(), &native, &target);
+    assert_fails_only(&report, Rule::Cpu);
+    assert!(
+        report.to_string().contains("cpu-arch=generic"),
+        "the failure says how to allow it: {report}"
+    );
 }
 
 #[test]
@@ -593,6 +623,11 @@ macro_rules! lock_refused_on_migrating_domain {
 lock_refused_on_migrating_domain! {
     lock_add_vcpu_refused_on_migrating_domain => AddVcpus,
     lock_remove_vcpu_refused_on_migrating_domain => RemoveVcpus,
+    lock_set_vcpu_refused_on_migrating_domain => SetVcpus,
+    lock_set_memory_refused_on_migrating_domain => SetMemory,
+    lock_set_crypto_refused_on_migrating_domain => SetCryptoUnits,
+    lock_set_domain_refused_on_migrating_domain => SetDomain,
+    lock_reboot_refused_on_migrating_domain => Reboot,
     lock_add_memory_refused_on_migrating_domain => AddMemory,
     lock_remove_memory_refused_on_migrating_domain => RemoveMemory,
     lock_add_crypto_refused_on_migrating_domain => AddCryptoUnits,
@@ -663,8 +698,16 @@ fn lock_delayed_reconfiguration_refused_during_migration() {
     assert!(
         reason
             .to_string()
-            .starts_with("Delayed reconfiguration of primary refused: domain ldg1 is migrating"),
+            .starts_with("start-reconf primary refused: domain ldg1 is migrating"),
         "{reason}"
+    );
+    let decision = locks.check(Operation::CancelDelayedReconfiguration { domain: "primary" });
+    assert!(
+        matches!(
+            &decision,
+            LockDecision::Refused(reason) if reason.to_string().starts_with("cancel-reconf primary refused")
+        ),
+        "{decision:?}"
     );
     let idle = OperationLocks::new();
     assert_eq!(
@@ -739,13 +782,17 @@ fn rule_memory_reconfiguration_disabled_after_migration_until_reboot() {
         domain: "ldg1",
         action: DomainAction::RemoveMemory,
     };
+    let set = Operation::Domain {
+        domain: "ldg1",
+        action: DomainAction::SetMemory,
+    };
     let vcpus = Operation::Domain {
         domain: "ldg1",
         action: DomainAction::AddVcpus,
     };
     assert_eq!(locks.check(add), LockDecision::Allowed);
     locks.migrated_in("ldg1").expect("room");
-    for operation in [add, remove] {
+    for operation in [add, remove, set] {
         match locks.check(operation) {
             LockDecision::Refused(reason) => {
                 assert!(reason.to_string().contains("until it reboots"), "{reason}");

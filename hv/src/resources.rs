@@ -209,8 +209,9 @@ fn unit_of(text: &str) -> UnitText {
     }
 }
 
-/// A processor's cpu-arch class: which machines a domain may move between
-/// when their processor types or frequencies differ.
+/// A domain's cpu-arch class (`ldm set-domain cpu-arch=`): which machines
+/// the domain may move to when their processor types or frequencies differ
+/// from the one it runs on.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuArchClass {
@@ -247,6 +248,28 @@ impl CpuArchClass {
     /// The class spelled `text` (the `ldm` spelling), if any.
     pub fn from_name(text: &str) -> Option<CpuArchClass> {
         Self::ALL.into_iter().find(|class| class.as_str() == text)
+    }
+
+    /// True when a processor of type `cpu_type` runs domains of this class:
+    /// `native` and `generic` run on every sun4v processor;
+    /// `migration-class1` on the SPARC T4 and later (`SPARC T4`, `T5`,
+    /// `T7`, `T8`, `M5`, `M6`, `M7`, `M8`, `S7`), not on the UltraSPARC T1,
+    /// T2, T2 Plus or the SPARC T3; `sparc64-class1` on the Fujitsu
+    /// `SPARC64 X` family (`SPARC64 X`, `X+`, `XII`).
+    pub fn runs_on(self, cpu_type: &str) -> bool {
+        match self {
+            CpuArchClass::Native | CpuArchClass::Generic => true,
+            CpuArchClass::MigrationClass1 => {
+                const CLASS1: [&str; 9] = [
+                    "SPARC T4", "SPARC T5", "SPARC T7", "SPARC T8", "SPARC M5", "SPARC M6",
+                    "SPARC M7", "SPARC M8", "SPARC S7",
+                ];
+                CLASS1.contains(&cpu_type)
+            }
+            CpuArchClass::Sparc64Class1 => {
+                matches!(cpu_type, "SPARC64 X" | "SPARC64 X+" | "SPARC64 XII")
+            }
+        }
     }
 }
 
@@ -384,8 +407,6 @@ pub struct HostResources {
     pub cpu_type: Name,
     /// Processor frequency in MHz.
     pub cpu_frequency_mhz: u32,
-    /// The cpu-arch class the host's domains run in.
-    pub cpu_arch: CpuArchClass,
     /// Strands (virtual CPUs) of the machine.
     pub total_strands: u64,
     /// Strands no domain holds.
@@ -500,6 +521,8 @@ pub struct DomainRequirements {
     pub state: DomainState,
     /// Virtual CPUs.
     pub vcpus: u64,
+    /// The domain's cpu-arch class: which processors it may move to.
+    pub cpu_arch: CpuArchClass,
     /// Memory blocks, in binding order.
     pub memory_blocks: heapless::Vec<BlockRequirement, MAX_MEMORY_BLOCKS>,
     /// Virtual disks.
@@ -620,5 +643,20 @@ mod tests {
             assert_eq!(DomainState::from_name(state.as_str()), Some(state));
         }
         assert_eq!(CpuArchClass::from_name("Native"), None);
+    }
+
+    #[test]
+    fn classes_run_on_the_processors_of_their_family() {
+        for cpu in ["UltraSPARC T2 Plus", "SPARC T5", "SPARC64 X+"] {
+            assert!(CpuArchClass::Native.runs_on(cpu));
+            assert!(CpuArchClass::Generic.runs_on(cpu));
+        }
+        assert!(CpuArchClass::MigrationClass1.runs_on("SPARC T4"));
+        assert!(CpuArchClass::MigrationClass1.runs_on("SPARC M7"));
+        assert!(!CpuArchClass::MigrationClass1.runs_on("UltraSPARC T2 Plus"));
+        assert!(!CpuArchClass::MigrationClass1.runs_on("SPARC T3"));
+        assert!(!CpuArchClass::MigrationClass1.runs_on("SPARC64 X"));
+        assert!(CpuArchClass::Sparc64Class1.runs_on("SPARC64 X+"));
+        assert!(!CpuArchClass::Sparc64Class1.runs_on("SPARC T5"));
     }
 }

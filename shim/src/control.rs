@@ -9,6 +9,7 @@
 //!    | <---- Event::Done | Failed  |   then the daemon closes
 //! ```
 
+use crate::operations::AdminOperation;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -55,6 +56,19 @@ pub enum Request {
         /// Resume it (true) or remove it (false).
         resume: bool,
     },
+    /// An `ldm` operation on a domain or on the machine (bind, start,
+    /// add-memory, set-power-policy, ...), checked against the locks of
+    /// the migrations running here.
+    Operate {
+        /// What to do.
+        operation: AdminOperation,
+    },
+    /// Test hook: let a migration that a daemon started with
+    /// `hold_migrations` holds go on.
+    ReleaseMigration {
+        /// The domain.
+        domain: String,
+    },
 }
 
 /// Statistics of a migration, with QEMU `query-migrate` names.
@@ -62,6 +76,10 @@ pub enum Request {
 pub struct MigrationInfo {
     /// `source` or `target`.
     pub side: String,
+    /// The domain's state when it left: `active` (live pre-copy), `bound`
+    /// (one pass, no pre-copy) or `inactive` (its configuration only).
+    #[serde(default)]
+    pub domain_state: String,
     /// The other machine.
     pub peer: String,
     /// QEMU-style status: setup, active, device, pre-switchover, completed, cancelled, failed.
@@ -112,26 +130,65 @@ pub struct MigrationInfo {
     pub peer_memory_digest: Option<String>,
     /// The peer's vCPU digest.
     pub peer_vcpu_digest: Option<String>,
+    /// Held by the test hook until `ReleaseMigration` (source side).
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// One domain as `list` shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct DomainListing {
     /// Name.
     pub name: String,
-    /// active, bound, inactive, or error.
+    /// active, bound, inactive, suspended (the source of a migration in its
+    /// switchover) or error; the target of a migration under way is bound.
     pub state: String,
+    /// `ldm`'s six flag columns: starting or stopping (`s`), normal (`n`) or
+    /// in transition (`t`), delayed reconfiguration (`d`), control domain
+    /// (`c`), virtual I/O service domain (`v`), source (`s`) or target
+    /// (`t`) of a migration or an error during one (`e`); `-` otherwise.
+    pub flags: String,
     /// vCPUs.
     pub vcpus: u64,
+    /// The domain's cpu-arch class.
+    pub cpu_arch: String,
     /// Memory in bytes.
     pub memory_bytes: u64,
     /// Memory blocks: (real address, size, physical address if bound).
     pub memory_blocks: Vec<(u64, u64, Option<u64>)>,
     /// Memory dynamic reconfiguration is disabled until the domain reboots
-    /// (after it migrated here).
+    /// (an active domain that migrated here).
     pub memory_dr_disabled: bool,
+    /// Crypto units the domain holds (asks for, when inactive).
+    pub crypto_units: u64,
+    /// Crypto units the domain's constraint asks for (more than it holds
+    /// when it migrated to a machine short of them).
+    pub crypto_units_requested: u64,
+    /// The domain has an NIU hybrid I/O constraint.
+    pub niu_constraint: bool,
+    /// This machine has the NIU resources the constraint asks for.
+    pub niu_satisfied: bool,
+    /// Virtual disks: (name, service, volume).
+    pub virtual_disks: Vec<(String, String, String)>,
+    /// Virtual networks: (name, switch).
+    pub virtual_networks: Vec<(String, String)>,
+    /// A delayed reconfiguration is pending on the domain.
+    pub delayed_reconfiguration: bool,
     /// The migration under way or the last one, if any.
     pub migration: Option<MigrationInfo>,
+}
+
+/// The machine as `list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct HostListing {
+    /// Processor type.
+    pub cpu_type: String,
+    /// Processor frequency in MHz.
+    pub cpu_frequency_mhz: u32,
+    /// The power-management policy in effect.
+    pub power_policy: String,
+    /// A policy switch waiting for the migrations to end.
+    pub deferred_power_policy: Option<String>,
 }
 
 /// What a daemon answers.
@@ -159,6 +216,9 @@ pub enum Event {
         migration: Option<MigrationInfo>,
         /// Check findings (warnings and notes) of a migration or dry run.
         findings: Vec<String>,
+        /// The machine, for `list`.
+        #[serde(default)]
+        host_listing: Option<HostListing>,
     },
     /// The request failed.
     Failed {
@@ -179,6 +239,7 @@ impl Event {
             free_memory: Vec::new(),
             migration: None,
             findings: Vec::new(),
+            host_listing: None,
         }
     }
 

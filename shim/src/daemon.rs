@@ -5,13 +5,16 @@
 //! Threads: one accepts control connections (one thread each), one accepts
 //! peers (one thread per incoming migration), one runs the guests'
 //! workloads. Locks are always taken in the order `domains`, then `locks`,
-//! then the machine; engine threads take only the machine.
+//! then `host`, then the machine; engine threads take only the machine.
+//!
+//! The `ldm` operations other than migrations live in
+//! [`crate::operations`], `list` in [`crate::listing`].
 
-use super::control::{DomainListing, Event, MigrationInfo, Request};
+use super::control::{Event, MigrationInfo, Request};
 use ldmig::rules::OperationLocks;
 use ldmig::stats::MigrationStats;
 use ldmig_hv::hypervisor::{DomainControl, DomainId, DomainRunState, VcpuControl};
-use ldmig_hv::resources::{DomainRequirements, DomainState, FreeRange, HostResources};
+use ldmig_hv::resources::{DomainRequirements, DomainState, FreeRange, HostResources, PowerMode};
 use ldmig_sim::description::HostDescription;
 use ldmig_sim::handle::MachineHandle;
 use ldmig_sim::workload::{Workload, WorkloadSpec};
@@ -45,6 +48,11 @@ pub struct DaemonOptions {
     pub workload: String,
     /// Initial memory content for a domain (the demo's `--image`).
     pub images: Vec<(String, Vec<u8>)>,
+    /// Test hook: an outgoing live migration holds once its first pre-copy
+    /// round ended (before the commit) until a `ReleaseMigration` request,
+    /// and an incoming one waits for its source without a time limit.
+    /// Lets a test try operations while a migration surely runs.
+    pub hold_migrations: bool,
 }
 
 /// A migration under way or finished, as `list -o status` shows it.
@@ -56,6 +64,8 @@ pub struct MigrationTrack {
     pub cancel: AtomicBool,
     /// Set once it ended.
     pub finished: AtomicBool,
+    /// Set by `ReleaseMigration` (the `hold_migrations` test hook).
+    pub released: AtomicBool,
 }
 
 impl MigrationTrack {
@@ -103,12 +113,49 @@ impl MigrationTrack {
 
 /// One domain the daemon knows.
 pub(crate) struct Domain {
+    /// What it is made of and its state (active, bound, inactive).
     pub(crate) requirements: DomainRequirements,
+    /// Its id on the machine, while bound.
     pub(crate) id: Option<DomainId>,
+    /// The simulated guest writing its memory, while it runs.
     pub(crate) workload: Option<Workload>,
+    /// Seed of the guest's workload when it (re)starts.
+    pub(crate) seed: u64,
+    /// The migration under way or the last one.
     pub(crate) migration: Option<Arc<MigrationTrack>>,
-    pub(crate) memory_dr_disabled: bool,
+    /// Left in the error state by a failed migration.
     pub(crate) error_state: bool,
+}
+
+impl Domain {
+    /// A domain the daemon starts knowing (from its description, or
+    /// arriving by migration).
+    pub(crate) fn new(requirements: DomainRequirements, id: Option<DomainId>, seed: u64) -> Self {
+        Domain {
+            requirements,
+            id,
+            workload: None,
+            seed,
+            migration: None,
+            error_state: false,
+        }
+    }
+
+    /// True while a migration of this domain runs.
+    pub(crate) fn migrating(&self) -> bool {
+        self.migration
+            .as_ref()
+            .is_some_and(|track| !track.finished.load(Ordering::SeqCst))
+    }
+}
+
+/// What the administrator changes on the machine itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostSettings {
+    /// The power-management policy in effect.
+    pub(crate) power_mode: PowerMode,
+    /// A delayed reconfiguration pending on the control domain.
+    pub(crate) delayed_reconfiguration: bool,
 }
 
 /// Everything the daemon's threads share.
@@ -117,12 +164,16 @@ pub(crate) struct State {
     pub(crate) machine: MachineHandle,
     pub(crate) domains: Mutex<BTreeMap<String, Domain>>,
     pub(crate) locks: Mutex<OperationLocks>,
+    pub(crate) host: Mutex<HostSettings>,
     pub(crate) password: String,
-    /// The workload every active guest runs (`none`: none).
-    workload: String,
+    /// The workload every active guest runs (`none`: none); a domain that
+    /// migrates in runs it too.
+    pub(crate) workload: String,
     /// Seed of the guests' workloads.
     seed: u64,
     pub(crate) stop: AtomicBool,
+    /// The `hold_migrations` test hook.
+    pub(crate) hold_migrations: bool,
     started: Instant,
 }
 
@@ -144,10 +195,14 @@ impl State {
         self.description.name()
     }
 
-    /// The host as the checks see it now: the description's fixed facts
-    /// and the machine's free strands, crypto units and memory.
+    /// The host as the checks see it now: the description's fixed facts,
+    /// the policy and delayed reconfiguration set since, and the machine's
+    /// free strands, crypto units and memory.
     pub(crate) fn resources(&self) -> HostResources {
         let mut resources = self.description.resources();
+        let settings = *lock(&self.host);
+        resources.power_mode = settings.power_mode;
+        resources.delayed_reconfiguration_pending = settings.delayed_reconfiguration;
         let machine = self.machine.lock();
         resources.free_strands = machine.free_strands();
         resources.free_crypto_units = machine.free_crypto_units();
@@ -165,6 +220,36 @@ impl State {
             }
         }
         resources
+    }
+
+    /// Records that the migration of `domain` ended; a power-policy switch
+    /// that waited for the last migration takes effect now.
+    pub(crate) fn end_migration(&self, domain: &str) {
+        let deferred = lock(&self.locks).end_migration(domain);
+        if let Ok(Some(mode)) = deferred {
+            lock(&self.host).power_mode = mode;
+        }
+    }
+
+    /// (Re)starts the guest of an active domain (a boot: memory loaded
+    /// first when `fill`), unless the daemon runs no workload.
+    pub(crate) fn boot_guest(&self, domain: &mut Domain, fill: bool) {
+        domain.workload = None;
+        if self.workload == "none" || domain.requirements.name == "primary" {
+            return;
+        }
+        if let Some(id) = domain.id {
+            domain.workload = self
+                .start_workload(domain.seed, id, fill)
+                .unwrap_or_else(|error| {
+                    eprintln!(
+                        "ldmig[{}]: {}: {error}",
+                        self.host(),
+                        domain.requirements.name
+                    );
+                    None
+                });
+        }
     }
 
     /// Starts this daemon's workload on a domain that runs here (`Ok(None)`
@@ -223,44 +308,47 @@ impl Daemon {
             .domain_names()
             .map(str::to_string)
             .collect();
+        let host = HostSettings {
+            power_mode: options.description.resources().power_mode,
+            delayed_reconfiguration: options
+                .description
+                .resources()
+                .delayed_reconfiguration_pending,
+        };
         let state = Arc::new(State {
             description: options.description,
             machine: handle,
             domains: Mutex::new(BTreeMap::new()),
             locks: Mutex::new(OperationLocks::new()),
+            host: Mutex::new(host),
             password: options.password,
-            workload: options.workload,
             seed: options.seed,
             stop: AtomicBool::new(false),
+            workload: options.workload.clone(),
+            hold_migrations: options.hold_migrations,
             started: Instant::now(),
         });
+        if options.workload != "none" && WorkloadSpec::by_name(&options.workload, 0).is_none() {
+            return Err(format!("unknown workload '{}'", options.workload));
+        }
         for (index, name) in names.iter().enumerate() {
             let requirements = state
                 .description
                 .domain_requirements(name)
                 .map_err(|error| error.to_string())?;
             let id = state.machine.lock().domain_id(name);
-            let mut workload = None;
-            if let (Some(id), DomainState::Active) = (id, requirements.state) {
-                let seed = options.seed.wrapping_add(index as u64);
+            let seed = options.seed.wrapping_add(index as u64);
+            let active = requirements.state == DomainState::Active;
+            let mut domain = Domain::new(requirements, id, seed);
+            if active {
                 let image = options.images.iter().find(|(domain, _)| domain == name);
-                if name != "primary" {
-                    // With an image, memory is the image and zeros: the
-                    // workload writes from there instead of filling first.
-                    workload = state.start_workload(seed, id, image.is_none())?;
-                }
-                if let Some((_, image)) = image {
+                // With an image, memory is the image and zeros: the
+                // workload writes from there instead of filling first.
+                state.boot_guest(&mut domain, image.is_none());
+                if let (Some((_, image)), Some(id)) = (image, id) {
                     load_image(&state.machine, id, image)?;
                 }
             }
-            let domain = Domain {
-                requirements,
-                id,
-                workload,
-                migration: None,
-                memory_dr_disabled: false,
-                error_state: false,
-            };
             domains.insert(name.clone(), domain);
         }
         *lock(&state.domains) = domains;
@@ -415,83 +503,14 @@ fn serve_control(state: Arc<State>, stream: UnixStream) {
         Request::MigrateDomain { .. } => {
             super::outgoing::migrate_domain(&state, request, &mut emit)
         }
-        Request::List { domain } => list(&state, domain.as_deref()),
-        Request::ListDevicesMemory => {
-            let free = state
-                .machine
-                .lock()
-                .free_ranges()
-                .iter()
-                .map(|range| (range.pa, range.size))
-                .collect();
-            Event::Done {
-                message: String::new(),
-                host: state.host().to_string(),
-                domains: Vec::new(),
-                free_memory: free,
-                migration: None,
-                findings: Vec::new(),
-            }
-        }
+        Request::List { domain } => super::listing::list(&state, domain.as_deref()),
+        Request::ListDevicesMemory => super::listing::free_memory(&state),
         Request::CancelMigration { domain } => cancel(&state, &domain),
         Request::RecoverDomain { domain, resume } => recover(&state, &domain, resume),
+        Request::Operate { operation } => super::operations::operate(&state, &operation),
+        Request::ReleaseMigration { domain } => release(&state, &domain),
     };
     emit(&event);
-}
-
-fn list(state: &State, only: Option<&str>) -> Event {
-    let domains = lock(&state.domains);
-    if let Some(name) = only {
-        if !domains.contains_key(name) {
-            return Event::failed(format!("Domain {name} not found on {}", state.host()));
-        }
-    }
-    let machine = state.machine.lock();
-    let infos = domains
-        .iter()
-        .filter(|(name, _)| only.is_none_or(|wanted| wanted == name.as_str()))
-        .map(|(name, domain)| {
-            let blocks = domain
-                .id
-                .map(|id| machine.memory_blocks(id))
-                .unwrap_or_default();
-            let memory_blocks = if blocks.is_empty() {
-                domain
-                    .requirements
-                    .memory_blocks
-                    .iter()
-                    .map(|block| (block.real_address, block.size, None))
-                    .collect()
-            } else {
-                blocks
-                    .iter()
-                    .map(|(block, pa)| (block.ra, block.size, Some(*pa)))
-                    .collect()
-            };
-            let state_name = if domain.error_state {
-                "error".to_string()
-            } else {
-                domain.requirements.state.as_str().to_string()
-            };
-            DomainListing {
-                name: name.clone(),
-                state: state_name,
-                vcpus: domain.requirements.vcpus,
-                memory_bytes: domain.requirements.memory_bytes(),
-                memory_blocks,
-                memory_dr_disabled: domain.memory_dr_disabled,
-                migration: domain.migration.as_ref().map(|track| track.snapshot()),
-            }
-        })
-        .collect();
-    Event::Done {
-        message: String::new(),
-        host: state.host().to_string(),
-        domains: infos,
-        free_memory: Vec::new(),
-        migration: None,
-        findings: Vec::new(),
-    }
 }
 
 fn cancel(state: &State, name: &str) -> Event {
@@ -528,6 +547,21 @@ fn cancel(state: &State, name: &str) -> Event {
     }
 }
 
+/// The `hold_migrations` test hook's release.
+fn release(state: &State, name: &str) -> Event {
+    let domains = lock(&state.domains);
+    match domains
+        .get(name)
+        .and_then(|domain| domain.migration.as_ref())
+    {
+        Some(track) if !track.finished.load(Ordering::SeqCst) => {
+            track.released.store(true, Ordering::SeqCst);
+            Event::done(format!("Migration of domain {name} released"), state.host())
+        }
+        _ => Event::failed(format!("No migration of domain {name} is in progress")),
+    }
+}
+
 fn recover(state: &State, name: &str, resume: bool) -> Event {
     let mut domains = lock(&state.domains);
     let Some(domain) = domains.get_mut(name) else {
@@ -546,8 +580,12 @@ fn recover(state: &State, name: &str, resume: bool) -> Event {
         if let Err(error) = result {
             return Event::failed(format!("Resuming {name} failed: {error}"));
         }
-        // Its workload (kept while it was stopped) goes on by itself.
+        // A source's workload (kept while it was stopped) goes on by
+        // itself; a domain a target kept after a failure boots one.
         domain.error_state = false;
+        if domain.workload.is_none() && domain.requirements.state == DomainState::Active {
+            state.boot_guest(domain, false);
+        }
         Event::done(
             format!("Domain {name} resumed on {}", state.host()),
             state.host(),

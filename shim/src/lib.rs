@@ -9,6 +9,7 @@
 //!
 //! - [`daemon`], [`control`], [`incoming`], [`outgoing`], [`peer`],
 //!   [`channel`], [`relay`], [`digest`]: the daemon of one machine;
+//! - [`operations`], [`listing`]: its `ldm` operations and `list`;
 //! - [`secure`]: the authenticated, encrypted channel between shims;
 //! - [`ldc_end`]: the shim's end of an engine's LDC channel;
 //! - [`host`]: the glue that puts a simulated engine and its LDC hop in
@@ -25,6 +26,8 @@ pub mod harness;
 pub mod host;
 pub mod incoming;
 pub mod ldc_end;
+pub mod listing;
+pub mod operations;
 pub mod outgoing;
 pub mod peer;
 pub mod relay;

@@ -18,7 +18,7 @@ use ldmig::precopy::{
 };
 use ldmig::rules::MigrationSide;
 use ldmig_hv::hypervisor::{DomainId, MemoryBlock};
-use ldmig_hv::resources::DomainState;
+use ldmig_hv::resources::{DomainRequirements, DomainState};
 use std::cell::RefCell;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::rc::Rc;
@@ -61,7 +61,7 @@ pub(crate) fn migrate_domain(
         };
         if entry.error_state {
             return failed(format!(
-                "Domain {domain} is in the error state after a failed migration: recover it first (ldmig recover-domain)"
+                "Domain {domain} is in the error state after a failed migration: recover it first (ldmig recover-domain {domain} --resume or --remove)"
             ));
         }
         if entry
@@ -140,6 +140,7 @@ pub(crate) fn migrate_domain(
             free_memory: Vec::new(),
             migration: None,
             findings,
+            host_listing: None,
         };
     }
 
@@ -151,6 +152,7 @@ pub(crate) fn migrate_domain(
         return failed(error.to_string());
     }
     let track = MigrationTrack::new("source", &target);
+    lock(&track.info).domain_state = requirements.state.as_str().to_string();
     if let Some(entry) = lock(&state.domains).get_mut(&domain) {
         entry.migration = Some(track.clone());
     }
@@ -176,19 +178,21 @@ pub(crate) fn migrate_domain(
             }
         }
     };
-    let _ = lock(&state.locks).end_migration(&domain);
-    track.finished.store(true, Ordering::SeqCst);
-    let info = track.snapshot();
-    match result {
-        Ok(outcome) => settle(state, &domain, &track, outcome, findings),
+    let event = match result {
+        Ok(outcome) => settle(state, &domain, &requirements, &track, outcome, findings),
         Err(message) => {
             lock(&track.info).result = Some(message.clone());
             Event::Failed {
                 message: format!("{message}\nDomain Migration of LDom {domain} failed"),
-                migration: Some(info),
+                migration: Some(track.snapshot()),
             }
         }
-    }
+    };
+    // The domain's books are settled: the locks go, and a power-policy
+    // switch that waited for this migration takes effect.
+    state.end_migration(&domain);
+    track.finished.store(true, Ordering::SeqCst);
+    event
 }
 
 fn describe_channel_error(target: &str, error: &ChannelError) -> String {
@@ -308,13 +312,25 @@ fn run_source_engine(
     .map_err(|error| error.to_string())?;
 
     let mut last_report = Instant::now();
+    // Time spent held by the test hook, hidden from the engine's clock.
+    let mut held_ns = 0u64;
+    let mut cancel_asked = false;
     let outcome = loop {
-        if track.cancel.swap(false, Ordering::SeqCst) && !engine.cancel() {
-            lock(&track.info).result =
-                Some("cancel refused: the final state was already sent".into());
+        if track.cancel.swap(false, Ordering::SeqCst) {
+            cancel_asked = true;
+            if !engine.cancel() {
+                lock(&track.info).result =
+                    Some("cancel refused: the final state was already sent".into());
+            }
+        }
+        if options.active && hold(state, track, cancel_asked, engine.stats().rounds) {
+            let since = Instant::now();
+            std::thread::sleep(Duration::from_millis(5));
+            held_ns += since.elapsed().as_nanos() as u64;
+            continue;
         }
         let before = engine.stats().transferred;
-        let poll = engine.poll(state.now_ns());
+        let poll = engine.poll(state.now_ns().saturating_sub(held_ns));
         track.update(engine.stats());
         if last_report.elapsed() >= Duration::from_millis(100) {
             last_report = Instant::now();
@@ -342,21 +358,43 @@ fn run_source_engine(
     Ok(outcome)
 }
 
+/// The `hold_migrations` test hook: true while the live migration of an
+/// active domain must wait, from the end of its first pre-copy round (the target holds a half-copied
+/// domain; the commit needs at least one more poll of the engine, since
+/// the target's acknowledgement of round 0 must come back first) until the
+/// test releases it or cancels it.
+fn hold(state: &State, track: &MigrationTrack, cancel_asked: bool, rounds: u32) -> bool {
+    let holding = state.hold_migrations
+        && rounds >= 1
+        && !cancel_asked
+        && !track.released.load(Ordering::SeqCst);
+    let mut info = lock(&track.info);
+    info.held = holding;
+    holding
+}
+
 /// Applies an outcome to the source's books and words the final event.
 fn settle(
     state: &State,
     domain: &str,
+    requirements: &DomainRequirements,
     track: &MigrationTrack,
     outcome: Outcome,
     findings: Vec<String>,
 ) -> Event {
     let mut info = track.snapshot();
-    let text = outcome.to_string();
+    let text = outcome.to_string().replace("DOMAIN", domain);
     info.result = Some(text.clone());
+    if requirements.state == DomainState::Inactive {
+        // Nothing was copied: the summary still names what moved.
+        info.total_bytes = requirements.memory_bytes();
+    }
     let mut domains = lock(&state.domains);
     let event = match outcome {
         Outcome::Completed => {
             domains.remove(domain);
+            // Gone from here: nothing of it stays locked.
+            lock(&state.locks).domain_rebooted(domain);
             info.status = "completed".into();
             info.progress_percent = 100;
             Event::Done {
@@ -366,6 +404,7 @@ fn settle(
                 free_memory: Vec::new(),
                 migration: Some(info.clone()),
                 findings,
+                host_listing: None,
             }
         }
         Outcome::Cancelled => Event::Failed {
@@ -384,12 +423,12 @@ fn settle(
                 if let Some(entry) = domains.get_mut(domain) {
                     entry.error_state = true;
                 }
-                info.recovery = Some(failure.recovery_advice().to_string());
+                info.recovery = Some(failure.recovery_advice().replace("DOMAIN", domain));
             }
             Event::Failed {
                 message: format!(
                     "{failure}\nDomain Migration of LDom {domain} failed\n{}",
-                    failure.recovery_advice()
+                    failure.recovery_advice().replace("DOMAIN", domain)
                 ),
                 migration: Some(info.clone()),
             }

@@ -1,12 +1,17 @@
 //! The `ldmig` binary as an administrator uses it: two `ldmig serve`
 //! processes on loopback, `migrate-domain`, `list -o status` from both sides
-//! while it runs, `cancel-operation` from a third process, and the dry run
-//! of the guide's example.
+//! while it runs, `cancel-operation` from a third process, the dry run of
+//! the guide's example and its listings, every guarded `ldm` operation on
+//! both hosts while a migration runs and after it, and `ldmig` writing into
+//! a closed pipe.
 //!
 //! Host only (test names carry `host_only`): these tests start the binary as
 //! child processes, which a test under qemu-sparc64 user mode cannot do
 //! (there is no binfmt_misc registration to run a sparc64 child). The same
-//! scenarios run in-process on both platforms in tests/shim.rs.
+//! scenarios run in-process on both platforms in tests/daemon.rs,
+//! tests/operations.rs and the binary's own unit tests (layout, console).
+
+mod support;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -60,6 +65,16 @@ fn host_toml(name: &str, with_domain: bool) -> String {
 }
 
 fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
+    serve_with(directory, name, toml, password_file, &[])
+}
+
+fn serve_with(
+    directory: &Path,
+    name: &str,
+    toml: &str,
+    password_file: &Path,
+    options: &[&str],
+) -> Host {
     let description = directory.join(format!("{name}.toml"));
     std::fs::write(&description, toml).expect("write description");
     let control = directory.join(format!("{name}.sock"));
@@ -74,6 +89,7 @@ fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host
         .arg(&description)
         .args(["--listen", &address, "--password-file"])
         .arg(password_file)
+        .args(options)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -147,8 +163,8 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let (mut seen_a, mut seen_b) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !(seen_a && seen_b) && Instant::now() < deadline && !migration.is_finished() {
-        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("source");
-        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("target");
+        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("TARGET");
+        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("SOURCE");
         std::thread::sleep(Duration::from_millis(10));
     }
     let output = migration.join().expect("migration thread");
@@ -198,7 +214,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     });
     // b is the source now: wait until its status shows the migration.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("source")
+    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("TARGET")
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(10));
@@ -331,4 +347,314 @@ fn host_only_demo_json_reports_a_completed_identical_migration() {
         assert!(summary[field].is_number(), "{field} missing: {summary}");
     }
     assert_eq!(summary["total_bytes"], 16 << 20);
+}
+
+/// Every `ldm` operation on one domain, as command lines.
+fn domain_commands(domain: &str) -> Vec<String> {
+    [
+        "bind-domain",
+        "unbind-domain",
+        "start-domain",
+        "stop-domain",
+        "stop-domain -r",
+        "add-memory 8M",
+        "remove-memory 8M",
+        "set-memory 24M",
+        "add-vcpu 1",
+        "remove-vcpu 1",
+        "set-vcpu 4",
+        "add-crypto 1",
+        "remove-crypto 1",
+        "set-crypto 2",
+        "set-domain cpu-arch=generic",
+    ]
+    .iter()
+    .map(|command| format!("{command} {domain}"))
+    .collect()
+}
+
+/// Runs `command` (words) on a host; returns success and all it printed.
+fn run_command(host: &Host, command: &str) -> (bool, String) {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let output = ldmig(&host.control, &words);
+    (output.status.success(), text(&output))
+}
+
+fn refused_by(host: &Host, command: &str, reason: &str) {
+    let (done, printed) = run_command(host, command);
+    assert!(
+        !done && printed.contains(reason),
+        "`{command}` should be refused with {reason:?}: {printed}"
+    );
+}
+
+fn succeeds(host: &Host, command: &str) -> String {
+    let (done, printed) = run_command(host, command);
+    assert!(done, "`{command}` failed: {printed}");
+    printed
+}
+
+/// The migration of `domain` on `host`, from `ldmig --json list DOMAIN`.
+fn migration_of(host: &Host, domain: &str) -> serde_json::Value {
+    let output = ldmig(&host.control, &["--json", "list", domain]);
+    let answer: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    answer["domains"][0]["migration"].clone()
+}
+
+/// Every guarded operation on a host while `migrating` migrates there.
+fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive: &str) {
+    for command in domain_commands(migrating) {
+        refused_by(host, &command, side);
+    }
+    let reconfiguration = "delayed reconfiguration operations are refused until the migration ends";
+    for command in [
+        format!("start-reconf {migrating}"),
+        format!("cancel-reconf {migrating}"),
+        "start-reconf primary".to_string(),
+        "cancel-reconf primary".to_string(),
+    ] {
+        refused_by(host, &command, reconfiguration);
+    }
+    let machine_wide = "no domain can be bound or stopped until the migration ends";
+    for command in [
+        format!("bind-domain {inactive}"),
+        format!("stop-domain {active}"),
+        format!("stop-domain -r {active}"),
+    ] {
+        refused_by(host, &command, machine_wide);
+    }
+    let deferred = succeeds(host, "set-power-policy elastic");
+    assert!(
+        deferred.contains("The switch to elastic power-management mode is deferred"),
+        "{deferred}"
+    );
+    let listed = succeeds(host, "list");
+    assert!(
+        listed.contains("performance (elastic requested: it takes effect when the migrations end)"),
+        "{listed}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_operations_during_a_migration_between_two_serve_processes() {
+    let directory = scratch("operations");
+    let password = directory.join("password");
+    std::fs::write(&password, "s3cret-migration\n").expect("password file");
+    // The hook holds the migration after its first pre-copy round, before
+    // the commit, until release-migration: it surely runs meanwhile.
+    let hold = ["--hold-migrations"];
+    let a = serve_with(
+        &directory,
+        "t5-a",
+        &support::source_host(),
+        &password,
+        &hold,
+    );
+    let b = serve_with(
+        &directory,
+        "t5-b",
+        &support::target_host(),
+        &password,
+        &hold,
+    );
+    let target = b.address.clone();
+    let control = a.control.clone();
+    let password_arg = password.to_str().expect("utf-8 path").to_string();
+    let migration = std::thread::spawn(move || {
+        ldmig(
+            &control,
+            &["migrate-domain", "-p", &password_arg, "ldg1", &target],
+        )
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while migration_of(&a, "ldg1")["held"] != true {
+        assert!(Instant::now() < deadline, "the migration never held");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let checks = std::panic::catch_unwind(|| {
+        let listed = succeeds(&b, "list ldg1");
+        assert!(
+            listed.contains("ldg1             bound      -t---t"),
+            "{listed}"
+        );
+        all_guarded(
+            &a,
+            "ldg1",
+            "refused: the domain is being migrated away from this machine",
+            "ldg4",
+            "ldg3",
+        );
+        all_guarded(
+            &b,
+            "ldg1",
+            "refused: the domain is being migrated to this machine",
+            "ldgb1",
+            "ldgb3",
+        );
+    });
+    succeeds(&a, "release-migration ldg1");
+    let output = migration.join().expect("migration thread");
+    if let Err(panic) = checks {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(output.status.success(), "{}", text(&output));
+    // The source answers once the target settled; this only guards against
+    // a source that gave up waiting for the target's report.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while migration_of(&b, "ldg1")["status"]
+        .as_str()
+        .is_none_or(|status| status != "completed")
+        || text(&ldmig(&b.control, &["list", "ldg1"])).contains("-t---t")
+    {
+        assert!(Instant::now() < deadline, "the target never settled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // After it: the deferred switch took effect, and everything goes.
+    for host in [&a, &b] {
+        assert!(succeeds(host, "list").contains(": elastic\n"));
+        succeeds(host, "set-power-policy performance");
+        succeeds(host, "start-reconf primary");
+        succeeds(host, "cancel-reconf primary");
+    }
+    for command in [
+        "bind-domain ldg3",
+        "stop-domain -r ldg4",
+        "stop-domain ldg4",
+    ] {
+        succeeds(&a, command);
+    }
+    for command in [
+        "bind-domain ldgb3",
+        "stop-domain -r ldgb1",
+        "stop-domain ldgb1",
+    ] {
+        succeeds(&b, command);
+    }
+    let commands = domain_commands("ldg1");
+    for command in &commands[8..14] {
+        succeeds(&b, command);
+    }
+    for command in &commands[5..8] {
+        refused_by(
+            &b,
+            command,
+            "memory dynamic reconfiguration is disabled for a migrated domain until it reboots",
+        );
+    }
+    assert!(succeeds(&b, "stop-domain -r ldg1").contains("enabled again"));
+    for command in &commands[5..8] {
+        succeeds(&b, command);
+    }
+    for index in [3, 14, 1, 0, 2] {
+        succeeds(&b, &commands[index]);
+    }
+    let listed = succeeds(&b, "list ldg1");
+    assert!(
+        listed.contains("ldg1             active     -n----  4"),
+        "{listed}"
+    );
+    assert!(listed.contains("24M"), "{listed}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_guides_listings_are_printed_character_for_character() {
+    let directory = scratch("listings");
+    let password = directory.join("password");
+    std::fs::write(&password, "pw\n").expect("password file");
+    let source = serve(
+        &directory,
+        "guide-source",
+        &support::host_file("guide-source.toml"),
+        &password,
+    );
+    let target = serve(
+        &directory,
+        "guide-target",
+        &support::host_file("guide-target.toml"),
+        &password,
+    );
+    let devices = ldmig(&target.control, &["list-devices", "memory"]);
+    assert!(devices.status.success(), "{}", text(&devices));
+    assert_eq!(
+        String::from_utf8_lossy(&devices.stdout),
+        "MEMORY\n    PA                   SIZE\n    0x108000000          1G\n    0x188000000          1G\n"
+    );
+    let memory = ldmig(&source.control, &["list", "-o", "memory", "ldg-src"]);
+    assert!(memory.status.success(), "{}", text(&memory));
+    assert_eq!(
+        String::from_utf8_lossy(&memory.stdout),
+        "NAME\nldg-src\n\nMEMORY\n    RA               PA               SIZE\n    0x8000000        0x208000000      2G\n"
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// Runs ldmig with its standard output a pipe nobody reads any more.
+fn into_closed_pipe(control: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(BINARY)
+        .args(["--control", control.to_str().expect("utf-8 path")])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("ldmig runs")
+}
+
+#[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
+fn host_only_a_closed_pipe_ends_ldmig_quietly() {
+    let directory = scratch("pipe");
+    let password = directory.join("password");
+    std::fs::write(&password, "pw\n").expect("password file");
+    let password_arg = password.to_str().expect("utf-8 path");
+    let a = serve(&directory, "t5-a", &support::source_host(), &password);
+    let b = serve(&directory, "t5-b", &support::target_host(), &password);
+    for args in [
+        vec!["--json", "list"],
+        vec!["list"],
+        vec!["list", "-l"],
+        vec!["list-devices", "memory"],
+        vec![
+            "migrate-domain",
+            "-n",
+            "-p",
+            password_arg,
+            "ldg1",
+            &b.address,
+        ],
+        vec![
+            "--json",
+            "migrate-domain",
+            "-p",
+            password_arg,
+            "ldg2",
+            &b.address,
+        ],
+    ] {
+        let output = into_closed_pipe(&a.control, &args);
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(!errors.contains("panicked"), "ldmig {args:?}: {errors}");
+        assert!(errors.is_empty(), "ldmig {args:?} is not quiet: {errors}");
+        // Like a command killed by SIGPIPE: 128 + 13.
+        assert_eq!(output.status.code(), Some(141), "ldmig {args:?}");
+    }
+    // The migration went through all the same.
+    assert!(text(&ldmig(&b.control, &["list", "ldg2"])).contains("bound"));
+    let _ = std::fs::remove_dir_all(&directory);
 }

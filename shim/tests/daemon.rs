@@ -4,17 +4,15 @@
 //! guide's dry run, and a wrong password, tampered, replayed and truncated
 //! stream, each refused with no domain lost.
 
+mod support;
+
 use ldmig_shim::control::{call, Event, Request};
 use ldmig_shim::secure::HANDSHAKE_LEN;
-use ldmig_shim::{Daemon, DaemonOptions};
-use ldmig_sim::description::HostDescription;
+use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "correct horse battery staple";
+use support::{daemon_with, host_file, PASSWORD};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -35,26 +33,8 @@ fn host(name: &str, domain_memory: Option<&str>) -> String {
     text
 }
 
-fn socket_path(tag: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let index = COUNTER.fetch_add(1, Ordering::SeqCst);
-    std::env::temp_dir().join(format!(
-        "ldmig-test-{}-{tag}-{index}.sock",
-        std::process::id()
-    ))
-}
-
 fn daemon(tag: &str, toml: &str, password: &str, workload: &str) -> Daemon {
-    Daemon::start(DaemonOptions {
-        description: HostDescription::from_toml_str(toml).expect("valid description"),
-        listener: TcpListener::bind("127.0.0.1:0").expect("loopback listener"),
-        control_path: socket_path(tag),
-        password: password.into(),
-        seed: 7,
-        workload: workload.into(),
-        images: Vec::new(),
-    })
-    .expect("daemon starts")
+    daemon_with(tag, toml, password, workload, false)
 }
 
 fn migrate(
@@ -217,15 +197,8 @@ fn cancel_from_another_client_leaves_the_source_running() {
 
 #[test]
 fn guides_memory_example_fails_with_the_guides_two_lines() {
-    let read = |file: &str| {
-        std::fs::read_to_string(format!(
-            "{}/../hv/sim/hosts/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("host file")
-    };
-    let source = daemon("src", &read("guide-source.toml"), PASSWORD, "none");
-    let target = daemon("dst", &read("guide-target.toml"), PASSWORD, "none");
+    let source = daemon("src", &host_file("guide-source.toml"), PASSWORD, "none");
+    let target = daemon("dst", &host_file("guide-target.toml"), PASSWORD, "none");
     let address = target.listen_addr().to_string();
     let expected = "Unable to bind 2G memory region at real address 0x8000000\nDomain Migration of LDom ldg-src failed";
     for dry_run in [true, false] {

@@ -50,7 +50,8 @@ impl Failure {
             SourceDomainState::Running => "the source domain is running; nothing to recover",
             SourceDomainState::ErrorState => {
                 "the source domain is stopped in the error state: check the target; if the domain runs there, \
-                 remove it from the source; if not, resume it on the source (ldmig recover)"
+                 remove it from the source (ldmig recover-domain DOMAIN --remove); if not, resume it on the \
+                 source (ldmig recover-domain DOMAIN --resume)"
             }
             SourceDomainState::Gone => "the domain runs on the target",
         }
@@ -168,5 +169,20 @@ mod tests {
         );
         let stuck = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
         assert!(std::format!("{}", Outcome::Failed(stuck)).contains("error state"));
+    }
+
+    #[test]
+    fn recovery_advice_names_the_command_that_exists() {
+        let stuck = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
+        let advice = stuck.recovery_advice();
+        assert!(
+            advice.contains("ldmig recover-domain DOMAIN --remove"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("ldmig recover-domain DOMAIN --resume"),
+            "{advice}"
+        );
+        assert!(!advice.contains("(ldmig recover)"), "{advice}");
     }
 }

@@ -940,23 +940,45 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         self.phase = Phase::Done(outcome);
     }
 
+    /// Progress as a fraction of the whole migration, never going back:
+    /// round 0 fills 5-85 %, and each later round half of what is left
+    /// below 95 % (round 1: 85-90 %, round 2: 90-92.5 %, ...), since a
+    /// round sends about what the previous one left dirty.
     fn update_progress(&mut self) {
-        let total = self.dirty.total_pages().max(1);
+        let previous = u64::from(self.stats.progress_percent);
+        let rounds = self.stats.rounds;
         let percent = match self.phase {
             Phase::Start | Phase::AwaitHelloAck => 0,
-            Phase::Precopy | Phase::RoundDone | Phase::Decided(_) if self.stats.rounds == 0 => {
-                5 + 80 * self.round_pages.min(total) / total
+            Phase::Precopy => {
+                let expected = if rounds == 0 {
+                    self.dirty.total_pages()
+                } else {
+                    self.dirty_at_sync
+                };
+                let start = round_start_permille(rounds);
+                let band = round_start_permille(rounds + 1) - start;
+                let sent = self.round_pages.min(expected);
+                (start + band * sent / expected.max(1)) / 10
             }
-            Phase::Precopy | Phase::RoundDone | Phase::Decided(_) => {
-                85 + 10 * self.round_pages.min(self.dirty_at_sync) / self.dirty_at_sync.max(1)
-            }
+            // The round just ended: the end of its band.
+            Phase::RoundDone => round_start_permille(rounds + 1) / 10,
+            Phase::Decided(_) => round_start_permille(rounds) / 10,
             Phase::FinalPages | Phase::VcpuStates { .. } => 96,
             Phase::SendCommit | Phase::AwaitCommitAck => 98,
             Phase::AwaitResumed => 99,
-            Phase::Stopping(_) => u64::from(self.stats.progress_percent),
+            Phase::Stopping(_) => previous,
             Phase::Done(Outcome::Completed) => 100,
-            Phase::Done(_) => u64::from(self.stats.progress_percent),
+            Phase::Done(_) => previous,
         };
-        self.stats.progress_percent = percent.min(100) as u8;
+        self.stats.progress_percent = percent.max(previous).min(100) as u8;
+    }
+}
+
+/// Where pre-copy round `round` starts in the progress, per mille: round 0
+/// at 5 %, round 1 at 85 %, then each round halfway from the last to 95 %.
+fn round_start_permille(round: u32) -> u64 {
+    match round {
+        0 => 50,
+        _ => 950 - (100 >> (round - 1).min(16)),
     }
 }

@@ -567,12 +567,18 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             Phase::Done(_) => {}
             Phase::Announcing => self.finish(Outcome::Completed),
             Phase::Acknowledging => {
-                // The CommitAck may or may not have left: keep the domain
-                // bound and stopped; the administrator decides (recovery).
                 let mut failure = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
                 if let StepError::Hypervisor(hv_error) = error {
+                    // The CommitAck left, then resuming failed: the source
+                    // may have let its copy go. Keep the domain bound and
+                    // stopped; the administrator decides (recovery).
                     failure.hv_status = hv_error.status();
                     failure.reason = StopReason::HypervisorError;
+                } else {
+                    // The CommitAck never left (the link failed or stayed
+                    // full): the source still holds the domain, stopped in
+                    // its error state. Release the reservation here.
+                    self.release();
                 }
                 self.finish(Outcome::Failed(failure));
             }
@@ -598,8 +604,10 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         self.phase = Phase::Done(outcome);
     }
 
+    /// Progress as a fraction of the whole migration, never going back.
     fn update_progress(&mut self) {
         let total = self.total_pages.max(1);
+        let previous = u64::from(self.stats.progress_percent);
         let percent = match self.phase {
             Phase::AwaitHello => 0,
             Phase::Receiving if self.round == 0 && !self.suspended => {
@@ -609,8 +617,8 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             Phase::Receiving => 96,
             Phase::Acknowledging | Phase::Announcing => 99,
             Phase::Done(Outcome::Completed) => 100,
-            Phase::Stopping(_) | Phase::Done(_) => u64::from(self.stats.progress_percent),
+            Phase::Stopping(_) | Phase::Done(_) => previous,
         };
-        self.stats.progress_percent = percent as u8;
+        self.stats.progress_percent = percent.max(previous).min(100) as u8;
     }
 }

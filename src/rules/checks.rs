@@ -74,35 +74,45 @@ fn check_memory(domain: &DomainRequirements, target: &HostResources, report: &mu
     }
 }
 
-/// True when a domain running on `source` can run on `target`: the same
-/// processor type at the same frequency, or both machines in the same
-/// cpu-arch class other than `native`.
-fn processors_compatible(source: &HostResources, target: &HostResources) -> bool {
-    let same_processor =
-        source.cpu_type == target.cpu_type && source.cpu_frequency_mhz == target.cpu_frequency_mhz;
-    let shared_class =
-        source.cpu_arch == target.cpu_arch && source.cpu_arch != CpuArchClass::Native;
-    same_processor || shared_class
+/// True when a domain of class `cpu_arch` running on `source` can run on
+/// `target`: a `native` domain needs the same processor type at the same
+/// frequency; a `generic` one runs on any sun4v processor; a
+/// `migration-class1` or `sparc64-class1` one on any processor of that
+/// family. The class is the domain's (`ldm set-domain cpu-arch=`).
+fn processors_compatible(
+    cpu_arch: CpuArchClass,
+    source: &HostResources,
+    target: &HostResources,
+) -> bool {
+    match cpu_arch {
+        CpuArchClass::Native => {
+            source.cpu_type == target.cpu_type
+                && source.cpu_frequency_mhz == target.cpu_frequency_mhz
+        }
+        class => class.runs_on(&target.cpu_type),
+    }
 }
 
-/// CPU: a compatible processor (active domains only: bound and inactive
-/// ones do not run during the move) and enough free strands.
+/// CPU: a compatible processor for the domain's cpu-arch class (active
+/// domains only: bound and inactive ones do not run during the move) and
+/// enough free strands.
 fn check_cpu(
     source: &HostResources,
     domain: &DomainRequirements,
     target: &HostResources,
     report: &mut CheckReport,
 ) {
-    if domain.state == DomainState::Active && !processors_compatible(source, target) {
+    if domain.state == DomainState::Active
+        && !processors_compatible(domain.cpu_arch, source, target)
+    {
         report.push(
             Severity::Failure,
             Finding::IncompatibleProcessor {
+                cpu_arch: domain.cpu_arch,
                 source_type: source.cpu_type.clone(),
                 source_frequency_mhz: source.cpu_frequency_mhz,
-                source_arch: source.cpu_arch,
                 target_type: target.cpu_type.clone(),
                 target_frequency_mhz: target.cpu_frequency_mhz,
-                target_arch: target.cpu_arch,
             },
         );
     }
@@ -283,12 +293,11 @@ mod tests {
     use super::*;
     use ldmig_hv::resources::{name, FreeRange, VersionRange, VirtualIoServices};
 
-    fn host(name_text: &str, cpu_type: &str, mhz: u32, arch: CpuArchClass) -> HostResources {
+    fn host(name_text: &str, cpu_type: &str, mhz: u32) -> HostResources {
         HostResources {
             name: name(name_text).expect("short"),
             cpu_type: name(cpu_type).expect("short"),
             cpu_frequency_mhz: mhz,
-            cpu_arch: arch,
             total_strands: 64,
             free_strands: 32,
             free_memory: heapless::Vec::new(),
@@ -308,25 +317,27 @@ mod tests {
     }
 
     #[test]
-    fn processors_match_by_type_and_frequency_or_by_shared_class() {
-        let t2 = host("a", "UltraSPARC T2", 1165, CpuArchClass::Native);
-        let t2_same = host("b", "UltraSPARC T2", 1165, CpuArchClass::Native);
-        let t2_faster = host("c", "UltraSPARC T2", 1415, CpuArchClass::Native);
-        assert!(processors_compatible(&t2, &t2_same));
-        assert!(!processors_compatible(&t2, &t2_faster));
-        let t4 = host("d", "SPARC T4", 2848, CpuArchClass::MigrationClass1);
-        let t5 = host("e", "SPARC T5", 3600, CpuArchClass::MigrationClass1);
-        let t5_generic = host("f", "SPARC T5", 3600, CpuArchClass::Generic);
-        let t4_generic = host("g", "SPARC T4", 2848, CpuArchClass::Generic);
-        assert!(processors_compatible(&t4, &t5));
-        assert!(processors_compatible(&t4_generic, &t5_generic));
-        assert!(!processors_compatible(&t4, &t5_generic));
+    fn processors_match_by_type_and_frequency_or_by_the_domains_class() {
+        use CpuArchClass::{Generic, MigrationClass1, Native, Sparc64Class1};
+        let t2 = host("a", "UltraSPARC T2", 1165);
+        let t2_same = host("b", "UltraSPARC T2", 1165);
+        let t2_faster = host("c", "UltraSPARC T2", 1415);
+        assert!(processors_compatible(Native, &t2, &t2_same));
+        assert!(!processors_compatible(Native, &t2, &t2_faster));
+        assert!(processors_compatible(Generic, &t2, &t2_faster));
+        let t4 = host("d", "SPARC T4", 2848);
+        let t5 = host("e", "SPARC T5", 3600);
+        assert!(!processors_compatible(Native, &t4, &t5));
+        assert!(processors_compatible(MigrationClass1, &t4, &t5));
+        assert!(processors_compatible(Generic, &t2, &t5));
+        assert!(!processors_compatible(MigrationClass1, &t5, &t2));
+        assert!(!processors_compatible(Sparc64Class1, &t4, &t5));
     }
 
     #[test]
     fn an_inactive_domain_gets_warnings_for_binding_constraints() {
-        let source = host("src", "SPARC T4", 2848, CpuArchClass::Native);
-        let mut target = host("dst", "SPARC T5", 3600, CpuArchClass::Native);
+        let source = host("src", "SPARC T4", 2848);
+        let mut target = host("dst", "SPARC T5", 3600);
         target.free_strands = 1;
         let _ = target.free_memory.push(FreeRange {
             pa: 0,
@@ -336,6 +347,7 @@ mod tests {
             name: name("ldg-cold").expect("short"),
             state: DomainState::Inactive,
             vcpus: 4,
+            cpu_arch: CpuArchClass::Native,
             memory_blocks: heapless::Vec::from_slice(&[ldmig_hv::resources::BlockRequirement {
                 real_address: 0x800_0000,
                 size: 2 << 30,

@@ -149,20 +149,19 @@ pub enum Finding {
         /// Real address of the block.
         real_address: u64,
     },
-    /// Different processors and no shared non-native cpu-arch class.
+    /// The target's processor does not run the domain's cpu-arch class
+    /// (for `native`: not the same type at the same frequency).
     IncompatibleProcessor {
+        /// The domain's cpu-arch class.
+        cpu_arch: CpuArchClass,
         /// Processor type of the source.
         source_type: Name,
         /// Frequency of the source in MHz.
         source_frequency_mhz: u32,
-        /// cpu-arch class of the source.
-        source_arch: CpuArchClass,
         /// Processor type of the target.
         target_type: Name,
         /// Frequency of the target in MHz.
         target_frequency_mhz: u32,
-        /// cpu-arch class of the target.
-        target_arch: CpuArchClass,
     },
     /// The target has fewer free strands than the domain has vCPUs.
     NotEnoughStrands {
@@ -321,15 +320,23 @@ impl fmt::Display for Finding {
                 "Unable to bind {size} memory region at real address {real_address:#x}"
             ),
             Finding::IncompatibleProcessor {
+                cpu_arch: CpuArchClass::Native,
                 source_type,
                 source_frequency_mhz,
-                source_arch,
                 target_type,
                 target_frequency_mhz,
-                target_arch,
             } => write!(
                 f,
-                "Incompatible processors: the source has {source_type} at {source_frequency_mhz} MHz (cpu-arch {source_arch}), the target {target_type} at {target_frequency_mhz} MHz (cpu-arch {target_arch}); they must be the same type at the same frequency, or share a cpu-arch class other than native"
+                "Incompatible processors: the source has {source_type} at {source_frequency_mhz} MHz, the target {target_type} at {target_frequency_mhz} MHz; a domain of cpu-arch native needs the same type at the same frequency (ldm set-domain cpu-arch=generic DOMAIN lets it move between processor types)"
+            ),
+            Finding::IncompatibleProcessor {
+                cpu_arch,
+                target_type,
+                target_frequency_mhz,
+                ..
+            } => write!(
+                f,
+                "Incompatible processors: the target's {target_type} at {target_frequency_mhz} MHz does not run domains of cpu-arch {cpu_arch}"
             ),
             Finding::NotEnoughStrands { required, free } => write!(
                 f,

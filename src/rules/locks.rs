@@ -48,14 +48,20 @@ pub enum DomainAction {
     AddVcpus,
     /// `remove-vcpu`.
     RemoveVcpus,
+    /// `set-vcpu`.
+    SetVcpus,
     /// `add-memory`.
     AddMemory,
     /// `remove-memory`.
     RemoveMemory,
+    /// `set-memory`.
+    SetMemory,
     /// `add-crypto`.
     AddCryptoUnits,
     /// `remove-crypto`.
     RemoveCryptoUnits,
+    /// `set-crypto`.
+    SetCryptoUnits,
     /// `add-vdisk`.
     AddVirtualDisk,
     /// `remove-vdisk`.
@@ -66,10 +72,14 @@ pub enum DomainAction {
     RemoveVirtualNetwork,
     /// `set-variable`.
     SetVariable,
+    /// `set-domain` (e.g. `cpu-arch=`).
+    SetDomain,
     /// `start-domain`.
     Start,
     /// `stop-domain`.
     Stop,
+    /// `stop-domain -r` (reboot).
+    Reboot,
     /// `bind-domain`.
     Bind,
     /// `unbind-domain`.
@@ -80,20 +90,25 @@ pub enum DomainAction {
 
 impl DomainAction {
     /// Every action, in declaration order.
-    pub const ALL: [DomainAction; 16] = [
+    pub const ALL: [DomainAction; 21] = [
         DomainAction::AddVcpus,
         DomainAction::RemoveVcpus,
+        DomainAction::SetVcpus,
         DomainAction::AddMemory,
         DomainAction::RemoveMemory,
+        DomainAction::SetMemory,
         DomainAction::AddCryptoUnits,
         DomainAction::RemoveCryptoUnits,
+        DomainAction::SetCryptoUnits,
         DomainAction::AddVirtualDisk,
         DomainAction::RemoveVirtualDisk,
         DomainAction::AddVirtualNetwork,
         DomainAction::RemoveVirtualNetwork,
         DomainAction::SetVariable,
+        DomainAction::SetDomain,
         DomainAction::Start,
         DomainAction::Stop,
+        DomainAction::Reboot,
         DomainAction::Bind,
         DomainAction::Unbind,
         DomainAction::Destroy,
@@ -104,17 +119,22 @@ impl DomainAction {
         match self {
             DomainAction::AddVcpus => "add-vcpu",
             DomainAction::RemoveVcpus => "remove-vcpu",
+            DomainAction::SetVcpus => "set-vcpu",
             DomainAction::AddMemory => "add-memory",
             DomainAction::RemoveMemory => "remove-memory",
+            DomainAction::SetMemory => "set-memory",
             DomainAction::AddCryptoUnits => "add-crypto",
             DomainAction::RemoveCryptoUnits => "remove-crypto",
+            DomainAction::SetCryptoUnits => "set-crypto",
             DomainAction::AddVirtualDisk => "add-vdisk",
             DomainAction::RemoveVirtualDisk => "remove-vdisk",
             DomainAction::AddVirtualNetwork => "add-vnet",
             DomainAction::RemoveVirtualNetwork => "remove-vnet",
             DomainAction::SetVariable => "set-variable",
+            DomainAction::SetDomain => "set-domain",
             DomainAction::Start => "start-domain",
             DomainAction::Stop => "stop-domain",
+            DomainAction::Reboot => "stop-domain -r",
             DomainAction::Bind => "bind-domain",
             DomainAction::Unbind => "unbind-domain",
             DomainAction::Destroy => "remove-domain",
@@ -122,9 +142,21 @@ impl DomainAction {
     }
 
     /// True for the actions refused on every domain of a machine while a
-    /// migration runs there (bind and stop).
+    /// migration runs there: bind and stop (a reboot stops the domain too).
     pub fn blocked_machine_wide(self) -> bool {
-        matches!(self, DomainAction::Bind | DomainAction::Stop)
+        matches!(
+            self,
+            DomainAction::Bind | DomainAction::Stop | DomainAction::Reboot
+        )
+    }
+
+    /// True for the memory dynamic reconfiguration actions, disabled for a
+    /// migrated domain until it reboots.
+    pub fn changes_memory(self) -> bool {
+        matches!(
+            self,
+            DomainAction::AddMemory | DomainAction::RemoveMemory | DomainAction::SetMemory
+        )
     }
 }
 
@@ -145,8 +177,14 @@ pub enum Operation<'a> {
         action: DomainAction,
     },
     /// Start a delayed reconfiguration on the domain named `domain`
-    /// (usually the control domain).
+    /// (usually the control domain): `start-reconf`.
     StartDelayedReconfiguration {
+        /// The domain.
+        domain: &'a str,
+    },
+    /// Cancel the pending delayed reconfiguration of the domain named
+    /// `domain`: `cancel-reconf`.
+    CancelDelayedReconfiguration {
         /// The domain.
         domain: &'a str,
     },
@@ -178,8 +216,11 @@ pub enum LockReason {
         /// A domain migrating on this machine.
         migrating: Name,
     },
-    /// A delayed reconfiguration while a migration runs on the machine.
+    /// A delayed reconfiguration operation while a migration runs on the
+    /// machine.
     DelayedReconfigurationDuringMigration {
+        /// The command (`start-reconf`, `cancel-reconf`).
+        command: &'static str,
         /// The domain the reconfiguration was for.
         domain: Name,
         /// A domain migrating on this machine.
@@ -219,9 +260,13 @@ impl fmt::Display for LockReason {
                 f,
                 "{action} {domain} refused: domain {migrating} is migrating on this machine, and no domain can be bound or stopped until the migration ends"
             ),
-            LockReason::DelayedReconfigurationDuringMigration { domain, migrating } => write!(
+            LockReason::DelayedReconfigurationDuringMigration {
+                command,
+                domain,
+                migrating,
+            } => write!(
                 f,
-                "Delayed reconfiguration of {domain} refused: domain {migrating} is migrating on this machine; retry once the migration ends"
+                "{command} {domain} refused: domain {migrating} is migrating on this machine, and delayed reconfiguration operations are refused until the migration ends"
             ),
             LockReason::MemoryReconfigurationAfterMigration { domain, action } => write!(
                 f,
@@ -386,12 +431,11 @@ impl OperationLocks {
 
     /// What would happen to `operation` now. Changes nothing.
     pub fn check(&self, operation: Operation<'_>) -> LockDecision {
-        if let Operation::Domain {
-            domain,
-            action: action @ (DomainAction::AddMemory | DomainAction::RemoveMemory),
-        } = operation
-        {
-            if self.memory_reconfiguration_disabled(domain) && self.side_of(domain).is_none() {
+        if let Operation::Domain { domain, action } = operation {
+            if action.changes_memory()
+                && self.memory_reconfiguration_disabled(domain)
+                && self.side_of(domain).is_none()
+            {
                 return LockDecision::Refused(LockReason::MemoryReconfigurationAfterMigration {
                     domain: truncated_name(domain),
                     action,
@@ -421,6 +465,14 @@ impl OperationLocks {
             }
             Operation::StartDelayedReconfiguration { domain } => {
                 LockDecision::Refused(LockReason::DelayedReconfigurationDuringMigration {
+                    command: "start-reconf",
+                    domain: truncated_name(domain),
+                    migrating: first.domain.clone(),
+                })
+            }
+            Operation::CancelDelayedReconfiguration { domain } => {
+                LockDecision::Refused(LockReason::DelayedReconfigurationDuringMigration {
+                    command: "cancel-reconf",
                     domain: truncated_name(domain),
                     migrating: first.domain.clone(),
                 })

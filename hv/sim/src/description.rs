@@ -228,8 +228,6 @@ struct RawHost {
     name: String,
     cpu_type: String,
     cpu_frequency_mhz: u32,
-    #[serde(default)]
-    cpu_arch: Option<String>,
     strands: u64,
     #[serde(default)]
     crypto_units: u64,
@@ -281,6 +279,8 @@ struct RawDomain {
     name: String,
     state: String,
     vcpus: u64,
+    #[serde(default)]
+    cpu_arch: Option<String>,
     #[serde(default)]
     memory: Vec<RawBlock>,
     #[serde(default)]
@@ -524,16 +524,6 @@ fn push_checked<T, const N: usize>(
 
 fn convert(raw: RawDescription) -> Result<HostDescription, DescriptionError> {
     let host = raw.host;
-    let cpu_arch = match host.cpu_arch.as_deref() {
-        None => CpuArchClass::Native,
-        Some(text) => {
-            CpuArchClass::from_name(text).ok_or_else(|| DescriptionError::InvalidValue {
-                field: "host.cpu_arch".to_string(),
-                value: text.to_string(),
-                expected: "native, generic, migration-class1 or sparc64-class1",
-            })?
-        }
-    };
     let power_mode = match host.power_mode.as_deref() {
         None => PowerMode::Performance,
         Some(text) => PowerMode::from_name(text).ok_or_else(|| DescriptionError::InvalidValue {
@@ -563,7 +553,6 @@ fn convert(raw: RawDescription) -> Result<HostDescription, DescriptionError> {
         name: checked_name("host.name", &host.name)?,
         cpu_type: checked_name("host.cpu_type", &host.cpu_type)?,
         cpu_frequency_mhz: host.cpu_frequency_mhz,
-        cpu_arch,
         total_strands: host.strands,
         free_strands: host.strands,
         free_memory: heapless::Vec::new(),
@@ -579,7 +568,7 @@ fn convert(raw: RawDescription) -> Result<HostDescription, DescriptionError> {
     };
     let mut domains: Vec<DescribedDomain> = Vec::with_capacity(raw.domains.len());
     for raw_domain in raw.domains {
-        let domain = convert_domain(raw_domain)?;
+        let domain = convert_domain(raw_domain, &resources.cpu_type)?;
         let name = &domain.requirements.name;
         if domains.iter().any(|other| &other.requirements.name == name) {
             return Err(DescriptionError::DuplicateDomain {
@@ -627,9 +616,35 @@ fn convert_services(raw: RawServices) -> Result<VirtualIoServices, DescriptionEr
     Ok(services)
 }
 
-fn convert_domain(raw: RawDomain) -> Result<DescribedDomain, DescriptionError> {
+/// The cpu-arch class a domain asks for (`native` when unsaid); it must be
+/// one that the host's processor runs.
+fn convert_cpu_arch(
+    field: &str,
+    text: Option<&str>,
+    cpu_type: &str,
+) -> Result<CpuArchClass, DescriptionError> {
+    let Some(text) = text else {
+        return Ok(CpuArchClass::Native);
+    };
+    let class = CpuArchClass::from_name(text).ok_or_else(|| DescriptionError::InvalidValue {
+        field: format!("{field}.cpu_arch"),
+        value: text.to_string(),
+        expected: "native, generic, migration-class1 or sparc64-class1",
+    })?;
+    if !class.runs_on(cpu_type) {
+        return Err(DescriptionError::InvalidValue {
+            field: format!("{field}.cpu_arch"),
+            value: text.to_string(),
+            expected: "a class the host's processor runs (migration-class1 needs a SPARC T4 or later, sparc64-class1 a SPARC64 X)",
+        });
+    }
+    Ok(class)
+}
+
+fn convert_domain(raw: RawDomain, cpu_type: &str) -> Result<DescribedDomain, DescriptionError> {
     let field = format!("domain[{}]", raw.name);
     let name = checked_name("domain.name", &raw.name)?;
+    let cpu_arch = convert_cpu_arch(&field, raw.cpu_arch.as_deref(), cpu_type)?;
     let state =
         DomainState::from_name(&raw.state).ok_or_else(|| DescriptionError::InvalidValue {
             field: format!("{field}.state"),
@@ -647,6 +662,7 @@ fn convert_domain(raw: RawDomain) -> Result<DescribedDomain, DescriptionError> {
         name,
         state,
         vcpus: raw.vcpus,
+        cpu_arch,
         memory_blocks: heapless::Vec::new(),
         virtual_disks: heapless::Vec::new(),
         virtual_networks: heapless::Vec::new(),
@@ -783,7 +799,6 @@ mod tests {
                 size: 3 * GIGABYTE
             }]
         );
-        assert_eq!(resources.cpu_arch, CpuArchClass::Native);
         assert_eq!(resources.power_mode, PowerMode::Performance);
         let cold = description
             .domain_requirements("ldg-cold")
@@ -822,8 +837,33 @@ mod tests {
             matches!(&error, DescriptionError::InvalidValue { field, .. } if field == "host.power_mode"),
             "{error}"
         );
-        let error = error_of(&with("cpu_arch = \"class9\"", ""));
-        assert!(error.to_string().starts_with("host.cpu_arch:"), "{error}");
+        let error = error_of(&MINIMAL.replace(
+            "name = \"ldg-cold\"",
+            "name = \"ldg-cold\"\ncpu_arch = \"class9\"",
+        ));
+        assert!(
+            error.to_string().starts_with("domain[ldg-cold].cpu_arch:"),
+            "{error}"
+        );
+        // A T2 runs generic domains, not migration-class1 ones (T4 and later).
+        let class = |name: &str| {
+            MINIMAL.replace(
+                "name = \"ldg-cold\"",
+                &format!("name = \"ldg-cold\"\ncpu_arch = \"{name}\""),
+            )
+        };
+        let described = HostDescription::from_toml_str(&class("generic")).expect("valid");
+        let cold = described
+            .domain_requirements("ldg-cold")
+            .expect("described");
+        assert_eq!(cold.cpu_arch, CpuArchClass::Generic);
+        let error = error_of(&class("migration-class1"));
+        assert!(
+            error
+                .to_string()
+                .contains("a class the host's processor runs"),
+            "{error}"
+        );
         let error = error_of(&MINIMAL.replace("\"inactive\"", "\"sleeping\""));
         assert!(
             error.to_string().starts_with("domain[ldg-cold].state:"),

@@ -71,6 +71,16 @@ pub enum SimError {
         /// Size in bytes.
         size: u64,
     },
+    /// A reconfiguration asked to remove more than the domain holds (it
+    /// keeps at least one vCPU and one page of memory).
+    NotHeld {
+        /// What was to be removed ("vCPUs", "bytes of memory").
+        what: &'static str,
+        /// How many were to be removed.
+        wanted: u64,
+        /// How many the domain holds.
+        held: u64,
+    },
     /// A hypervisor call made on the caller's behalf failed.
     Hv(HvError),
 }
@@ -107,6 +117,10 @@ impl fmt::Display for SimError {
                 f,
                 "physical range {pa:#x}+{size:#x} is not free"
             ),
+            SimError::NotHeld { what, wanted, held } => write!(
+                f,
+                "cannot remove {wanted} {what}: the domain holds {held} and keeps at least one"
+            ),
             SimError::Hv(error) => write!(f, "{error}"),
         }
     }
@@ -122,7 +136,8 @@ impl SimError {
             | SimError::UnknownDomain { .. }
             | SimError::NoVcpus
             | SimError::EmptyBlock { .. }
-            | SimError::OverlappingBlock { .. } => HvError::Invalid,
+            | SimError::OverlappingBlock { .. }
+            | SimError::NotHeld { .. } => HvError::Invalid,
             SimError::NotEnoughStrands { .. } | SimError::NotEnoughCryptoUnits { .. } => {
                 HvError::TooMany
             }

@@ -16,6 +16,7 @@
 mod block;
 mod calls;
 mod physical;
+mod reconfigure;
 #[cfg(test)]
 pub(crate) mod test_machine;
 mod traps;

@@ -55,6 +55,8 @@ struct Direction {
     wire_free_at: u64,
     frames: u64,
     faults: Vec<LinkFault>,
+    /// Sends from this end fail (the link broke in this direction).
+    refused: bool,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,12 @@ impl LinkClock {
         let direction = &mut link.directions[from & 1];
         let next = direction.frames;
         direction.faults.push(LinkFault::SwallowFrom(next));
+    }
+
+    /// Makes every later send from end `from` fail with
+    /// [`TransportError::Disconnected`]; the other direction still works.
+    pub fn refuse_sends_from_now(&self, from: usize) {
+        self.lock().directions[from & 1].refused = true;
     }
 
     /// Takes the link down now.
@@ -145,6 +153,9 @@ impl Transport for PipeEnd {
         let now = link.now_ns;
         let model = link.model;
         let direction = &mut link.directions[self.side];
+        if direction.refused {
+            return Err(TransportError::Disconnected);
+        }
         if direction.in_flight > 0 && direction.in_flight + frame.len() as u64 > model.window_bytes
         {
             return Ok(false);

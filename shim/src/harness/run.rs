@@ -60,6 +60,9 @@ pub enum Intervention {
     Disconnect(Trigger),
     /// Every later frame from the target is lost (the target goes on).
     LoseTargetFrames(Trigger),
+    /// Every later send of the target fails at once (its link broke in
+    /// that direction); it still receives what the source sent.
+    TargetSendsFail(Trigger),
     /// A fault injected in the link from the start (0 = source to target).
     Link(usize, LinkFault),
     /// The hypervisor resets the source engine's LDC channel to its shim
@@ -201,6 +204,9 @@ pub struct Report {
     pub source_crypto_units: u64,
     /// What the LDC hops did ([`TransportKind::Ldc`] runs).
     pub ldc: Option<LdcReport>,
+    /// The first time either side's progress went down, in words (`None`:
+    /// it never did).
+    pub progress_went_back: Option<String>,
 }
 
 impl Report {
@@ -477,6 +483,7 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
         snapshot = Some((machine.memory_image(domain), machine.vcpu_states(domain)));
     }
     let mut fired = vec![false; scenario.interventions.len()];
+    let mut progress = ProgressWatch::default();
     let mut source_outcome = None;
     let mut target_outcome = None;
     loop {
@@ -513,6 +520,12 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                     fired[index] = true;
                     link.swallow_from_now(1);
                 }
+                Intervention::TargetSendsFail(trigger)
+                    if trigger_fires(trigger, source.stats(), elapsed) =>
+                {
+                    fired[index] = true;
+                    link.refuse_sends_from_now(1);
+                }
                 Intervention::LdcReset(trigger)
                     if trigger_fires(trigger, source.stats(), elapsed) =>
                 {
@@ -547,6 +560,8 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                 target_outcome = Some(outcome);
             }
         }
+        progress.see("source", source.stats());
+        progress.see("target", target.stats());
         if source_outcome.is_some() && target_outcome.is_some() {
             break;
         }
@@ -635,5 +650,27 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
         target_crypto_units: target_domain
             .map_or(0, |migrated| target_machine.domain_crypto_units(migrated)),
         ldc,
+        progress_went_back: progress.went_back,
     })
+}
+
+/// Watches both sides' progress for a step down.
+#[derive(Default)]
+struct ProgressWatch {
+    last: [(u8, u32); 2],
+    went_back: Option<String>,
+}
+
+impl ProgressWatch {
+    fn see(&mut self, side: &str, stats: &MigrationStats) {
+        let index = usize::from(side == "target");
+        let (percent, round) = self.last[index];
+        if stats.progress_percent < percent && self.went_back.is_none() {
+            self.went_back = Some(format!(
+                "{side}: {percent} % in round {round}, then {} % in round {}",
+                stats.progress_percent, stats.rounds
+            ));
+        }
+        self.last[index] = (stats.progress_percent, stats.rounds);
+    }
 }

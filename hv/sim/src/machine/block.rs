@@ -186,6 +186,24 @@ impl BoundBlock {
         Ok(count)
     }
 
+    /// Cuts the block to its first `size` bytes (a multiple of 8 KiB, at
+    /// most its size): the pages past it and their dirty bits go; the
+    /// caller returns the physical range past `size` to the free memory.
+    pub(crate) fn shrink_to(&mut self, size: u64) {
+        let size = size.min(self.block.size) & !(PAGE_SIZE as u64 - 1);
+        self.block.size = size;
+        let pages = usize::try_from(self.block.pages()).unwrap_or(usize::MAX);
+        self.pages.truncate(pages);
+        let words = self.bitmap_words();
+        if let Some(bits) = self.dirty.as_mut() {
+            bits.truncate(words);
+            let tail = pages % 64;
+            if let (Some(last), true) = (bits.last_mut(), tail != 0) {
+                *last &= (1u64 << tail) - 1;
+            }
+        }
+    }
+
     /// Stops logging; `EINVAL` when it was not on.
     pub(crate) fn dirty_log_stop(&mut self) -> Result<(), HvError> {
         self.dirty.take().map(|_| ()).ok_or(HvError::Invalid)

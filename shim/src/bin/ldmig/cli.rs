@@ -7,7 +7,11 @@ use std::path::PathBuf;
 /// ldmig: live migration of SPARC sun4v logical domains.
 ///
 /// Each machine runs `ldmig serve` (its daemon); the other commands talk to a
-/// daemon through its control socket (`--control`, or $LDMIG_CONTROL).
+/// daemon through its control socket (`--control`, or $LDMIG_CONTROL) and
+/// have the names and shapes of `ldm`'s. While a migration runs on a
+/// machine, every operation on the migrating domain is refused there, and so
+/// are bind and stop of its other domains and delayed reconfiguration; a
+/// switch to the elastic power policy waits for the migration's end.
 /// `ldmig demo` runs a whole migration between two simulated hosts.
 #[derive(Debug, Parser)]
 #[command(name = "ldmig", version)]
@@ -46,8 +50,119 @@ pub enum Action {
     /// Recover a domain a failed migration left in the error state.
     #[command(name = "recover-domain")]
     RecoverDomain(RecoverArgs),
+    /// Bind an inactive domain's resources (like `ldm bind-domain`).
+    #[command(name = "bind-domain", alias = "bind")]
+    BindDomain(DomainArgs),
+    /// Release a bound domain's resources (like `ldm unbind-domain`).
+    #[command(name = "unbind-domain", alias = "unbind")]
+    UnbindDomain(DomainArgs),
+    /// Boot a bound domain (like `ldm start-domain`).
+    #[command(name = "start-domain", alias = "start")]
+    StartDomain(DomainArgs),
+    /// Stop an active domain, or reboot it with -r (like `ldm stop-domain`).
+    #[command(name = "stop-domain", alias = "stop")]
+    StopDomain(StopArgs),
+    /// Add memory to a domain (like `ldm add-memory`).
+    #[command(name = "add-memory", alias = "add-mem")]
+    AddMemory(MemoryArgs),
+    /// Remove memory from a domain (like `ldm remove-memory`).
+    #[command(name = "remove-memory", alias = "rm-mem")]
+    RemoveMemory(MemoryArgs),
+    /// Set a domain's memory (like `ldm set-memory`).
+    #[command(name = "set-memory", alias = "set-mem")]
+    SetMemory(MemoryArgs),
+    /// Add vCPUs to a domain (like `ldm add-vcpu`).
+    #[command(name = "add-vcpu")]
+    AddVcpu(CountArgs),
+    /// Remove vCPUs from a domain (like `ldm remove-vcpu`).
+    #[command(name = "remove-vcpu", alias = "rm-vcpu")]
+    RemoveVcpu(CountArgs),
+    /// Set a domain's vCPUs (like `ldm set-vcpu`).
+    #[command(name = "set-vcpu")]
+    SetVcpu(CountArgs),
+    /// Add crypto units to a domain (like `ldm add-crypto`).
+    #[command(name = "add-crypto", alias = "add-mau")]
+    AddCrypto(CountArgs),
+    /// Remove crypto units from a domain (like `ldm remove-crypto`).
+    #[command(name = "remove-crypto", alias = "rm-mau")]
+    RemoveCrypto(CountArgs),
+    /// Set a domain's crypto units (like `ldm set-crypto`).
+    #[command(name = "set-crypto", alias = "set-mau")]
+    SetCrypto(CountArgs),
+    /// Set a domain property: cpu-arch=native|generic|migration-class1|sparc64-class1
+    /// (like `ldm set-domain`; the domain must not be active).
+    #[command(name = "set-domain", alias = "set-dom")]
+    SetDomain(SetDomainArgs),
+    /// Start a delayed reconfiguration of a domain, usually primary (like
+    /// `ldm start-reconf`): no migration starts while one is pending.
+    #[command(name = "start-reconf")]
+    StartReconf(DomainArgs),
+    /// Cancel a domain's pending delayed reconfiguration (like `ldm cancel-reconf`).
+    #[command(name = "cancel-reconf")]
+    CancelReconf(DomainArgs),
+    /// Set the machine's power-management policy: performance, elastic or
+    /// disabled (the service processor's /HOST/power_mgmt policy). No
+    /// migration goes into or out of an elastic machine.
+    #[command(name = "set-power-policy")]
+    SetPowerPolicy(PowerPolicyArgs),
+    /// Test hook: let a migration held by `serve --hold-migrations` go on.
+    #[command(name = "release-migration", hide = true)]
+    ReleaseMigration(DomainArgs),
     /// Run a live migration between two simulated hosts over loopback TCP.
     Demo(DemoArgs),
+}
+
+/// A command on one domain.
+#[derive(Debug, Args)]
+pub struct DomainArgs {
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig stop-domain`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Reboot the domain instead of leaving it stopped (re-enables memory
+    /// dynamic reconfiguration after a migration).
+    #[arg(short = 'r', long = "reboot")]
+    pub reboot: bool,
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig add-memory`, `remove-memory`, `set-memory`.
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// How much, e.g. 256M, 1G (a multiple of 8K, the sun4v page).
+    pub size: String,
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig add-vcpu`, `add-crypto` and the like.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// How many.
+    pub number: u64,
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig set-domain`.
+#[derive(Debug, Args)]
+pub struct SetDomainArgs {
+    /// The property, e.g. cpu-arch=generic.
+    #[arg(value_name = "PROPERTY=VALUE")]
+    pub property: String,
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig set-power-policy`.
+#[derive(Debug, Args)]
+pub struct PowerPolicyArgs {
+    /// performance, elastic or disabled.
+    pub policy: String,
 }
 
 /// `ldmig serve`.
@@ -65,6 +180,15 @@ pub struct ServeArgs {
     /// Seed of the simulated guests' workloads.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// What runs in the active guests: idle, moderate, hot, heavy,
+    /// unconvergeable, or none (their memory stays as bound).
+    #[arg(long, default_value = "moderate")]
+    pub workload: String,
+    /// Test hook: outgoing migrations hold after their first pre-copy
+    /// round until `release-migration DOMAIN`; incoming ones wait for
+    /// their source without a time limit.
+    #[arg(long, hide = true)]
+    pub hold_migrations: bool,
 }
 
 /// `ldmig migrate-domain`.
@@ -92,9 +216,13 @@ pub struct MigrateArgs {
 /// `ldmig list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// What to show: `status` (migration progress) or `memory`.
+    /// Sections to show, comma-separated: status (migration progress),
+    /// memory, crypto, network, disk.
     #[arg(short = 'o', value_name = "FORMAT")]
     pub output: Option<String>,
+    /// Long listing: the summary and every section.
+    #[arg(short = 'l', long = "long", conflicts_with = "output")]
+    pub long: bool,
     /// Only this domain.
     pub domain: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! a workload migrates live from one to the other; then a summary.
 
 use crate::cli::{parse_size, DemoArgs};
+use crate::console;
 use crate::output::{self, ProgressDisplay};
 use anyhow::{bail, Context, Result};
 use ldmig_shim::control::{call, Event, MigrationInfo, Request};
@@ -97,6 +98,7 @@ fn start(
         seed: args.seed,
         workload: args.workload.clone(),
         images,
+        hold_migrations: false,
     })
     .map_err(anyhow::Error::msg)
 }
@@ -133,10 +135,10 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", directory.display()))?;
     let ram = memory * 2 + (1 << 30);
     if !json {
-        eprintln!(
+        console::err_line(&format!(
             "Starting two simulated SPARC T5 hosts (t5-a, t5-b); filling {} of guest memory...",
             output::size(memory)
-        );
+        ));
     }
     let source = start(
         "t5-a",
@@ -154,11 +156,11 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
     )?;
     let target_address = target.listen_addr().to_string();
     if !json {
-        eprintln!(
+        console::err_line(&format!(
             "Migrating {DOMAIN} ({}, {} workload) from t5-a to t5-b at {target_address} (TCP, SPAKE2 password + ChaCha20-Poly1305)",
             output::size(memory),
             args.workload
-        );
+        ));
     }
     let request = Request::MigrateDomain {
         domain: DOMAIN.into(),
@@ -234,22 +236,26 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         error,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        console::out_line(&serde_json::to_string_pretty(&summary)?)?;
     } else {
         if let Some(error) = &summary.error {
-            eprintln!("{error}");
+            console::err_line(error);
         }
-        println!(
-            "Migration of {DOMAIN} from t5-a to t5-b: {}",
+        let mut text = format!(
+            "Migration of {DOMAIN} from t5-a to t5-b: {}\n",
             summary.status
         );
-        output::print_migration(&info);
-        println!("  {:<18} {}", "memory identical", summary.memory_identical);
-        println!(
-            "  {:<18} {}",
+        text.push_str(&output::migration_summary(&info));
+        text.push_str(&format!(
+            "  {:<18} {}\n",
+            "memory identical", summary.memory_identical
+        ));
+        text.push_str(&format!(
+            "  {:<18} {}\n",
             "vCPU state equal", summary.vcpu_state_identical
-        );
-        println!("  {:<18} {}", "runs on target", runs_on_target);
+        ));
+        text.push_str(&format!("  {:<18} {}\n", "runs on target", runs_on_target));
+        console::out(&text)?;
     }
     let ok =
         summary.status == "completed" && summary.memory_identical && summary.vcpu_state_identical;

@@ -2,13 +2,16 @@
 //! machine, `ldm`-shaped commands that talk to it, and the demo.
 
 mod cli;
+mod console;
 mod demo;
+mod layout;
 mod output;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{parse_size, Action, Cli};
+use cli::{parse_size, Action, Cli, CountArgs, MemoryArgs};
 use ldmig_shim::control::{call, Event, Request};
+use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
 use output::ProgressDisplay;
@@ -25,8 +28,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // Nobody reads any more (`ldmig list | head -1`): end quietly.
+        Err(error) if console::is_closed(&error) => ExitCode::from(console::CLOSED_PIPE_STATUS),
         Err(error) => {
-            eprintln!("ldmig: {error:#}");
+            console::err_line(&format!("ldmig: {error:#}"));
             ExitCode::FAILURE
         }
     }
@@ -37,6 +42,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .control
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL));
+    let json = cli.json;
+    let simple = |request: Request| -> Result<ExitCode> {
+        let event = call(&control, &request, |_| {})?;
+        report(&event, json)
+    };
     match cli.command {
         Action::Serve(args) => {
             let description = HostDescription::load(&args.host)
@@ -50,15 +60,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 control_path: control.clone(),
                 password,
                 seed: args.seed,
-                workload: "moderate".into(),
+                workload: args.workload,
                 images: Vec::new(),
+                hold_migrations: args.hold_migrations,
             })
             .map_err(anyhow::Error::msg)?;
-            eprintln!(
+            console::err_line(&format!(
                 "ldmig: serving host on {} (control socket {})",
                 daemon.listen_addr(),
                 daemon.control_path().display()
-            );
+            ));
             daemon.wait();
             Ok(ExitCode::SUCCESS)
         }
@@ -89,18 +100,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 downtime_limit_ms: args.downtime_limit,
                 max_bandwidth,
             };
-            let mut progress = ProgressDisplay::new(cli.json || args.dry_run);
+            let mut progress = ProgressDisplay::new(json || args.dry_run);
             let event = call(&control, &request, |event| {
                 if let Event::Progress { domain, info } = event {
                     progress.update(domain, info);
                 }
             })?;
             progress.finish();
-            Ok(report(&event, cli.json, |migration| {
-                output::print_migration(migration)
-            }))
+            report(&event, json)
         }
         Action::List(args) => {
+            let sections = list_sections(args.output.as_deref(), args.long)?;
             let event = call(
                 &control,
                 &Request::List {
@@ -108,13 +118,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 |_| {},
             )?;
-            Ok(match &event {
-                Event::Done { host, domains, .. } if !cli.json => {
-                    output::print_domains(host, domains, args.output.as_deref());
-                    ExitCode::SUCCESS
+            match &event {
+                Event::Done {
+                    host,
+                    domains,
+                    host_listing,
+                    ..
+                } if !json => {
+                    if sections.is_empty() {
+                        console::out(&layout::summary(host, host_listing.as_ref(), domains))?;
+                    } else {
+                        console::out(&layout::domain_blocks(domains, &sections, args.long))?;
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
-                _ => report(&event, cli.json, |_| {}),
-            })
+                _ => report(&event, json),
+            }
         }
         Action::ListDevices(args) => {
             if args.class != "memory" {
@@ -124,17 +143,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let event = call(&control, &Request::ListDevicesMemory, |_| {})?;
-            Ok(match &event {
-                Event::Done { free_memory, .. } if !cli.json => {
-                    println!("MEMORY");
-                    println!("    {:<16} {:>8}", "PA", "SIZE");
-                    for (pa, size) in free_memory {
-                        println!("    {:<16} {:>8}", format!("{pa:#x}"), output::size(*size));
-                    }
-                    ExitCode::SUCCESS
+            match &event {
+                Event::Done { free_memory, .. } if !json => {
+                    console::out(&layout::devices_memory(free_memory))?;
+                    Ok(ExitCode::SUCCESS)
                 }
-                _ => report(&event, cli.json, |_| {}),
-            })
+                _ => report(&event, json),
+            }
         }
         Action::CancelOperation(args) => {
             if args.operation != "migration" {
@@ -143,44 +158,138 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     args.operation
                 );
             }
-            let event = call(
-                &control,
-                &Request::CancelMigration {
-                    domain: args.domain,
-                },
-                |_| {},
-            )?;
-            Ok(report(&event, cli.json, |_| {}))
+            simple(Request::CancelMigration {
+                domain: args.domain,
+            })
         }
         Action::RecoverDomain(args) => {
             if args.resume == args.remove {
                 bail!("say what to do with the domain: --resume (it does not run on the target) or --remove (it does)");
             }
-            let event = call(
-                &control,
-                &Request::RecoverDomain {
-                    domain: args.domain,
-                    resume: args.resume,
-                },
-                |_| {},
-            )?;
-            Ok(report(&event, cli.json, |_| {}))
+            simple(Request::RecoverDomain {
+                domain: args.domain,
+                resume: args.resume,
+            })
         }
-        Action::Demo(args) => demo::run(args, cli.json),
+        Action::ReleaseMigration(args) => simple(Request::ReleaseMigration {
+            domain: args.domain,
+        }),
+        Action::Demo(args) => demo::run(args, json),
+        operation => simple(Request::Operate {
+            operation: admin_operation(operation)?,
+        }),
     }
 }
 
+/// The daemon operation an `ldm`-shaped command asks for.
+fn admin_operation(action: Action) -> Result<AdminOperation> {
+    let bytes =
+        |args: &MemoryArgs| -> Result<u64> { parse_size(&args.size).map_err(anyhow::Error::msg) };
+    Ok(match action {
+        Action::BindDomain(args) => AdminOperation::BindDomain {
+            domain: args.domain,
+        },
+        Action::UnbindDomain(args) => AdminOperation::UnbindDomain {
+            domain: args.domain,
+        },
+        Action::StartDomain(args) => AdminOperation::StartDomain {
+            domain: args.domain,
+        },
+        Action::StopDomain(args) => AdminOperation::StopDomain {
+            domain: args.domain,
+            reboot: args.reboot,
+        },
+        Action::AddMemory(args) => AdminOperation::AddMemory {
+            bytes: bytes(&args)?,
+            domain: args.domain,
+        },
+        Action::RemoveMemory(args) => AdminOperation::RemoveMemory {
+            bytes: bytes(&args)?,
+            domain: args.domain,
+        },
+        Action::SetMemory(args) => AdminOperation::SetMemory {
+            bytes: bytes(&args)?,
+            domain: args.domain,
+        },
+        Action::AddVcpu(CountArgs { number, domain }) => AdminOperation::AddVcpu {
+            domain,
+            count: number,
+        },
+        Action::RemoveVcpu(CountArgs { number, domain }) => AdminOperation::RemoveVcpu {
+            domain,
+            count: number,
+        },
+        Action::SetVcpu(CountArgs { number, domain }) => AdminOperation::SetVcpu {
+            domain,
+            count: number,
+        },
+        Action::AddCrypto(CountArgs { number, domain }) => AdminOperation::AddCrypto {
+            domain,
+            count: number,
+        },
+        Action::RemoveCrypto(CountArgs { number, domain }) => AdminOperation::RemoveCrypto {
+            domain,
+            count: number,
+        },
+        Action::SetCrypto(CountArgs { number, domain }) => AdminOperation::SetCrypto {
+            domain,
+            count: number,
+        },
+        Action::SetDomain(args) => {
+            let Some(("cpu-arch", class)) = args.property.split_once('=') else {
+                bail!(
+                    "'{}': the property set-domain knows is cpu-arch=native|generic|migration-class1|sparc64-class1",
+                    args.property
+                );
+            };
+            AdminOperation::SetDomain {
+                domain: args.domain,
+                cpu_arch: class.to_string(),
+            }
+        }
+        Action::StartReconf(args) => AdminOperation::StartReconf {
+            domain: args.domain,
+        },
+        Action::CancelReconf(args) => AdminOperation::CancelReconf {
+            domain: args.domain,
+        },
+        Action::SetPowerPolicy(args) => AdminOperation::SetPowerPolicy {
+            policy: args.policy,
+        },
+        other => bail!("{other:?} is not a domain operation"),
+    })
+}
+
+/// The sections of `list -o A,B` (or every one with `-l`; none for the
+/// one-line summary).
+fn list_sections(output: Option<&str>, long: bool) -> Result<Vec<&'static str>> {
+    if long {
+        return Ok(layout::SECTIONS.to_vec());
+    }
+    let Some(output) = output else {
+        return Ok(Vec::new());
+    };
+    output
+        .split(',')
+        .map(|wanted| {
+            layout::SECTIONS
+                .iter()
+                .copied()
+                .find(|section| *section == wanted.trim())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown -o section '{wanted}': {}",
+                        layout::SECTIONS.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Prints a final event as text or JSON; the exit code follows it.
-fn report(
-    event: &Event,
-    json: bool,
-    print_migration: impl Fn(&ldmig_shim::control::MigrationInfo),
-) -> ExitCode {
+fn report(event: &Event, json: bool) -> Result<ExitCode> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(event).unwrap_or_default()
-        );
+        console::out_line(&serde_json::to_string_pretty(event).unwrap_or_default())?;
     } else {
         match event {
             Event::Done {
@@ -189,27 +298,31 @@ fn report(
                 findings,
                 ..
             } => {
+                let mut text = String::new();
                 if !message.is_empty() {
-                    println!("{message}");
+                    text.push_str(message);
+                    text.push('\n');
                 }
                 for finding in findings
                     .iter()
                     .filter(|finding| !message.contains(finding.as_str()))
                 {
-                    println!("{finding}");
+                    text.push_str(finding);
+                    text.push('\n');
                 }
                 if let Some(migration) = migration {
-                    print_migration(migration);
+                    text.push_str(&output::migration_summary(migration));
                 }
+                console::out(&text)?;
             }
-            Event::Failed { message, .. } => eprintln!("{message}"),
+            Event::Failed { message, .. } => console::err_line(message),
             Event::Progress { .. } => {}
         }
     }
-    match event {
+    Ok(match event {
         Event::Done { .. } => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
-    }
+    })
 }
 
 /// The first line of a password file.

@@ -1,8 +1,10 @@
-//! How `ldmig` shows things: progress (a bar on a terminal, plain lines
-//! otherwise), tables like `ldm list`, and JSON.
+//! How `ldmig` shows a migration: its progress (a bar on a terminal, plain
+//! lines otherwise, on standard error) and its final statistics; sizes the
+//! way `ldm` writes them. `ldm`'s listings are in `layout`.
 
+use crate::console;
 use indicatif::{ProgressBar, ProgressStyle};
-use ldmig_shim::control::{DomainListing, MigrationInfo};
+use ldmig_shim::control::MigrationInfo;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -56,8 +58,9 @@ impl ProgressDisplay {
     /// Shows the latest statistics of `domain`.
     pub fn update(&mut self, domain: &str, info: &MigrationInfo) {
         let message = format!(
-            "{} round {} sent {} at {:.0} Mbps{}",
+            "{}{} round {} sent {} at {:.0} Mbps{}",
             info.status,
+            if info.held { " (held)" } else { "" },
             info.rounds,
             size(info.transferred_bytes),
             info.mbps,
@@ -73,7 +76,10 @@ impl ProgressDisplay {
             bar.set_message(message);
         } else if !self.quiet && self.last_line.elapsed() >= Duration::from_secs(1) {
             self.last_line = Instant::now();
-            eprintln!("{domain}: {:>3}% {message}", info.progress_percent);
+            console::err_line(&format!(
+                "{domain}: {:>3}% {message}",
+                info.progress_percent
+            ));
         }
     }
 
@@ -85,15 +91,34 @@ impl ProgressDisplay {
     }
 }
 
-/// Prints a migration's final statistics as a table.
-pub fn print_migration(info: &MigrationInfo) {
+/// A migration's final statistics as a table. A bound domain moved in one
+/// pass and an inactive one as its configuration only: the summary says so
+/// rather than showing empty pre-copy counters.
+pub fn migration_summary(info: &MigrationInfo) -> String {
+    let (memory, rounds) = match info.domain_state.as_str() {
+        "inactive" => (
+            format!(
+                "{} (not copied: an inactive domain holds no memory)",
+                size(info.total_bytes)
+            ),
+            "none (inactive: its configuration moved)".to_string(),
+        ),
+        "bound" => (
+            format!(
+                "{} (copied in one pass: the domain was bound, not running)",
+                size(info.total_bytes)
+            ),
+            "none (bound: no pre-copy)".to_string(),
+        ),
+        _ => (size(info.total_bytes), info.rounds.to_string()),
+    };
     let rows = [
         ("status", info.status.clone()),
         ("total time", format!("{:.1} ms", info.total_time_ms)),
         ("setup time", format!("{:.1} ms", info.setup_time_ms)),
         ("downtime", format!("{:.2} ms", info.downtime_ms)),
-        ("pre-copy rounds", info.rounds.to_string()),
-        ("memory", size(info.total_bytes)),
+        ("pre-copy rounds", rounds),
+        ("memory", memory),
         ("sent", size(info.transferred_bytes)),
         ("zero pages", info.zero_pages.to_string()),
         ("normal pages", info.normal_pages.to_string()),
@@ -108,81 +133,41 @@ pub fn print_migration(info: &MigrationInfo) {
             format!("{}%", info.cpu_throttle_percentage),
         ),
     ];
-    for (name, value) in rows {
-        println!("  {name:<18} {value}");
-    }
-}
-
-/// Prints domains like `ldm list`, or with `-o status` / `-o memory`.
-pub fn print_domains(host: &str, domains: &[DomainListing], format: Option<&str>) {
-    match format {
-        Some("status") => {
-            println!(
-                "{:<16} {:<8} {:<8} {:<16} {:>5} {:<15} {:>10}",
-                "NAME", "STATE", "SIDE", "PEER", "PCT", "STATUS", "SENT"
-            );
-            for domain in domains {
-                match &domain.migration {
-                    Some(info) => println!(
-                        "{:<16} {:<8} {:<8} {:<16} {:>4}% {:<15} {:>10}",
-                        domain.name,
-                        domain.state,
-                        info.side,
-                        info.peer,
-                        info.progress_percent,
-                        info.status,
-                        size(info.transferred_bytes)
-                    ),
-                    None => println!("{:<16} {:<8} {:<8}", domain.name, domain.state, "-"),
-                }
-            }
-        }
-        Some("memory") => {
-            for domain in domains {
-                println!("NAME {}  MEMORY {}", domain.name, size(domain.memory_bytes));
-                println!("    {:<14} {:<14} {:>8}", "RA", "PA", "SIZE");
-                for (ra, block_size, pa) in &domain.memory_blocks {
-                    let pa = pa.map_or("-".to_string(), |pa| format!("{pa:#x}"));
-                    println!(
-                        "    {:<14} {:<14} {:>8}",
-                        format!("{ra:#x}"),
-                        pa,
-                        size(*block_size)
-                    );
-                }
-                if domain.memory_dr_disabled {
-                    println!("    memory dynamic reconfiguration disabled until the domain reboots (migrated)");
-                }
-            }
-        }
-        _ => {
-            println!("{host}");
-            println!(
-                "{:<16} {:<9} {:>5} {:>8}  MIGRATION",
-                "NAME", "STATE", "VCPU", "MEMORY"
-            );
-            for domain in domains {
-                let migration = domain
-                    .migration
-                    .as_ref()
-                    .map(|info| format!("{} {} {}%", info.side, info.status, info.progress_percent))
-                    .unwrap_or_default();
-                println!(
-                    "{:<16} {:<9} {:>5} {:>8}  {}",
-                    domain.name,
-                    domain.state,
-                    domain.vcpus,
-                    size(domain.memory_bytes),
-                    migration
-                );
-            }
-        }
-    }
+    rows.iter()
+        .map(|(name, value)| format!("  {name:<18} {value}\n"))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_of_bound_and_inactive_domains_say_what_moved() {
+        let inactive = MigrationInfo {
+            domain_state: "inactive".into(),
+            total_bytes: 128 << 20,
+            ..MigrationInfo::default()
+        };
+        let text = migration_summary(&inactive);
+        assert!(
+            text.contains("memory             128M (not copied"),
+            "{text}"
+        );
+        assert!(!text.contains("memory             0\n"), "{text}");
+        let bound = MigrationInfo {
+            domain_state: "bound".into(),
+            total_bytes: 1 << 30,
+            ..MigrationInfo::default()
+        };
+        assert!(migration_summary(&bound).contains("1G (copied in one pass"));
+        let active = MigrationInfo {
+            domain_state: "active".into(),
+            rounds: 4,
+            ..MigrationInfo::default()
+        };
+        assert!(migration_summary(&active).contains("pre-copy rounds    4\n"));
+    }
 
     #[test]
     fn sizes_read_like_ldm() {
