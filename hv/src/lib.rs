@@ -20,6 +20,8 @@
 extern crate std;
 
 pub mod abi;
+#[cfg(target_arch = "sparc64")]
+mod bounce;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;

@@ -9,7 +9,7 @@ use crate::abi::{core as core_api, group, ldc, migration as mig};
 use crate::hypervisor::*;
 use crate::trampoline::{core_trap, fast_trap, HvCall};
 use crate::HvError;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// The running sun4v hypervisor, reached through `ta 0x80`.
 #[derive(Debug, Default)]
@@ -65,20 +65,25 @@ impl GuestMemory for Sun4v {
     }
 
     fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        let address = Self::real_address(buffer);
-        Self::call(
-            mig::MIG_PAGE_READ,
-            &[domain, ra, address, buffer.len() as u64],
-        )
-        .map(drop)
+        // Unaligned slices are staged (crate::bounce).
+        crate::bounce::read_through(buffer, |offset, part| {
+            let address = Self::real_address(part);
+            Self::call(
+                mig::MIG_PAGE_READ,
+                &[domain, ra + offset, address, part.len() as u64],
+            )
+            .map(drop)
+        })
     }
 
     fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        Self::call(
-            mig::MIG_PAGE_WRITE,
-            &[domain, ra, Self::real_address(data), data.len() as u64],
-        )
-        .map(drop)
+        crate::bounce::write_through(data, |offset, part| {
+            Self::call(
+                mig::MIG_PAGE_WRITE,
+                &[domain, ra + offset, Self::real_address(part), part.len() as u64],
+            )
+            .map(drop)
+        })
     }
 }
 
@@ -123,12 +128,15 @@ impl VcpuControl for Sun4v {
         vcpu: u64,
         state: &mut mig::VcpuState,
     ) -> Result<(), HvError> {
-        let address = Self::real_address(state);
-        Self::call(
-            mig::MIG_VCPU_GET_STATE,
-            &[domain, vcpu, address, mig::VcpuState::BYTES as u64],
-        )
-        .map(drop)
+        // A VcpuState is 1-aligned: staged unless it happens to be aligned.
+        crate::bounce::read_through(state.as_mut_bytes(), |_, part| {
+            let address = Self::real_address(part);
+            Self::call(
+                mig::MIG_VCPU_GET_STATE,
+                &[domain, vcpu, address, part.len() as u64],
+            )
+            .map(drop)
+        })
     }
 
     fn set_vcpu_state(
@@ -137,12 +145,14 @@ impl VcpuControl for Sun4v {
         vcpu: u64,
         state: &mig::VcpuState,
     ) -> Result<(), HvError> {
-        let address = Self::real_address(state.as_bytes());
-        Self::call(
-            mig::MIG_VCPU_SET_STATE,
-            &[domain, vcpu, address, mig::VcpuState::BYTES as u64],
-        )
-        .map(drop)
+        crate::bounce::write_through(state.as_bytes(), |_, part| {
+            let address = Self::real_address(part);
+            Self::call(
+                mig::MIG_VCPU_SET_STATE,
+                &[domain, vcpu, address, part.len() as u64],
+            )
+            .map(drop)
+        })
     }
 }
 

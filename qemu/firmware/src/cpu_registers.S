@@ -1,0 +1,69 @@
+/* ldmig firmware: leaf routines for the CPU registers Rust cannot name
+ * (cpu_registers.rs declares them, with who may call each):
+ *
+ *   ldmig_read_stick()          %stick (privileged or hyperprivileged)
+ *   ldmig_write_lsu_control(v)  ASI_LSU_CONTROL: IMMU/DMMU enable
+ *   ldmig_demap_dtlb()          invalidate all 64 D-TLB entries
+ *   ldmig_demap_itlb()          invalidate all 64 I-TLB entries
+ *   ldmig_read_dtlb_entry(i)    the TTE of D-TLB entry i (diagnostics)
+ * (the last four hyperprivileged only).
+ */
+#include "vcpu_state_offsets.h"
+
+	.section .text.ldmig_assembly, "ax"
+
+	.globl	ldmig_read_stick
+	.type	ldmig_read_stick, #function
+ldmig_read_stick:
+	retl
+	 rd	%asr24, %o0
+	.size	ldmig_read_stick, . - ldmig_read_stick
+
+	.globl	ldmig_write_lsu_control
+	.type	ldmig_write_lsu_control, #function
+ldmig_write_lsu_control:
+	stxa	%o0, [%g0] ASI_LSU_CONTROL
+	membar	#Sync
+	retl
+	 nop
+	.size	ldmig_write_lsu_control, . - ldmig_write_lsu_control
+
+	/* Writing an invalid TTE into each entry through the data-access
+	 * ASI (entry i at VA i * 8) drops every translation; QEMU flushes its
+	 * own cached translations of each dropped entry. */
+	.globl	ldmig_demap_dtlb
+	.type	ldmig_demap_dtlb, #function
+ldmig_demap_dtlb:
+	mov	0, %o0
+1:	stxa	%g0, [%o0] ASI_DTLB_DATA_ACCESS
+	add	%o0, 8, %o0
+	cmp	%o0, 64 * 8
+	bl,pt	%xcc, 1b
+	 nop
+	membar	#Sync
+	retl
+	 nop
+	.size	ldmig_demap_dtlb, . - ldmig_demap_dtlb
+
+	.globl	ldmig_demap_itlb
+	.type	ldmig_demap_itlb, #function
+ldmig_demap_itlb:
+	mov	0, %o0
+1:	stxa	%g0, [%o0] ASI_ITLB_DATA_ACCESS
+	add	%o0, 8, %o0
+	cmp	%o0, 64 * 8
+	bl,pt	%xcc, 1b
+	 nop
+	membar	#Sync
+	retl
+	 nop
+	.size	ldmig_demap_itlb, . - ldmig_demap_itlb
+
+	.globl	ldmig_read_dtlb_entry
+	.type	ldmig_read_dtlb_entry, #function
+ldmig_read_dtlb_entry:
+	and	%o0, 63, %o0
+	sllx	%o0, 3, %o0
+	retl
+	 ldxa	[%o0] ASI_DTLB_DATA_ACCESS, %o0
+	.size	ldmig_read_dtlb_entry, . - ldmig_read_dtlb_entry
