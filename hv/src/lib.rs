@@ -4,6 +4,8 @@
 //!   API group, names exactly as the spec, each citing its source.
 //! - [`trampoline`] (sparc64 only): the `ta 0x80` / `ta 0xff` fast-trap
 //!   stubs, one per argument count. The only assembly in the project.
+//! - [`bounce`]: staging of unaligned buffers for the real calls (sun4v
+//!   wants 8-byte aligned buffer RAs; the traits take any slice).
 //! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
 //!   LDC) that the engine is generic over.
 //! - [`ldc`]: the LDC link layer (reliable mode over the `LDC_*` calls).
@@ -20,8 +22,7 @@
 extern crate std;
 
 pub mod abi;
-#[cfg(target_arch = "sparc64")]
-mod bounce;
+pub mod bounce;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;

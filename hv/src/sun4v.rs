@@ -9,7 +9,7 @@ use crate::abi::{core as core_api, group, ldc, migration as mig};
 use crate::hypervisor::*;
 use crate::trampoline::{core_trap, fast_trap, HvCall};
 use crate::HvError;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 /// The running sun4v hypervisor, reached through `ta 0x80`.
 #[derive(Debug, Default)]
@@ -80,7 +80,12 @@ impl GuestMemory for Sun4v {
         crate::bounce::write_through(data, |offset, part| {
             Self::call(
                 mig::MIG_PAGE_WRITE,
-                &[domain, ra + offset, Self::real_address(part), part.len() as u64],
+                &[
+                    domain,
+                    ra + offset,
+                    Self::real_address(part),
+                    part.len() as u64,
+                ],
             )
             .map(drop)
         })

@@ -124,7 +124,7 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
         partition::retire_self_test_domains(machine);
         let guest = partition::create_guest(machine, seed);
         partition::start_service_domain(machine);
-        guest.map(|id| (id, print_partition(machine, &mut Console::new(), id)))
+        guest.map(|id| (id, machine.print_domains(&mut Console::new(), id)))
     });
     let Ok((guest, ())) = guest else {
         let _ = writeln!(
@@ -148,35 +148,6 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
         0
     };
     context_switch::launch_service_domain(guest, flags)
-}
-
-/// The partition as built: one line per domain and block.
-fn print_partition(machine: &hypervisor::Machine, console: &mut Console, guest: u64) {
-    for domain in machine.domains() {
-        let _ = writeln!(
-            console,
-            "ldmig firmware: domain {} {} ({:?}, {} vCPU, {} crypto unit(s)){}",
-            domain.id,
-            domain.name,
-            domain.kind,
-            domain.vcpu_count,
-            domain.crypto_units,
-            if domain.id == guest {
-                ": to be migrated"
-            } else {
-                ""
-            }
-        );
-        for block in &domain.blocks {
-            let _ = writeln!(
-                console,
-                "ldmig firmware:   block RA {:#x}..{:#x} -> PA {:#x}",
-                block.ra,
-                block.ra + block.size,
-                block.pa
-            );
-        }
-    }
 }
 
 /// Stops here for good (until QEMU is killed).

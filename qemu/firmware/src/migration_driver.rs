@@ -14,7 +14,7 @@ use crate::guest_layout::{GUEST_CRYPTO_UNITS, GUEST_NAME, GUEST_STATE_RA};
 use crate::guest_workload::{ERRORS_OFFSET, GUEST_STATE_MAGIC, MAGIC_OFFSET, PROGRESS_OFFSET};
 use crate::observed_hypervisor::{CallLog, ObservedHypervisor};
 use crate::pages::AlignedPage;
-use crate::ring_transport::{FrameRing, RingEnd, SLOT_BYTES};
+use crate::ring_transport::{FrameRing, RingEnd, SOURCE_SLOT_BYTES, TARGET_SLOT_BYTES};
 use crate::service_console::ServiceConsole;
 use crate::service_report::{MigrationEnd, ServiceReport};
 use crate::switchover_check::SwitchoverCheck;
@@ -59,33 +59,44 @@ pub fn engine_config() -> MigrationConfig {
 #[derive(Debug, Default)]
 struct RoundProgress {
     rounds: u32,
-    pages: u64,
     dirtied: u64,
+    switchover: bool,
 }
 
 impl RoundProgress {
-    /// One line per round the source finished since the last call: pages
-    /// it sent, pages the guest dirtied meanwhile (the sync that ended it).
-    fn print_rounds(
+    /// A line per round the source finished since the last call (pages
+    /// sent so far: a poll may go on into the next round; pages the guest
+    /// dirtied during the round, from the sync that ended it), and one when
+    /// the switchover starts.
+    fn print(
         &mut self,
         console: &mut ServiceConsole,
         stats: &MigrationStats,
         log: &CallLog,
+        suspended: bool,
     ) {
         while self.rounds < stats.rounds {
             let dirtied = log.pages_dirtied.get();
             let _ = writeln!(
                 console,
-                "round {}: {} pages sent, {} pages dirtied by the guest meanwhile, {} KiB/s, throttle {} %",
+                "round {} ended: {} pages sent so far, {} dirtied by the guest during it, {} KiB/s, throttle {} %",
                 self.rounds,
-                stats.page_records - self.pages,
+                stats.page_records,
                 dirtied - self.dirtied,
                 stats.bandwidth / 1024,
                 stats.cpu_throttle_percentage
             );
             self.rounds += 1;
-            self.pages = stats.page_records;
             self.dirtied = dirtied;
+        }
+        if !self.switchover && suspended {
+            self.switchover = true;
+            let _ = writeln!(
+                console,
+                "switchover: {GUEST_NAME} suspended after round {}; its last dirty pages and its vCPU state went to the target ({})",
+                stats.rounds.saturating_sub(1),
+                stats.status.name()
+            );
         }
     }
 }
@@ -143,12 +154,12 @@ pub fn migrate_guest(
     let (Some(source_hv), Some(target_hv)) = (negotiated(console), negotiated(console)) else {
         return;
     };
-    let forward = FrameRing::new();
-    let backward = FrameRing::new();
+    let forward = FrameRing::<SOURCE_SLOT_BYTES>::new();
+    let backward = FrameRing::<TARGET_SLOT_BYTES>::new();
     let mut bitmap = [0u64; BITMAP_WORDS];
-    let mut frame = [0u8; SLOT_BYTES];
+    let mut frame = [0u8; SOURCE_SLOT_BYTES];
     let mut page = AlignedPage::zeroed();
-    let mut inbox = [0u8; SLOT_BYTES];
+    let mut inbox = [0u8; SOURCE_SLOT_BYTES];
     let config = engine_config();
     let shape = DomainShape {
         target_name: GUEST_NAME,
@@ -195,7 +206,8 @@ pub fn migrate_guest(
         let source_poll = source_engine.poll(now);
         let target_poll = target_engine.poll(now);
         report.polls += 1;
-        progress.print_rounds(console, source_engine.stats(), &log);
+        let suspended = source_engine.suspended_at().is_some();
+        progress.print(console, source_engine.stats(), &log, suspended);
         if let (SourcePoll::Finished(source_outcome), TargetPoll::Finished(_)) =
             (source_poll, target_poll)
         {
@@ -210,7 +222,9 @@ pub fn migrate_guest(
     report.pages_sent = stats.page_records;
     report.zero_pages = stats.duplicate;
     report.lz4_pages = stats.compressed_pages;
-    report.downtime_ns = stats.downtime_ns;
+    let result = check.result();
+    report.check_ns = result.duration_ns;
+    report.downtime_ns = stats.downtime_ns.saturating_sub(result.duration_ns);
     report.total_time_ns = stats.total_time_ns;
     report.transferred_bytes = stats.transferred;
     report.downtime_bytes = stats.downtime_bytes;
@@ -241,7 +255,6 @@ pub fn migrate_guest(
             MigrationEnd::Failed
         }
     } as u64;
-    let result = check.result();
     report.pages_compared = result.pages_compared;
     report.differing_pages = result.differing_pages;
     report.first_differing_ra = result.first_differing_ra;
@@ -257,11 +270,12 @@ pub fn migrate_guest(
     }
     let _ = writeln!(
         console,
-        "completed: {GUEST_NAME} is domain {} now; {} rounds, {} pages sent, downtime {} us",
+        "completed: {GUEST_NAME} is domain {} now; {} rounds, {} pages sent, downtime {} us (+ {} us of switchover check)",
         report.target_domain,
         report.rounds,
         report.pages_sent,
-        report.downtime_ns / 1000
+        report.downtime_ns / 1000,
+        report.check_ns / 1000
     );
     report.source_destroyed = u64::from(hv.domain_info(source) == Err(HvError::Invalid));
     for _ in 0..TARGET_SLICES {

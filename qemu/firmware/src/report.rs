@@ -140,8 +140,10 @@ fn verdict(machine: &Machine, service: &ServiceReport, end: Option<MigrationEnd>
     reasons.require(
         service.memory_identical == 1,
         format_args!(
-            "memory differs at switchover: {} of {} pages, first at RA {:#x}",
-            service.differing_pages, service.pages_compared, service.first_differing_ra
+            "memory differs at switchover: the page at RA {:#x} (and {} more of {} pages)",
+            service.first_differing_ra,
+            service.differing_pages.saturating_sub(1),
+            service.pages_compared
         ),
     );
     reasons.require(
@@ -207,6 +209,16 @@ impl<'c> JsonFields<'c> {
         let _ = write!(self.key(name), "{value}");
     }
 
+    /// A real address as a hex string, `null` for none (0).
+    fn address(&mut self, name: &str, value: u64) {
+        let console = self.key(name);
+        let _ = if value == 0 {
+            console.write_str("null")
+        } else {
+            write!(console, "\"{value:#x}\"")
+        };
+    }
+
     fn boolean(&mut self, name: &str, value: bool) {
         let _ = write!(self.key(name), "{value}");
     }
@@ -263,14 +275,15 @@ fn write_json(
         );
         migration.number("dirty_syncs", service.dirty_syncs);
         migration.number("downtime_us", service.downtime_ns / 1000);
+        migration.number("switchover_check_us", service.check_ns / 1000);
         migration.number("total_time_us", service.total_time_ns / 1000);
         migration.number("transferred_bytes", service.transferred_bytes);
         migration.number("throttle_percent", service.throttle_percent);
         migration.boolean("memory_identical", service.memory_identical == 1);
         migration.number("pages_compared", service.pages_compared);
         migration.number("differing_pages", service.differing_pages);
-        migration.number("first_differing_page_ra", service.first_differing_ra);
-        migration.number("corrupted_page_ra", service.corrupted_ra);
+        migration.address("first_differing_page_ra", service.first_differing_ra);
+        migration.address("corrupted_page_ra", service.corrupted_ra);
         migration.boolean("vcpu_state_identical", service.vcpu_state_identical == 1);
         migration.number(
             "guest_progress_on_target",
@@ -402,6 +415,7 @@ pub fn final_report(machine: &Machine, address: u64, length: u64) -> ! {
         stacks.guest,
         image_bytes()
     );
+    machine.print_domains(&mut console, u64::MAX);
     let reasons = verdict(machine, &service, end);
     write_json(&mut console, machine, &service, end, &stacks, &reasons);
     if reasons.count == 0 {

@@ -12,8 +12,12 @@ use ldmig::transport::{Transport, TransportError};
 
 /// Frames in flight per direction.
 pub const RING_ENTRIES: usize = 4;
-/// Bytes of one frame slot: the largest frame either engine sends.
-pub const SLOT_BYTES: usize = 64 * 1024;
+/// Bytes of a frame slot from source to target: the largest frame the
+/// source sends (its frame buffer is this big).
+pub const SOURCE_SLOT_BYTES: usize = 64 * 1024;
+/// Bytes of a frame slot from target to source: the target sends only
+/// small control frames (acknowledgements, `Resumed`, a `Failure`).
+pub const TARGET_SLOT_BYTES: usize = 4096;
 
 /// A descriptor's state (0 is invalid, as every wire enum here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,27 +33,23 @@ struct Descriptor {
     sequence: u64,
 }
 
-/// One direction: descriptors and their slots.
-pub struct FrameRing {
+/// One direction: descriptors and their slots of `SLOT` bytes.
+pub struct FrameRing<const SLOT: usize> {
     descriptors: [Cell<Descriptor>; RING_ENTRIES],
-    slots: [RefCell<[u8; SLOT_BYTES]>; RING_ENTRIES],
+    slots: [RefCell<[u8; SLOT]>; RING_ENTRIES],
     /// Next frame the sender writes.
     tail: Cell<u64>,
     /// Next frame the receiver reads.
     head: Cell<u64>,
-    /// Frames that went through.
-    frames: Cell<u64>,
-    /// Bytes that went through.
-    bytes: Cell<u64>,
 }
 
-impl Default for FrameRing {
+impl<const SLOT: usize> Default for FrameRing<SLOT> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl FrameRing {
+impl<const SLOT: usize> FrameRing<SLOT> {
     /// An empty ring, every descriptor FREE.
     pub fn new() -> Self {
         FrameRing {
@@ -60,24 +60,17 @@ impl FrameRing {
                     sequence: 0,
                 })
             }),
-            slots: core::array::from_fn(|_| RefCell::new([0; SLOT_BYTES])),
+            slots: core::array::from_fn(|_| RefCell::new([0; SLOT])),
             tail: Cell::new(0),
             head: Cell::new(0),
-            frames: Cell::new(0),
-            bytes: Cell::new(0),
         }
     }
 
-    /// Frames and bytes that went through so far.
-    pub fn carried(&self) -> (u64, u64) {
-        (self.frames.get(), self.bytes.get())
-    }
-
     fn push(&self, frame: &[u8]) -> Result<bool, TransportError> {
-        if frame.len() > SLOT_BYTES {
+        if frame.len() > SLOT {
             return Err(TransportError::FrameTooLarge {
                 size: frame.len(),
-                capacity: SLOT_BYTES,
+                capacity: SLOT,
             });
         }
         let sequence = self.tail.get();
@@ -117,26 +110,25 @@ impl FrameRing {
             ..descriptor
         });
         self.head.set(sequence + 1);
-        self.frames.set(self.frames.get() + 1);
-        self.bytes.set(self.bytes.get() + length as u64);
         Ok(Some(length))
     }
 }
 
-/// One engine's end: sends on one ring, receives from the other.
-pub struct RingEnd<'r> {
-    outbound: &'r FrameRing,
-    inbound: &'r FrameRing,
+/// One engine's end: sends on one ring (slots of `OUT` bytes), receives
+/// from the other (slots of `IN` bytes).
+pub struct RingEnd<'r, const OUT: usize, const IN: usize> {
+    outbound: &'r FrameRing<OUT>,
+    inbound: &'r FrameRing<IN>,
 }
 
-impl<'r> RingEnd<'r> {
+impl<'r, const OUT: usize, const IN: usize> RingEnd<'r, OUT, IN> {
     /// The end that sends on `outbound` and receives from `inbound`.
-    pub fn new(outbound: &'r FrameRing, inbound: &'r FrameRing) -> Self {
+    pub fn new(outbound: &'r FrameRing<OUT>, inbound: &'r FrameRing<IN>) -> Self {
         RingEnd { outbound, inbound }
     }
 }
 
-impl Transport for RingEnd<'_> {
+impl<const OUT: usize, const IN: usize> Transport for RingEnd<'_, OUT, IN> {
     fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
         self.outbound.push(frame)
     }

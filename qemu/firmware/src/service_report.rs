@@ -90,8 +90,11 @@ pub struct ServiceReport {
     pub pages_dirtied_during_precopy: u64,
     /// Dirty-log syncs.
     pub dirty_syncs: u64,
-    /// Suspension on the source to resumption on the target.
+    /// Suspension on the source to resumption on the target, as the source
+    /// engine measured it, less the switchover check's time.
     pub downtime_ns: u64,
+    /// The switchover check's time (part of what the engine measured).
+    pub check_ns: u64,
     /// The whole migration.
     pub total_time_ns: u64,
     /// Bytes on the link.

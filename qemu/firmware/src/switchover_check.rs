@@ -8,6 +8,7 @@
 //! first (`MIG_PAGE_WRITE`), as a bad memory module would, and the
 //! comparison must name it.
 
+use crate::cpu_registers::now_ns;
 use crate::guest_layout::{GUEST_DATA_RA, GUEST_STATE_RA, GUEST_WORK_FIRST_PAGE};
 use crate::guest_workload::PROGRESS_OFFSET;
 use crate::pages::AlignedPage;
@@ -46,6 +47,9 @@ pub struct SwitchoverResult {
     pub failed_status: u64,
     /// The target's domain number.
     pub target: DomainId,
+    /// How long the check took (it delays the target's resume, so the
+    /// engine's downtime includes it).
+    pub duration_ns: u64,
 }
 
 impl SwitchoverResult {
@@ -89,6 +93,7 @@ impl SwitchoverCheck {
         if self.result.get().ran {
             return;
         }
+        let started = now_ns();
         let mut result = SwitchoverResult {
             ran: true,
             target,
@@ -97,6 +102,7 @@ impl SwitchoverCheck {
         if let Err(error) = self.compare(hv, target, &mut result) {
             result.failed_status = error.status();
         }
+        result.duration_ns = now_ns() - started;
         self.result.set(result);
     }
 

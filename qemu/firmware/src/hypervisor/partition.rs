@@ -13,9 +13,11 @@ use super::domain::{BlockMapping, DomainKind};
 use super::scheduler::VcpuId;
 use super::{Machine, MACHINE_CRYPTO_UNITS, MACHINE_STRANDS};
 use crate::boot_options::BootOptions;
+use crate::console::Console;
 use crate::context_switch::{FPRS_FEF, NWINDOWS, PSTATE_PEF, PSTATE_PRIV, STACK_BIAS, STACK_FRAME};
 use crate::guest_layout::*;
 use crate::memory_map::{image_bytes, IMAGE_BASE, PARTITION_RAM, SERVICE_MEMORY};
+use core::fmt::Write;
 use ldmig_hv::abi::cpu::CPU_STATE_RUNNING;
 use ldmig_hv::hypervisor::DomainId;
 use zerocopy::byteorder::big_endian::U64;
@@ -137,6 +139,38 @@ pub fn create_guest(machine: &mut Machine, seed: u64) -> Result<DomainId, Partit
     vcpu.cpu_state = U64::new(CPU_STATE_RUNNING);
     domain.suspended = false;
     Ok(id)
+}
+
+impl Machine {
+    /// One console line per live domain and per memory block;
+    /// `highlight` is marked as the one to migrate.
+    pub fn print_domains(&self, console: &mut Console, highlight: DomainId) {
+        for domain in self.domains() {
+            let _ = writeln!(
+                console,
+                "ldmig firmware: domain {} {} ({:?}, {} vCPU, {} crypto unit(s)){}",
+                domain.id,
+                domain.name,
+                domain.kind,
+                domain.vcpu_count,
+                domain.crypto_units,
+                if domain.id == highlight {
+                    ": to be migrated"
+                } else {
+                    ""
+                }
+            );
+            for block in &domain.blocks {
+                let _ = writeln!(
+                    console,
+                    "ldmig firmware:   block RA {:#x}..{:#x} -> PA {:#x}",
+                    block.ra,
+                    block.ra + block.size,
+                    block.pa
+                );
+            }
+        }
+    }
 }
 
 /// Makes the service domain's vCPU the one on the strand (before launch).
