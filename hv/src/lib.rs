@@ -30,5 +30,6 @@ pub mod resources;
 pub mod sun4v;
 #[cfg(target_arch = "sparc64")]
 pub mod trampoline;
+mod vcpu_loading;
 
 pub use abi::error::HvError;

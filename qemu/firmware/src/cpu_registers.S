@@ -31,11 +31,12 @@ ldmig_write_lsu_control:
 	/* Writing an invalid TTE into each entry through the data-access
 	 * ASI (entry i at VA i * 8) drops every translation; QEMU flushes its
 	 * own cached translations of each dropped entry. */
-	.globl	ldmig_demap_dtlb
-	.type	ldmig_demap_dtlb, #function
-ldmig_demap_dtlb:
+	.macro	DEMAP_ALL name, asi
+	.globl	\name
+	.type	\name, #function
+\name:
 	mov	0, %o0
-1:	stxa	%g0, [%o0] ASI_DTLB_DATA_ACCESS
+1:	stxa	%g0, [%o0] \asi
 	add	%o0, 8, %o0
 	cmp	%o0, 64 * 8
 	bl,pt	%xcc, 1b
@@ -43,21 +44,11 @@ ldmig_demap_dtlb:
 	membar	#Sync
 	retl
 	 nop
-	.size	ldmig_demap_dtlb, . - ldmig_demap_dtlb
+	.size	\name, . - \name
+	.endm
 
-	.globl	ldmig_demap_itlb
-	.type	ldmig_demap_itlb, #function
-ldmig_demap_itlb:
-	mov	0, %o0
-1:	stxa	%g0, [%o0] ASI_ITLB_DATA_ACCESS
-	add	%o0, 8, %o0
-	cmp	%o0, 64 * 8
-	bl,pt	%xcc, 1b
-	 nop
-	membar	#Sync
-	retl
-	 nop
-	.size	ldmig_demap_itlb, . - ldmig_demap_itlb
+	DEMAP_ALL ldmig_demap_dtlb, ASI_DTLB_DATA_ACCESS
+	DEMAP_ALL ldmig_demap_itlb, ASI_ITLB_DATA_ACCESS
 
 	.globl	ldmig_read_dtlb_entry
 	.type	ldmig_read_dtlb_entry, #function

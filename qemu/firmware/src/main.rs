@@ -26,7 +26,7 @@
 //! [`selftest`], [`engine_checks`], [`trap_checks`] and [`pages`] (the
 //! boot-time self-test), [`conformance`] (the conformance suite's hook),
 //! [`boot_options`], [`memory_map`], [`call_table`], [`strand_cell`],
-//! [`console`].
+//! [`fixed_text`], [`console`].
 #![no_std]
 #![no_main]
 #![deny(missing_docs)]
@@ -44,6 +44,7 @@ pub mod console;
 pub mod context_switch;
 pub mod cpu_registers;
 pub mod engine_checks;
+pub mod fixed_text;
 pub mod guest_layout;
 pub mod guest_workload;
 pub mod hypervisor;

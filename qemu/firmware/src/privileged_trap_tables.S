@@ -17,6 +17,7 @@
  *                     the hypervisor reports it (reset.S, trap.rs)
  */
 #include "memory_map.h"
+#include "trap_macros.h"
 
 	.macro	PRIVILEGED_FATAL_ENTRY
 	rdpr	%tt, %o0
@@ -24,52 +25,6 @@
 	rdpr	%tl, %o2
 	ta	0xf0
 	.balign	32
-	.endm
-
-	/* CWP already names the window to save; its %sp is a biased 64-bit
-	 * stack pointer. */
-	.macro	SPILL_0_NORMAL
-	stx	%l0, [%sp + STACK_BIAS + 0x00]
-	stx	%l1, [%sp + STACK_BIAS + 0x08]
-	stx	%l2, [%sp + STACK_BIAS + 0x10]
-	stx	%l3, [%sp + STACK_BIAS + 0x18]
-	stx	%l4, [%sp + STACK_BIAS + 0x20]
-	stx	%l5, [%sp + STACK_BIAS + 0x28]
-	stx	%l6, [%sp + STACK_BIAS + 0x30]
-	stx	%l7, [%sp + STACK_BIAS + 0x38]
-	stx	%i0, [%sp + STACK_BIAS + 0x40]
-	stx	%i1, [%sp + STACK_BIAS + 0x48]
-	stx	%i2, [%sp + STACK_BIAS + 0x50]
-	stx	%i3, [%sp + STACK_BIAS + 0x58]
-	stx	%i4, [%sp + STACK_BIAS + 0x60]
-	stx	%i5, [%sp + STACK_BIAS + 0x68]
-	stx	%i6, [%sp + STACK_BIAS + 0x70]
-	stx	%i7, [%sp + STACK_BIAS + 0x78]
-	saved
-	retry
-	.balign	128
-	.endm
-
-	.macro	FILL_0_NORMAL
-	ldx	[%sp + STACK_BIAS + 0x00], %l0
-	ldx	[%sp + STACK_BIAS + 0x08], %l1
-	ldx	[%sp + STACK_BIAS + 0x10], %l2
-	ldx	[%sp + STACK_BIAS + 0x18], %l3
-	ldx	[%sp + STACK_BIAS + 0x20], %l4
-	ldx	[%sp + STACK_BIAS + 0x28], %l5
-	ldx	[%sp + STACK_BIAS + 0x30], %l6
-	ldx	[%sp + STACK_BIAS + 0x38], %l7
-	ldx	[%sp + STACK_BIAS + 0x40], %i0
-	ldx	[%sp + STACK_BIAS + 0x48], %i1
-	ldx	[%sp + STACK_BIAS + 0x50], %i2
-	ldx	[%sp + STACK_BIAS + 0x58], %i3
-	ldx	[%sp + STACK_BIAS + 0x60], %i4
-	ldx	[%sp + STACK_BIAS + 0x68], %i5
-	ldx	[%sp + STACK_BIAS + 0x70], %i6
-	ldx	[%sp + STACK_BIAS + 0x78], %i7
-	restored
-	retry
-	.balign	128
 	.endm
 
 	/* One half (16 KiB): the entries for tt 0x000-0x1ff. */

@@ -6,6 +6,7 @@
 
 use crate::call_table::{known_call, MIGRATION_CALLS};
 use crate::console::Console;
+use crate::fixed_text::FixedText;
 use crate::guest_layout::{
     GUEST_DATA_RA, GUEST_STACK_TOP, GUEST_WORK_FIRST_PAGE, GUEST_WORK_PAGES,
 };
@@ -58,18 +59,16 @@ fn measure_stacks(machine: &Machine, service: &ServiceReport) -> StackPeaks {
     }
 }
 
-/// One reason the verdict is fail, written into a fixed buffer.
+/// Why the verdict is fail: the reasons, `; ` between them.
 struct Reasons {
-    text: [u8; 512],
-    length: usize,
+    text: FixedText<512>,
     count: usize,
 }
 
 impl Reasons {
     fn new() -> Self {
         Reasons {
-            text: [0; 512],
-            length: 0,
+            text: FixedText::new(),
             count: 0,
         }
     }
@@ -79,27 +78,14 @@ impl Reasons {
             return;
         }
         if self.count > 0 {
-            let _ = self.write_str("; ");
+            let _ = self.text.write_str("; ");
         }
-        let _ = self.write_fmt(reason);
+        let _ = self.text.write_fmt(reason);
         self.count += 1;
     }
 
     fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.text[..self.length]).unwrap_or("(unprintable)")
-    }
-}
-
-impl Write for Reasons {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let room = self.text.len() - self.length;
-        let mut take = text.len().min(room);
-        while !text.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.text[self.length..self.length + take].copy_from_slice(&text.as_bytes()[..take]);
-        self.length += take;
-        Ok(())
+        self.text.as_str()
     }
 }
 

@@ -73,56 +73,17 @@ ldmig_firmware_reset:
 	FATAL_ENTRY
 	.endr
 
-	/* tt 0x080: spill_0_normal. CWP already names the window to save;
-	 * its %sp is a biased 64-bit stack pointer. */
+	/* tt 0x080: spill_0_normal (trap_macros.h). */
 	.org	0x080 * 32
-spill_0_normal:
-	stx	%l0, [%sp + STACK_BIAS + 0x00]
-	stx	%l1, [%sp + STACK_BIAS + 0x08]
-	stx	%l2, [%sp + STACK_BIAS + 0x10]
-	stx	%l3, [%sp + STACK_BIAS + 0x18]
-	stx	%l4, [%sp + STACK_BIAS + 0x20]
-	stx	%l5, [%sp + STACK_BIAS + 0x28]
-	stx	%l6, [%sp + STACK_BIAS + 0x30]
-	stx	%l7, [%sp + STACK_BIAS + 0x38]
-	stx	%i0, [%sp + STACK_BIAS + 0x40]
-	stx	%i1, [%sp + STACK_BIAS + 0x48]
-	stx	%i2, [%sp + STACK_BIAS + 0x50]
-	stx	%i3, [%sp + STACK_BIAS + 0x58]
-	stx	%i4, [%sp + STACK_BIAS + 0x60]
-	stx	%i5, [%sp + STACK_BIAS + 0x68]
-	stx	%i6, [%sp + STACK_BIAS + 0x70]
-	stx	%i7, [%sp + STACK_BIAS + 0x78]
-	saved
-	retry
-	.balign	128
+	SPILL_0_NORMAL
 
 	.rept	0x0c0 - 0x084			/* tt 0x084-0x0bf */
 	FATAL_ENTRY
 	.endr
 
-	/* tt 0x0c0: fill_0_normal, the converse. */
+	/* tt 0x0c0: fill_0_normal (trap_macros.h). */
 	.org	0x0c0 * 32
-fill_0_normal:
-	ldx	[%sp + STACK_BIAS + 0x00], %l0
-	ldx	[%sp + STACK_BIAS + 0x08], %l1
-	ldx	[%sp + STACK_BIAS + 0x10], %l2
-	ldx	[%sp + STACK_BIAS + 0x18], %l3
-	ldx	[%sp + STACK_BIAS + 0x20], %l4
-	ldx	[%sp + STACK_BIAS + 0x28], %l5
-	ldx	[%sp + STACK_BIAS + 0x30], %l6
-	ldx	[%sp + STACK_BIAS + 0x38], %l7
-	ldx	[%sp + STACK_BIAS + 0x40], %i0
-	ldx	[%sp + STACK_BIAS + 0x48], %i1
-	ldx	[%sp + STACK_BIAS + 0x50], %i2
-	ldx	[%sp + STACK_BIAS + 0x58], %i3
-	ldx	[%sp + STACK_BIAS + 0x60], %i4
-	ldx	[%sp + STACK_BIAS + 0x68], %i5
-	ldx	[%sp + STACK_BIAS + 0x70], %i6
-	ldx	[%sp + STACK_BIAS + 0x78], %i7
-	restored
-	retry
-	.balign	128
+	FILL_0_NORMAL
 
 	.rept	0x180 - 0x0c4			/* tt 0x0c4-0x17f */
 	FATAL_ENTRY

@@ -14,9 +14,7 @@ use super::domain::{BlockMapping, Domain, DomainKind, MAX_BLOCKS, MAX_VCPUS, PAG
 use super::Machine;
 use crate::hypervisor::caller::BUFFER_ALIGNMENT;
 use ldmig_hv::abi::error::{EBADALIGN, EBUSY, ECPUERROR, EINVAL, ENOCPU, ENORADDR, ETOOMANY};
-use ldmig_hv::abi::migration::{
-    VcpuState, VCPU_GLOBAL_SETS, VCPU_TRAP_LEVELS, VCPU_TSBS, VCPU_WINDOWS,
-};
+use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState};
 
 /// RET1-RET4 of a successful call, or its error status.
@@ -29,27 +27,10 @@ fn returns(ret1: u64) -> Outcome {
     Ok([ret1, 0, 0, 0])
 }
 
-/// Whether a state may be loaded into vCPU `vcpu` (hv/API.md
-/// MIG_VCPU_SET_STATE, plus this hypervisor's TL 0 / GL 0 rule).
+/// Whether a state may be loaded into vCPU `vcpu`: hv/API.md's rule
+/// (`VcpuState::loadable_into`) and this hypervisor's TL 0 / GL 0 one.
 fn state_is_loadable(state: &VcpuState, vcpu: u64) -> bool {
-    let below = |value: u64, bound: usize| value < bound as u64;
-    state.vcpu_id.get() == vcpu
-        && (1..=3).contains(&state.cpu_state.get())
-        && state.tl.get() <= VCPU_TRAP_LEVELS as u64
-        && below(state.gl.get(), VCPU_GLOBAL_SETS)
-        && [
-            state.cwp.get(),
-            state.cansave.get(),
-            state.canrestore.get(),
-            state.cleanwin.get(),
-            state.otherwin.get(),
-        ]
-        .into_iter()
-        .all(|value| below(value, VCPU_WINDOWS))
-        && state.tsb_ctx0_count.get() <= VCPU_TSBS as u64
-        && state.tsb_ctxnon0_count.get() <= VCPU_TSBS as u64
-        && state.tl.get() == 0
-        && state.gl.get() == 0
+    state.loadable_into(vcpu) && state.tl.get() == 0 && state.gl.get() == 0
 }
 
 impl Machine {
