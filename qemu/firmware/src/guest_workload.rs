@@ -110,18 +110,38 @@ fn page_words(page: u64) -> *mut u64 {
     (GUEST_DATA_RA + (GUEST_WORK_FIRST_PAGE + page) * 8192) as *mut u64
 }
 
+/// Words a [`fill_words`] call writes itself, below which it stops halving.
+const FILL_LEAF_WORDS: u64 = 32;
+
+/// Writes words `first..first + count` of `page`, halving the range
+/// recursively: the guest's call depth then passes the 8 register windows,
+/// so its own window spill and fill handlers (its trap table, TL 1) run,
+/// storing to its stack through its MMU, where they fault (TL 2) into the
+/// hypervisor like any other store.
+#[inline(never)]
+fn fill_words(seed: u64, kind: Content, page: u64, generation: u64, first: u64, count: u64) {
+    if count > FILL_LEAF_WORDS {
+        let half = count / 2;
+        fill_words(seed, kind, page, generation, first, half);
+        fill_words(seed, kind, page, generation, first + half, count - half);
+        return;
+    }
+    let words = page_words(page);
+    for word in first..first + count {
+        let value = content_word(seed, kind, page, generation, word);
+        // `words` is work page `page` of the guest's own data block
+        // (page < GUEST_WORK_PAGES, word < PAGE_WORDS), mapped by the
+        // hypervisor.
+        // SAFETY: nothing else in the guest references that memory.
+        unsafe { words.add(word as usize).write_volatile(value) };
+    }
+}
+
 fn write_page(state: &mut GuestState, page: u64) {
     let index = page as usize;
     let kind = Content::from_raw(state.kinds[index]);
     let generation = u64::from(state.generations[index]);
-    let words = page_words(page);
-    for word in 0..PAGE_WORDS {
-        let value = content_word(state.seed, kind, page, generation, word);
-        // `words` is work page `page` of the guest's own data block
-        // (page < GUEST_WORK_PAGES), mapped by the hypervisor.
-        // SAFETY: nothing else in the guest references that memory.
-        unsafe { words.add(word as usize).write_volatile(value) };
-    }
+    fill_words(state.seed, kind, page, generation, 0, PAGE_WORDS);
     state.pages_written += 1;
 }
 

@@ -303,6 +303,7 @@ fn write_json(
         traps.number("itlb_misses", statistics.itlb_misses);
         traps.number("dtlb_misses", statistics.dtlb_misses);
         traps.number("protection_traps", statistics.protection_traps);
+        traps.number("guest_trap_handler_mmu_traps", statistics.nucleus_mmu_traps);
         traps.number("context_switches", statistics.context_switches);
         traps.number("guest_slices", statistics.guest_slices);
         traps.number("throttled_slices", statistics.throttled_slices);

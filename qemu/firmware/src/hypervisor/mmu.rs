@@ -100,6 +100,7 @@ impl Machine {
             _ => statistics.protection_traps += 1,
         }
         statistics.pages_marked_dirty += u64::from(marked);
+        statistics.nucleus_mmu_traps += u64::from(tag_access & TAG_CONTEXT_MASK == 0);
         self.tlb_owner = Some(id);
         Ok(tte)
     }

@@ -24,6 +24,9 @@ pub struct Statistics {
     /// Data protection traps of guests (tt 0x06c): a store to a page
     /// mapped without write permission.
     pub protection_traps: u64,
+    /// Guest MMU traps in the nucleus context: taken by the guest's own
+    /// trap handlers (its window spills and fills at TL 1).
+    pub nucleus_mmu_traps: u64,
     /// Pages a protection trap marked dirty (clean before the store).
     pub pages_marked_dirty: u64,
     /// Times the whole D-TLB was dropped (dirty-log syncs, domain switches).
@@ -48,6 +51,7 @@ impl Statistics {
             itlb_misses: 0,
             dtlb_misses: 0,
             protection_traps: 0,
+            nucleus_mmu_traps: 0,
             pages_marked_dirty: 0,
             dtlb_flushes: 0,
             context_switches: 0,
