@@ -1,8 +1,9 @@
 //! Whether a `VcpuState` may be loaded into a vCPU: the rule of
 //! `MIG_VCPU_SET_STATE` (hv/API.md: `EINVAL` when `vcpu_id` differs from
-//! the vCPU, `cpu_state` is not 1-3, `tl` > 6, `gl` > 3, a window register
-//! > 7, or a TSB count > 4), in one place for every hypervisor that
-//! implements the call (the simulated machine, the firmware image's).
+//! the vCPU, `cpu_state` is not 1-3, `tl` is above 6, `gl` above 3, a
+//! window register above 7, or a TSB count above 4), in one place for
+//! every hypervisor that implements the call (the simulated machine, the
+//! firmware image's).
 
 use crate::abi::migration::{
     VcpuState, VCPU_GLOBAL_SETS, VCPU_TRAP_LEVELS, VCPU_TSBS, VCPU_WINDOWS,

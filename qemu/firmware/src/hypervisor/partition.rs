@@ -10,6 +10,7 @@
 
 use super::caller::copy_physical;
 use super::domain::{BlockMapping, DomainKind};
+use super::physical::FreeRanges;
 use super::scheduler::VcpuId;
 use super::{Machine, MACHINE_CRYPTO_UNITS, MACHINE_STRANDS};
 use crate::boot_options::BootOptions;
@@ -21,8 +22,6 @@ use core::fmt::Write;
 use ldmig_hv::abi::cpu::CPU_STATE_RUNNING;
 use ldmig_hv::hypervisor::DomainId;
 use zerocopy::byteorder::big_endian::U64;
-
-use super::physical::FreeRanges;
 
 /// The service domain.
 pub const SERVICE_DOMAIN: DomainId = 0;
@@ -40,7 +39,8 @@ pub const SELF_TEST_BLOCK_PAGES: u64 = 4;
 pub const SELF_TEST_BLOCK_BYTES: u64 = SELF_TEST_BLOCK_PAGES * 8192;
 
 unsafe extern "C" {
-    /// The privileged trap table (privileged_trap_tables.S): at this address in the guest's code block, its own copy.
+    /// The privileged trap table (privileged_trap_tables.S); at this
+    /// address in the guest's code block is the guest's own copy.
     fn ldmig_privileged_trap_table();
 }
 
@@ -84,9 +84,6 @@ pub fn power_on(machine: &mut Machine, options: BootOptions) -> Result<(), Parti
         machine
             .mig_memblock_bind(id, SELF_TEST_BLOCK_RA, SELF_TEST_BLOCK_BYTES)
             .map_err(PartitionError::Bind)?;
-        if let Some(domain) = machine.domain_mut(id) {
-            domain.suspended = false;
-        }
     }
     Ok(())
 }
