@@ -5,8 +5,7 @@
  *   ldmig_write_lsu_control(v)  ASI_LSU_CONTROL: IMMU/DMMU enable
  *   ldmig_demap_dtlb()          invalidate all 64 D-TLB entries
  *   ldmig_demap_itlb()          invalidate all 64 I-TLB entries
- *   ldmig_read_dtlb_entry(i)    the TTE of D-TLB entry i (diagnostics)
- * (the last four hyperprivileged only).
+ * (the last three hyperprivileged only).
  */
 #include "vcpu_state_offsets.h"
 
@@ -49,12 +48,3 @@ ldmig_write_lsu_control:
 
 	DEMAP_ALL ldmig_demap_dtlb, ASI_DTLB_DATA_ACCESS
 	DEMAP_ALL ldmig_demap_itlb, ASI_ITLB_DATA_ACCESS
-
-	.globl	ldmig_read_dtlb_entry
-	.type	ldmig_read_dtlb_entry, #function
-ldmig_read_dtlb_entry:
-	and	%o0, 63, %o0
-	sllx	%o0, 3, %o0
-	retl
-	 ldxa	[%o0] ASI_DTLB_DATA_ACCESS, %o0
-	.size	ldmig_read_dtlb_entry, . - ldmig_read_dtlb_entry

@@ -7,7 +7,6 @@ unsafe extern "C" {
     fn ldmig_write_lsu_control(value: u64);
     fn ldmig_demap_dtlb();
     fn ldmig_demap_itlb();
-    fn ldmig_read_dtlb_entry(index: u64) -> u64;
 }
 
 /// LSU control: the I-MMU translates instruction fetches (QEMU `IMMU_E`).
@@ -17,8 +16,6 @@ pub const LSU_DMMU_ENABLE: u64 = 0x8;
 /// `%stick` ticks per second on `-M niagara` (hw/sparc64/sparc64.c:
 /// `stick_frequency = 100 * 1000000`).
 pub const STICK_HZ: u64 = 100_000_000;
-/// Entries of each TLB on the T1 as QEMU models it.
-pub const TLB_ENTRIES: u64 = 64;
 
 /// `%stick` bit 63: NPT (non-privileged reads trap), not part of the count.
 /// QEMU's T1 comes out of reset with it set.
@@ -55,10 +52,4 @@ pub fn demap_dtlb() {
 pub fn demap_itlb() {
     // SAFETY: as for demap_dtlb.
     unsafe { ldmig_demap_itlb() }
-}
-
-/// The TTE in D-TLB entry `index` (0-63). Hyperprivileged code only.
-pub fn dtlb_entry(index: u64) -> u64 {
-    // SAFETY: a read of the TLB's data-access ASI; no side effect.
-    unsafe { ldmig_read_dtlb_entry(index) }
 }

@@ -403,6 +403,14 @@ pub fn final_report(machine: &Machine, address: u64, length: u64) -> ! {
         image_bytes()
     );
     machine.print_domains(&mut console, u64::MAX);
+    let free = machine.free_memory.ranges();
+    let _ = writeln!(
+        console,
+        "ldmig firmware: free partition RAM: {} KiB in {} range(s), from PA {:#x}",
+        machine.free_memory.free_bytes() / 1024,
+        free.len(),
+        free.first().map_or(0, |range| range.base)
+    );
     let reasons = verdict(machine, &service, end);
     write_json(&mut console, machine, &service, end, &stacks, &reasons);
     if reasons.count == 0 {

@@ -87,7 +87,7 @@ pub fn run(console: &mut Console, checks: &[Check]) -> Report {
         let _ = match (check.run)(&mut note) {
             Ok(()) => {
                 report.passed += 1;
-                if note.as_str().is_empty() {
+                if note.is_empty() {
                     writeln!(console, "ok {number} {}", check.name)
                 } else {
                     writeln!(console, "ok {number} {}: {}", check.name, note.as_str())

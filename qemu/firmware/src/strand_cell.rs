@@ -33,11 +33,6 @@ impl<T> StrandCell<T> {
     pub fn try_peek<R>(&self, action: impl FnOnce(&T) -> R) -> Option<R> {
         self.0.try_borrow().ok().map(|value| action(&value))
     }
-
-    /// The value's address, for the assembly (only while nothing borrows it).
-    pub fn as_ptr(&self) -> *mut T {
-        self.0.as_ptr()
-    }
 }
 
 /// Memory the assembly reads and writes by symbol name while no Rust code
