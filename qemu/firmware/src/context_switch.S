@@ -11,11 +11,10 @@
  *       globals, the trap state split into PC/NPC/CCR/ASI/PSTATE/CWP/GL,
  *       window control, TBA, PIL, Y, the FP registers, %fsr/%gsr/%fprs,
  *       tick and stick registers, MMU contexts, scratchpads 0-3, 6, 7)
- *       into the
- *       running vCPU's VcpuState (ldmig_current_vcpu_state), calls Rust on
- *       the hypervisor stack with fresh windows, and resumes whichever
- *       vCPU Rust returns (the same one, or another after CPU_YIELD) by
- *       loading its VcpuState and `retry` at its PC/NPC.
+ *       into the running vCPU's VcpuState (ldmig_current_vcpu_state),
+ *       calls Rust on the hypervisor stack with fresh windows, and resumes
+ *       whichever vCPU Rust returns (the same one, or another after
+ *       CPU_YIELD) by loading its VcpuState and `retry` at its PC/NPC.
  *   ldmig_mmu_fault_entry         TLB miss / protection traps (tt 0x064,
  *       0x068, 0x06c) of a guest, at TL 1 or 2 (from the guest's own trap
  *       handlers). Only the windows and window control are kept (Rust uses

@@ -99,7 +99,7 @@ ldmig_firmware_reset:
 	.endr
 
 	/* tt 0x1f0: `ta 0xf0`, what a privileged trap table's fatal entry
-	 * issues (privileged_trap_trap_tables.S), %o0-%o2 = its tt, TPC, TL. */
+	 * issues (privileged_trap_tables.S), %o0-%o2 = its tt, TPC, TL. */
 	.org	0x1f0 * 32
 	ba,a	privileged_fatal
 	.balign	32
