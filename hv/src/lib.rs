@@ -10,7 +10,8 @@
 //! - [`fast_trap`]: one call as the registers carry it, and the
 //!   [`fast_trap::FastTrap`] seam that issues it.
 //! - [`trap_hypervisor`]: the traits over any `FastTrap` (function numbers,
-//!   arguments, returns, granted local memory).
+//!   arguments, returns, granted local memory; unaligned buffers staged
+//!   through an aligned page, as sun4v wants 8-byte aligned buffer RAs).
 //! - [`sun4v`] (sparc64 only): the real implementation, `TrapHypervisor`
 //!   over the trampolines.
 //! - [`conformance`]: the suite of the traits' contract, generic over the
@@ -38,5 +39,6 @@ pub mod sun4v;
 #[cfg(target_arch = "sparc64")]
 pub mod trampoline;
 pub mod trap_hypervisor;
+mod vcpu_loading;
 
 pub use abi::error::HvError;

@@ -1,11 +1,24 @@
-//! Assembles the reset vector and trap table (`src/reset.S`) with the cross
-//! gcc and links the image with `linker/niagara.ld`: bare metal, no C start
-//! files, no libc, a static non-PIE executable at the PROM base.
+//! Assembles the image's assembly (`src/*.S`: reset and the hyperprivileged
+//! trap table, the context switch, the privileged trap tables, the CPU
+//! register accessors) with the cross gcc and links the image with
+//! `linker/niagara.ld`: bare metal, no C start files, no libc, a static
+//! non-PIE executable at the PROM base.
 
 use std::path::PathBuf;
 
+/// The assembly of the image, one concern per file.
+const ASSEMBLY: [&str; 4] = [
+    "src/reset.S",
+    "src/context_switch.S",
+    "src/privileged_trap_tables.S",
+    "src/cpu_registers.S",
+];
+
 fn main() {
-    println!("cargo:rerun-if-changed=src/reset.S");
+    for file in ASSEMBLY {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    println!("cargo:rerun-if-changed=src/vcpu_state_offsets.h");
     println!("cargo:rerun-if-changed=build.rs");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let script = manifest.join("../../linker/niagara.ld");
@@ -16,9 +29,12 @@ fn main() {
         // main.rs refuses to compile for anything else, with the reason.
         return;
     }
+    // -fno-pic: `setx symbol` under gcc's default PIC assembled a wrong
+    // address (shared/reference/qemu-niagara.md).
     let objects = cc::Build::new()
-        .file("src/reset.S")
+        .files(ASSEMBLY)
         .flag("-mcpu=niagara")
+        .flag("-fno-pic")
         .compile_intermediates();
     // Objects, not an archive: nothing in Rust names the trap table, and an
     // archive member nobody references would be left out of the link.

@@ -129,10 +129,21 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
         None,
         "the source still has the domain"
     );
-    let migrated = domains(&target)
-        .into_iter()
-        .find(|domain| domain.name == "ldg1")
-        .expect("on the target");
+    // The source reports Done once it saw the target's Resumed; the
+    // target's daemon thread records the migrated domain (memory DR off)
+    // right after its engine finished, which a loaded machine can delay:
+    // wait for that record before looking at it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let migrated = loop {
+        let listing = domains(&target)
+            .into_iter()
+            .find(|domain| domain.name == "ldg1")
+            .expect("on the target");
+        if listing.memory_dr_disabled || Instant::now() >= deadline {
+            break listing;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(migrated.state, "active");
     assert!(
         migrated.memory_dr_disabled,

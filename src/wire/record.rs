@@ -4,7 +4,7 @@
 use super::codec::{
     wire_enum, wire_struct, BufferTooSmall, DecodeError, EnumField, Reserved, WireStruct,
 };
-use crate::page::{is_zero, page_crc, Page, PAGE_SIZE, ZERO_PAGE};
+use crate::page::{is_zero, page_crc, Page, PAGE_SIZE};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -228,11 +228,14 @@ impl PageDecoder {
     }
 
     /// The page a record carries, after its CRC was checked. The page
-    /// borrows from the record (raw), from a static (zero) or from the
-    /// decoder's scratch (LZ4).
+    /// borrows from the record (raw) or from the decoder's scratch (zero,
+    /// LZ4: no 8 KiB static of zeros in a firmware image).
     pub fn decode<'s>(&'s mut self, record: &PageRecord<'s>) -> Result<&'s Page, DecodeError> {
         let page: &Page = match record.encoding {
-            PageEncoding::Zero => &ZERO_PAGE,
+            PageEncoding::Zero => {
+                self.scratch.fill(0);
+                &self.scratch
+            }
             PageEncoding::Raw => record
                 .data
                 .try_into()
@@ -313,7 +316,7 @@ mod tests {
 
     #[test]
     fn zero_page_crc_is_the_crc_of_a_zero_page() {
-        assert_eq!(ZERO_PAGE_CRC, page_crc(&ZERO_PAGE));
+        assert_eq!(ZERO_PAGE_CRC, page_crc(&[0; PAGE_SIZE]));
     }
 
     #[test]

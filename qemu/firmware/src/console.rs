@@ -5,7 +5,7 @@
 use core::fmt;
 
 /// Physical address of the UART's registers.
-pub const UART_BASE: usize = 0x1f_1000_0000;
+const UART_BASE: usize = crate::memory_map::UART_BASE as usize;
 /// Transmit holding register (write).
 const THR: usize = 0;
 /// Line status register (read).

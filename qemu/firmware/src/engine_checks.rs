@@ -5,7 +5,7 @@
 use crate::pages::{pseudo_random_page, text_page, zero_page, SEED};
 use crate::selftest::{ensure, ensure_equal, Check, Failure, Note};
 use core::fmt::Write;
-use ldmig::page::{is_zero, page_crc, Page, PAGE_SIZE, ZERO_PAGE};
+use ldmig::page::{is_zero, page_crc, Page, PAGE_SIZE};
 use ldmig::wire::record::{
     encode_page, parse_record, zero_page_crc, MAX_RECORD_BYTES, RECORD_HEADER_BYTES,
 };
@@ -34,7 +34,7 @@ fn crc_and_zero_check(_note: &mut Note) -> Result<(), Failure> {
     )?;
     ensure_equal(
         u64::from(zero_page_crc()),
-        u64::from(page_crc(&ZERO_PAGE)),
+        u64::from(page_crc(&zero_page())),
         "CRC32 of the zero page",
     )?;
     ensure(is_zero(&zero_page()), "a zero page is zero")?;

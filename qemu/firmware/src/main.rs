@@ -1,15 +1,32 @@
-//! ldmig firmware image for `qemu-system-sparc64 -M niagara`: boots on the
-//! UltraSPARC T1 (reset.S), runs the self-test — the no_std engine's page
-//! codec and the real `ta 0x80` / `ta 0xff` trampolines against a stub
-//! hypervisor of our own behind the trap table — and prints one line per
-//! check and the verdict `ldmig firmware: N passed, M failed` on the UART.
+//! ldmig firmware image for `qemu-system-sparc64 -M niagara`: on the one
+//! UltraSPARC T1 strand it runs three kinds of context —
 //!
-//! - [`console`]: the 16550 UART.
-//! - [`trap`]: the Rust side of the trap table (hypervisor calls, fatal traps).
-//! - [`stub_hypervisor`]: the hypervisor the trampolines trap into.
-//! - [`selftest`]: the check runner and the verdict.
-//! - [`engine_checks`], [`trap_checks`]: the checks.
-//! - [`pages`]: the test pages (zero, text-like, seeded pseudo-random).
+//! - a minimal sun4v hypervisor (hyperprivileged, behind HTBA): the calls
+//!   of `hv/API.md` the engine uses, over partition RAM, with real dirty
+//!   tracking through the guests' MMU;
+//! - the service domain (privileged, MMU off), where the migration engine's
+//!   `SourceEngine` and `TargetEngine` run over `Sun4v`, every call a real
+//!   `ta 0x80` from privileged mode;
+//! - the guest domain `ldg1` (privileged, MMU on, its own trap table),
+//!   which keeps writing pages while it is migrated, and continues on the
+//!   target.
+//!
+//! Boot: reset.S, then [`ldmig_firmware_main`] (hyperprivileged) runs the
+//! self-test of the codec and the trap path, builds the partition and
+//! drops to privileged mode in the service domain. The hypervisor prints
+//! the verdict (`ldmig firmware: verdict pass`) and a JSON report once the
+//! service domain hands in its report.
+//!
+//! Modules: [`hypervisor`] (the minimal hypervisor), [`context_switch`],
+//! [`trap`] and [`cpu_registers`] (the Rust side of the assembly),
+//! [`service_domain`], [`migration_driver`], [`observed_hypervisor`],
+//! [`switchover_check`], [`ring_transport`] and [`service_console`] (the
+//! service domain), [`guest_workload`] and [`guest_layout`] (the guest),
+//! [`report`], [`service_report`] and [`stack_usage`] (the verdict),
+//! [`selftest`], [`engine_checks`], [`trap_checks`] and [`pages`] (the
+//! boot-time self-test), [`conformance`] (the conformance suite's hook),
+//! [`boot_options`], [`memory_map`], [`call_table`], [`strand_cell`],
+//! [`fixed_text`], [`console`].
 #![no_std]
 #![no_main]
 #![deny(missing_docs)]
@@ -20,18 +37,39 @@ compile_error!(
      (cargo build -Zbuild-std=core --target sparc64-unknown-linux-gnu)"
 );
 
+pub mod boot_options;
+pub mod call_table;
+pub mod conformance;
 pub mod console;
+pub mod context_switch;
+pub mod cpu_registers;
 pub mod engine_checks;
+pub mod fixed_text;
+pub mod guest_layout;
+pub mod guest_workload;
+pub mod hypervisor;
+pub mod memory_map;
+pub mod migration_driver;
+pub mod observed_hypervisor;
 pub mod pages;
+pub mod report;
+pub mod ring_transport;
 pub mod selftest;
-pub mod stub_hypervisor;
+pub mod service_console;
+pub mod service_domain;
+pub mod service_report;
+pub mod stack_usage;
+pub mod strand_cell;
+pub mod switchover_check;
 pub mod trap;
 pub mod trap_checks;
 
+use boot_options::{BootOptions, FLAG_CORRUPT_PAGE};
 use console::Console;
 use core::fmt::Write;
+use hypervisor::{partition, SelfTestResult, MACHINE};
 
-/// Every check of the self-test, in the order they run.
+/// Every check of the boot-time self-test, in the order they run.
 pub static CHECKS: &[selftest::Check] = &[
     engine_checks::CRC_AND_ZERO_CHECK,
     engine_checks::ZERO_PAGE_ROUND_TRIP,
@@ -53,8 +91,9 @@ pub static CHECKS: &[selftest::Check] = &[
 ];
 
 /// The Rust entry, called by reset.S once the machine is in a plain
-/// hyperprivileged TL 0 state with a stack. Never returns: QEMU has no exit
-/// device, qemu/boot stops the machine once it has read the verdict.
+/// hyperprivileged TL 0 state with a stack. Never returns: it ends by
+/// dropping into the service domain; QEMU has no exit device, qemu/boot
+/// stops the machine once it has read the verdict.
 #[no_mangle]
 pub extern "C" fn ldmig_firmware_main() -> ! {
     let mut console = Console::new();
@@ -63,14 +102,53 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
         "ldmig firmware: UltraSPARC T1, hyperprivileged, trap table at {:#x}",
         trap::trap_table_address()
     );
-    stub_hypervisor::power_on();
-    let report = selftest::run(&mut console, CHECKS);
+    let options = BootOptions::read();
+    if let Err(error) = MACHINE.with(|machine| partition::power_on(machine, options)) {
+        let _ = writeln!(console, "ldmig firmware: fatal: power-on failed: {error:?}");
+        halt()
+    }
+    stack_usage::paint(memory_map::HYPERVISOR_STACK);
+    stack_usage::paint(memory_map::SERVICE_MEMORY);
+
+    let self_test = selftest::run(&mut console, CHECKS);
     let _ = writeln!(
         console,
-        "ldmig firmware: {} passed, {} failed",
-        report.passed, report.failed
+        "ldmig firmware: self-test (hyperprivileged callers): {} passed, {} failed",
+        self_test.passed, self_test.failed
     );
-    halt()
+    let seed = options.guest_seed();
+    let guest = MACHINE.with(|machine| {
+        machine.self_test = SelfTestResult {
+            passed: self_test.passed as u64,
+            failed: self_test.failed as u64,
+        };
+        partition::retire_self_test_domains(machine);
+        let guest = partition::create_guest(machine, seed);
+        partition::start_service_domain(machine);
+        guest.map(|id| (id, machine.print_domains(&mut Console::new(), id)))
+    });
+    let Ok((guest, ())) = guest else {
+        let _ = writeln!(
+            console,
+            "ldmig firmware: fatal: the guest could not be built: {guest:?}"
+        );
+        halt()
+    };
+    let _ = writeln!(
+        console,
+        "ldmig firmware: guest seed {seed:#x}{}; dropping to privileged mode in the service domain",
+        if options.corrupt_page {
+            ", --corrupt-page: one page of the target will be damaged"
+        } else {
+            ""
+        }
+    );
+    let flags = if options.corrupt_page {
+        FLAG_CORRUPT_PAGE
+    } else {
+        0
+    };
+    context_switch::launch_service_domain(guest, flags)
 }
 
 /// Stops here for good (until QEMU is killed).

@@ -2,6 +2,7 @@
 //! `FAIL N name: reason`, and counts. The verdict line is printed by main.
 
 use crate::console::Console;
+use crate::fixed_text::FixedText;
 use core::fmt::{self, Write};
 
 /// One check: a name for the console and the function that runs it.
@@ -66,47 +67,7 @@ pub fn ensure_equal(expected: u64, actual: u64, what: &'static str) -> Result<()
 pub const NOTE_BYTES: usize = 120;
 
 /// A short, fixed-size note a check writes about what it saw.
-#[derive(Clone, Debug)]
-pub struct Note {
-    bytes: [u8; NOTE_BYTES],
-    length: usize,
-}
-
-impl Note {
-    /// An empty note.
-    pub const fn new() -> Self {
-        Note {
-            bytes: [0; NOTE_BYTES],
-            length: 0,
-        }
-    }
-
-    /// The text written so far.
-    pub fn as_str(&self) -> &str {
-        // Only whole `str`s are copied in (cut at a char boundary), so
-        // this never fails; an empty note is the fallback all the same.
-        core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("")
-    }
-}
-
-impl Default for Note {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Write for Note {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let room = NOTE_BYTES - self.length;
-        let mut take = text.len().min(room);
-        while !text.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.bytes[self.length..self.length + take].copy_from_slice(&text.as_bytes()[..take]);
-        self.length += take;
-        Ok(())
-    }
-}
+pub type Note = FixedText<NOTE_BYTES>;
 
 /// What a run counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,7 +87,7 @@ pub fn run(console: &mut Console, checks: &[Check]) -> Report {
         let _ = match (check.run)(&mut note) {
             Ok(()) => {
                 report.passed += 1;
-                if note.as_str().is_empty() {
+                if note.is_empty() {
                     writeln!(console, "ok {number} {}", check.name)
                 } else {
                     writeln!(console, "ok {number} {}: {}", check.name, note.as_str())

@@ -1,14 +1,15 @@
-//! The Rust side of the trap table in reset.S: the hypervisor-call entry
-//! (`ta 0x80`, `ta 0xff` from the trampolines) and the fatal-trap report.
+//! The Rust side of the trap tables (reset.S, context_switch.S,
+//! privileged_trap_tables.S): hypervisor calls from the hyperprivileged
+//! boot code, traps from privileged vCPUs, guests' MMU traps, and the
+//! fatal-trap reports.
 
+use crate::call_table::TrapKind;
 use crate::console::Console;
-use crate::stub_hypervisor;
+use crate::context_switch::ldmig_mmu_fault_save_area;
+use crate::hypervisor::vcpu_trap::{VcpuTrapOutcome, TT_CORE_TRAP, TT_FAST_TRAP};
+use crate::hypervisor::MACHINE;
 use core::fmt::Write;
-
-/// Trap type of `ta 0x80` (TT_HTRAP 0x100 + 0x80): a sun4v fast trap.
-pub const TT_FAST_TRAP: u64 = 0x180;
-/// Trap type of `ta 0xff`: the sun4v core trap.
-pub const TT_CORE_TRAP: u64 = 0x1ff;
+use ldmig_hv::abi::migration::VcpuState;
 
 /// `%o0`-`%o5` of the window that trapped, as reset.S stores them; what is
 /// left here when the handler returns is loaded back before `done`.
@@ -30,14 +31,67 @@ pub fn trap_table_address() -> usize {
     ldmig_firmware_trap_table as *const () as usize
 }
 
-/// Called by reset.S for trap types 0x180 and 0x1ff, at TL 1 in the
-/// trapping window's frame; `done` follows.
+/// Called by reset.S for `ta 0x80` / `ta 0xff` of the hyperprivileged boot
+/// code (before any privileged context runs), at TL 1 on the caller's
+/// stack; `done` follows.
 #[no_mangle]
 pub extern "C" fn ldmig_firmware_hypervisor_trap(registers: &mut TrapRegisters, trap_type: u64) {
-    match trap_type {
-        TT_FAST_TRAP => stub_hypervisor::fast_trap(&mut registers.outs),
-        TT_CORE_TRAP => stub_hypervisor::core_trap(&mut registers.outs),
+    let trap = match trap_type {
+        TT_FAST_TRAP => TrapKind::Fast,
+        TT_CORE_TRAP => TrapKind::Core,
         other => ldmig_firmware_fatal_trap(other, 0, 1),
+    };
+    MACHINE.with(|machine| {
+        machine.hypercall(
+            crate::hypervisor::caller::Caller::Hypervisor,
+            trap,
+            &mut registers.outs,
+        )
+    });
+}
+
+/// Called by context_switch.S for `ta 0x80` / `ta 0xff` of a privileged
+/// vCPU, whose registers it saved; returns the save area of the vCPU to
+/// resume.
+#[no_mangle]
+pub extern "C" fn ldmig_firmware_privileged_trap(trap_type: u64) -> *mut VcpuState {
+    let outcome = MACHINE.with(|machine| match machine.vcpu_trap(trap_type) {
+        Ok(VcpuTrapOutcome::Resume(state)) => state,
+        Ok(VcpuTrapOutcome::Report { address, length }) => {
+            crate::report::final_report(machine, address, length)
+        }
+        Err(error) => {
+            let mut console = Console::new();
+            let _ = writeln!(
+                console,
+                "\nldmig firmware: fatal trap: tt={trap_type:#x} from vCPU {:?}: {error:?}",
+                machine.current_vcpu()
+            );
+            crate::halt()
+        }
+    });
+    outcome
+}
+
+/// Called by context_switch.S for a guest's MMU trap (with the address of
+/// `ldmig_mmu_fault_save_area`, which it filled): fills in the TTE.
+#[no_mangle]
+pub extern "C" fn ldmig_firmware_mmu_fault() {
+    // The assembly filled the save area and does not touch it until this
+    // returns.
+    // SAFETY: nothing else references it now (one strand, no nesting).
+    let area = unsafe { ldmig_mmu_fault_save_area.get_mut() };
+    let (trap_type, tag_access) = (area.trap_type, area.tag_access);
+    match MACHINE.with(|machine| machine.mmu_fault(trap_type, tag_access)) {
+        Ok(tte) => area.tte = tte,
+        Err(error) => {
+            let mut console = Console::new();
+            let _ = writeln!(
+                console,
+                "\nldmig firmware: fatal trap: guest MMU trap tt={trap_type:#x} tag access {tag_access:#x}: {error:?}"
+            );
+            crate::halt()
+        }
     }
 }
 
@@ -49,6 +103,24 @@ pub extern "C" fn ldmig_firmware_fatal_trap(trap_type: u64, trap_pc: u64, trap_l
     let _ = writeln!(
         console,
         "\nldmig firmware: fatal trap tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level})"
+    );
+    crate::halt()
+}
+
+/// Called by reset.S when a privileged trap table's fatal entry issued
+/// `ta 0xf0`: names the vCPU that trapped.
+#[no_mangle]
+pub extern "C" fn ldmig_firmware_privileged_fatal_trap(
+    trap_type: u64,
+    trap_pc: u64,
+    trap_level: u64,
+) -> ! {
+    // The hypervisor state may be borrowed by whatever trapped: peek only.
+    let vcpu = crate::hypervisor::MACHINE.try_peek(|machine| machine.current_vcpu());
+    let mut console = Console::new();
+    let _ = writeln!(
+        console,
+        "\nldmig firmware: fatal trap tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level}) in privileged vCPU {vcpu:?}"
     );
     crate::halt()
 }

@@ -1,15 +1,19 @@
 //! Part 2 of the self-test: the real `ta 0x80` / `ta 0xff` trampolines of
 //! `ldmig_hv::trampoline` and the real `ldmig_hv::sun4v::Sun4v`, trapping
-//! into our own trap table and the [`crate::stub_hypervisor`]; then one
-//! page migration through both halves (hypervisor reads, wire codec,
+//! from the hyperprivileged boot code into our own trap table and the
+//! [`crate::hypervisor`] (its two self-test domains); then one page
+//! migration through both halves (hypervisor reads, wire codec,
 //! hypervisor writes).
 
+use crate::call_table::FIRMWARE_ECHO;
+use crate::hypervisor::partition::{
+    SELF_TEST_BLOCK_BYTES as GUEST_BLOCK_BYTES, SELF_TEST_BLOCK_PAGES as GUEST_BLOCK_PAGES,
+    SELF_TEST_BLOCK_RA as GUEST_BLOCK_RA, SELF_TEST_SOURCE as SOURCE_DOMAIN,
+    SELF_TEST_TARGET as TARGET_DOMAIN, SELF_TEST_VCPUS as DOMAIN_VCPUS,
+};
+use crate::hypervisor::MACHINE;
 use crate::pages::{half_used_page, pseudo_random_page, text_page, zero_page, AlignedPage, SEED};
 use crate::selftest::{ensure, ensure_equal, Check, Failure, Note};
-use crate::stub_hypervisor::{
-    traps_handled, DOMAIN_VCPUS, FIRMWARE_ECHO, GUEST_BLOCK_BYTES, GUEST_BLOCK_PAGES,
-    GUEST_BLOCK_RA, SOURCE_DOMAIN, TARGET_DOMAIN,
-};
 use core::fmt::Write;
 use ldmig::page::{page_crc, Page, PAGE_SIZE};
 use ldmig::wire::record::{encode_page, MAX_RECORD_BYTES};
@@ -25,6 +29,12 @@ use ldmig_hv::hypervisor::{DomainInfo, DomainRunState, GuestMemory, MemoryBlock}
 use ldmig_hv::sun4v::Sun4v;
 use ldmig_hv::trampoline::{core_trap, fast_trap, HvCall};
 use ldmig_hv::HvError;
+
+/// Hypervisor calls the hypervisor has taken from this (hyperprivileged)
+/// code so far.
+fn traps_handled() -> u64 {
+    MACHINE.with(|machine| machine.statistics.hypercalls_from_hyperprivileged)
+}
 
 /// Arguments the echo checks send: distinct in every byte.
 const ECHO_ARGUMENTS: [u64; 5] = [
@@ -282,7 +292,7 @@ fn sun4v_memory_round_trip(note: &mut Note) -> Result<(), Failure> {
 
 /// The error paths of `MIG_PAGE_READ`, through `Sun4v` and raw traps.
 pub const SUN4V_MEMORY_ERRORS: Check = Check {
-    name: "sun4v: read_memory errors EINVAL, EBADALIGN, ENORADDR",
+    name: "sun4v: read_memory errors EINVAL, EBADALIGN, ENORADDR; misaligned slices staged",
     run: sun4v_memory_errors,
 };
 
@@ -315,6 +325,18 @@ fn sun4v_memory_errors(_note: &mut Note) -> Result<(), Failure> {
         call.status,
         "buffer RA not a multiple of 8: EBADALIGN",
     )?;
+    // ... and Sun4v stages such a slice through an aligned buffer: the
+    // bytes of the text page (page 1) arrive all the same.
+    fill_source_domain(&mut hypervisor)?;
+    let text_ra = page_ra(1) + 8;
+    page.fill(0xa5);
+    hypervisor
+        .read_memory(SOURCE_DOMAIN, text_ra, &mut page[4..12])
+        .map_err(|_| Failure::new("Sun4v read_memory into a misaligned slice"))?;
+    ensure(
+        page[4..12] == text_page()[8..16],
+        "a misaligned slice gets the guest's bytes",
+    )?;
     ensure(
         hypervisor.read_memory(SOURCE_DOMAIN, GUEST_BLOCK_RA, &mut page[4..12]) == Ok(()),
         "Sun4v takes a short buffer at any address",
@@ -329,8 +351,8 @@ fn sun4v_memory_errors(_note: &mut Note) -> Result<(), Failure> {
         hypervisor.read_memory(SOURCE_DOMAIN, last, &mut page[..16]) == Err(HvError::NoRealAddress),
         "range past the block's end: ENORADDR",
     )?;
-    // A buffer outside the caller's memory (the guest's own partition RAM):
-    // the stub refuses it before touching anything.
+    // A buffer outside the caller's memory (partition RAM): the
+    // hypervisor refuses it before touching anything.
     // The call is refused before any copy (that is what is checked).
     // SAFETY: no memory is read or written.
     let outside = unsafe {

@@ -7,9 +7,7 @@
 //! [`Machine::call_count`], whether it succeeds or not.
 
 use super::{Domain, Machine};
-use ldmig_hv::abi::migration::{
-    VcpuState, VCPU_GLOBAL_SETS, VCPU_TRAP_LEVELS, VCPU_TSBS, VCPU_WINDOWS,
-};
+use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::abi::mmu::PAGE_SIZE;
 use ldmig_hv::hypervisor::{
     DirtyLog, DomainControl, DomainId, DomainInfo, DomainRunState, GuestMemory, MemoryBlock,
@@ -58,27 +56,6 @@ fn suspended_vcpu(entry: &Domain, vcpu: u64) -> Result<usize, HvError> {
         return Err(HvError::Busy);
     }
     Ok(index)
-}
-
-/// Whether a state may be loaded into vCPU `vcpu`: its id matches, its
-/// `CPU_STATE` is defined and every register index is in range.
-fn state_is_loadable(state: &VcpuState, vcpu: u64) -> bool {
-    let below = |value: u64, bound: usize| value < bound as u64;
-    state.vcpu_id.get() == vcpu
-        && (1..=3).contains(&state.cpu_state.get())
-        && state.tl.get() <= VCPU_TRAP_LEVELS as u64
-        && below(state.gl.get(), VCPU_GLOBAL_SETS)
-        && [
-            state.cwp.get(),
-            state.cansave.get(),
-            state.canrestore.get(),
-            state.cleanwin.get(),
-            state.otherwin.get(),
-        ]
-        .into_iter()
-        .all(|value| below(value, VCPU_WINDOWS))
-        && state.tsb_ctx0_count.get() <= VCPU_TSBS as u64
-        && state.tsb_ctxnon0_count.get() <= VCPU_TSBS as u64
 }
 
 impl GuestMemory for Machine {
@@ -177,7 +154,7 @@ impl VcpuControl for Machine {
     ) -> Result<(), HvError> {
         let entry = self.called(domain)?;
         let index = suspended_vcpu(entry, vcpu)?;
-        if !state_is_loadable(state, vcpu) {
+        if !state.loadable_into(vcpu) {
             return Err(HvError::Invalid);
         }
         entry.vcpus[index] = *state;

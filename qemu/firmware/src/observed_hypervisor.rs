@@ -1,0 +1,197 @@
+//! The engines' hypervisor handle in the service domain: the real `Sun4v`
+//! (every call a `ta 0x80` from privileged mode), with each call counted
+//! per MIGRATION function, the dirty-log syncs summed, and — on the
+//! target's `MIG_DOMAIN_RESUME` — the switchover check run first, at the
+//! one moment both copies of the domain are complete and stopped.
+
+use crate::call_table::{migration_call_index, MIGRATION_CALLS};
+use crate::switchover_check::SwitchoverCheck;
+use core::cell::Cell;
+use ldmig_hv::abi::migration::{self as mig, VcpuState};
+use ldmig_hv::hypervisor::{
+    DirtyLog, DomainControl, DomainId, DomainInfo, DomainRunState, GuestMemory, MemoryBlock,
+    VcpuControl,
+};
+use ldmig_hv::sun4v::Sun4v;
+use ldmig_hv::HvError;
+
+/// What the engines' calls did, shared by both handles.
+#[derive(Debug, Default)]
+pub struct CallLog {
+    /// Calls per MIGRATION function (call_table.rs order).
+    pub calls: [Cell<u64>; MIGRATION_CALLS.len()],
+    /// `MIG_DIRTY_LOG_SYNC` calls that succeeded.
+    pub syncs: Cell<u64>,
+    /// Dirty pages the syncs reported, except the first sync after each
+    /// `MIG_DIRTY_LOG_START` (which reports every page).
+    pub pages_dirtied: Cell<u64>,
+    /// Blocks whose first sync after the start is still to come.
+    pub fresh_blocks: Cell<u64>,
+    /// The domain was suspended (syncs after that still count: they report
+    /// what the last round left).
+    pub suspended: Cell<bool>,
+}
+
+impl CallLog {
+    fn count(&self, function: u64) {
+        if let Some(index) = migration_call_index(function) {
+            self.calls[index].set(self.calls[index].get() + 1);
+        }
+    }
+}
+
+/// A `Sun4v` handle that logs the engine's calls.
+pub struct ObservedHypervisor<'a> {
+    inner: Sun4v,
+    log: &'a CallLog,
+    check: Option<&'a SwitchoverCheck>,
+}
+
+impl<'a> ObservedHypervisor<'a> {
+    /// The source engine's handle.
+    pub fn source(inner: Sun4v, log: &'a CallLog) -> Self {
+        ObservedHypervisor {
+            inner,
+            log,
+            check: None,
+        }
+    }
+
+    /// The target engine's handle: runs `check` before the first resume.
+    pub fn target(inner: Sun4v, log: &'a CallLog, check: &'a SwitchoverCheck) -> Self {
+        ObservedHypervisor {
+            inner,
+            log,
+            check: Some(check),
+        }
+    }
+}
+
+impl GuestMemory for ObservedHypervisor<'_> {
+    fn domain_info(&mut self, domain: DomainId) -> Result<DomainInfo, HvError> {
+        self.log.count(mig::MIG_DOMAIN_INFO);
+        self.inner.domain_info(domain)
+    }
+
+    fn memory_block(&mut self, domain: DomainId, index: u64) -> Result<MemoryBlock, HvError> {
+        self.log.count(mig::MIG_MEMBLOCK_INFO);
+        self.inner.memory_block(domain, index)
+    }
+
+    fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
+        self.log.count(mig::MIG_PAGE_READ);
+        self.inner.read_memory(domain, ra, buffer)
+    }
+
+    fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
+        self.log.count(mig::MIG_PAGE_WRITE);
+        self.inner.write_memory(domain, ra, data)
+    }
+}
+
+impl DirtyLog for ObservedHypervisor<'_> {
+    fn dirty_log_start(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
+        self.log.count(mig::MIG_DIRTY_LOG_START);
+        self.inner.dirty_log_start(domain, block)?;
+        self.log.fresh_blocks.set(self.log.fresh_blocks.get() + 1);
+        Ok(())
+    }
+
+    fn dirty_log_sync(
+        &mut self,
+        domain: DomainId,
+        block: u64,
+        bitmap: &mut [u64],
+    ) -> Result<u64, HvError> {
+        self.log.count(mig::MIG_DIRTY_LOG_SYNC);
+        let dirty = self.inner.dirty_log_sync(domain, block, bitmap)?;
+        self.log.syncs.set(self.log.syncs.get() + 1);
+        if self.log.fresh_blocks.get() > 0 {
+            self.log.fresh_blocks.set(self.log.fresh_blocks.get() - 1);
+        } else {
+            self.log
+                .pages_dirtied
+                .set(self.log.pages_dirtied.get() + dirty);
+        }
+        Ok(dirty)
+    }
+
+    fn dirty_log_stop(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
+        self.log.count(mig::MIG_DIRTY_LOG_STOP);
+        self.inner.dirty_log_stop(domain, block)
+    }
+}
+
+impl VcpuControl for ObservedHypervisor<'_> {
+    fn suspend(&mut self, domain: DomainId) -> Result<(), HvError> {
+        self.log.count(mig::MIG_DOMAIN_SUSPEND);
+        self.inner.suspend(domain)?;
+        self.log.suspended.set(true);
+        Ok(())
+    }
+
+    fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
+        if let Some(check) = self.check {
+            check.run_once(&mut self.inner, domain);
+        }
+        self.log.count(mig::MIG_DOMAIN_RESUME);
+        self.inner.resume(domain)
+    }
+
+    fn throttle(&mut self, domain: DomainId, percent: u8) -> Result<(), HvError> {
+        self.log.count(mig::MIG_VCPU_THROTTLE);
+        self.inner.throttle(domain, percent)
+    }
+
+    fn vcpu_state(
+        &mut self,
+        domain: DomainId,
+        vcpu: u64,
+        state: &mut VcpuState,
+    ) -> Result<(), HvError> {
+        self.log.count(mig::MIG_VCPU_GET_STATE);
+        self.inner.vcpu_state(domain, vcpu, state)
+    }
+
+    fn set_vcpu_state(
+        &mut self,
+        domain: DomainId,
+        vcpu: u64,
+        state: &VcpuState,
+    ) -> Result<(), HvError> {
+        self.log.count(mig::MIG_VCPU_SET_STATE);
+        self.inner.set_vcpu_state(domain, vcpu, state)
+    }
+}
+
+impl DomainControl for ObservedHypervisor<'_> {
+    fn create_domain(&mut self, vcpus: u64) -> Result<DomainId, HvError> {
+        self.log.count(mig::MIG_DOMAIN_CREATE);
+        self.inner.create_domain(vcpus)
+    }
+
+    fn bind_memory_block(&mut self, domain: DomainId, ra: u64, size: u64) -> Result<u64, HvError> {
+        self.log.count(mig::MIG_MEMBLOCK_BIND);
+        self.inner.bind_memory_block(domain, ra, size)
+    }
+
+    fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {
+        self.log.count(mig::MIG_DOMAIN_DESTROY);
+        self.inner.destroy_domain(domain)
+    }
+
+    fn set_domain_state(&mut self, domain: DomainId, state: DomainRunState) -> Result<(), HvError> {
+        self.log.count(mig::MIG_DOMAIN_SET_STATE);
+        self.inner.set_domain_state(domain, state)
+    }
+
+    fn remove_crypto_units(&mut self, domain: DomainId) -> Result<u64, HvError> {
+        self.log.count(mig::MIG_CRYPTO_REMOVE);
+        self.inner.remove_crypto_units(domain)
+    }
+
+    fn add_crypto_units(&mut self, domain: DomainId, count: u64) -> Result<u64, HvError> {
+        self.log.count(mig::MIG_CRYPTO_ADD);
+        self.inner.add_crypto_units(domain, count)
+    }
+}

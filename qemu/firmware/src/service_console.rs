@@ -1,0 +1,72 @@
+//! The service domain's console: text goes out through the sun4v
+//! `CONS_WRITE` hypercall (a privileged domain has no UART of its own),
+//! a line per call, every line prefixed with the domain's name.
+
+use core::fmt;
+use ldmig_hv::abi::cpu::CONS_WRITE;
+use ldmig_hv::trampoline::fast_trap;
+
+/// Bytes a line can hold before it goes out anyway.
+const LINE_BYTES: usize = 160;
+/// What each line starts with.
+const PREFIX: &[u8] = b"[primary] ";
+
+/// A line-buffered writer over `CONS_WRITE`.
+pub struct ServiceConsole {
+    line: [u8; LINE_BYTES],
+    length: usize,
+}
+
+impl ServiceConsole {
+    /// An empty console.
+    pub const fn new() -> Self {
+        ServiceConsole {
+            line: [0; LINE_BYTES],
+            length: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.length == 0 {
+            self.line[..PREFIX.len()].copy_from_slice(PREFIX);
+            self.length = PREFIX.len();
+        }
+        self.line[self.length] = byte;
+        self.length += 1;
+        if byte == b'\n' || self.length == LINE_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Sends what is buffered.
+    pub fn flush(&mut self) {
+        if self.length == 0 {
+            return;
+        }
+        let address = self.line.as_ptr() as u64;
+        // CONS_WRITE reads `length` bytes at `address`: this console's own
+        // buffer (the service domain's RA = its address), not touched
+        // during the call.
+        // SAFETY: the buffer outlives the call and nothing writes it meanwhile.
+        unsafe { fast_trap(CONS_WRITE, &[address, self.length as u64]) };
+        self.length = 0;
+    }
+}
+
+impl Default for ServiceConsole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Write for ServiceConsole {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                self.push(b'\r');
+            }
+            self.push(byte);
+        }
+        Ok(())
+    }
+}
