@@ -6,14 +6,15 @@ use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, Trigger};
-use ldmig_shim::harness::{run, LinkModel, Scenario};
+use ldmig_shim::harness::{run, Scenario};
 use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
+mod common;
+use common::assert_source_outcome;
+
 fn small(seed: u64) -> Scenario {
-    let mut scenario = Scenario::new(seed, 4 << 20, WorkloadSpec::heavy(seed));
-    scenario.link = LinkModel::ONE_GBE;
-    scenario.frame_bytes = 64 << 10;
+    let mut scenario = common::scenario(seed, WorkloadSpec::heavy(seed));
     // Small polls stretch every phase over several steps, so that a cancel
     // can land in each of them.
     scenario.config = MigrationConfig {
@@ -79,11 +80,7 @@ fn rule_cancel_after_the_commit_is_refused() {
     ))];
     let report = run(&scenario).expect("run");
     // Too late to cancel: the migration completes.
-    assert_eq!(
-        report.source_outcome,
-        Some(Outcome::Completed),
-        "{report:#?}"
-    );
+    assert_source_outcome(&report, Outcome::Completed);
     assert_eq!(report.memory_identical, Some(true));
 }
 
@@ -93,11 +90,7 @@ fn rule_bound_domain_migrates_in_one_pass() {
     let mut scenario = small(seed);
     scenario.active = false;
     let report = run(&scenario).expect("run");
-    assert_eq!(
-        report.source_outcome,
-        Some(Outcome::Completed),
-        "{report:#?}"
-    );
+    assert_source_outcome(&report, Outcome::Completed);
     assert_eq!(report.memory_identical, Some(true));
     assert_eq!(
         report.source.rounds, 0,
@@ -122,11 +115,7 @@ fn rule_crypto_units_come_back_fewer_if_the_target_lacks_them() {
     scenario.crypto_units = 4;
     scenario.target_crypto_units = 2;
     let report = run(&scenario).expect("run");
-    assert_eq!(
-        report.source_outcome,
-        Some(Outcome::Completed),
-        "{report:#?}"
-    );
+    assert_source_outcome(&report, Outcome::Completed);
     assert_eq!(
         report.target_crypto_units, 2,
         "the target gives what it has"

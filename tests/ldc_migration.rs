@@ -8,25 +8,17 @@ use ldmig::precopy::{Outcome, SourceDomainState};
 use ldmig::wire::messages::StopReason;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, TransportKind, Trigger};
-use ldmig_shim::harness::{run, LinkModel, Report, Scenario};
+use ldmig_shim::harness::{run, Report, Scenario};
 use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
-/// Memory of the test domains: small enough for qemu-sparc64.
-const MEMORY: u64 = 4 << 20;
+mod common;
+use common::{assert_completed, assert_workload_continued, for_each_workload, Preset};
 
 fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
-    let mut scenario = Scenario::new(seed, MEMORY, workload);
-    scenario.link = LinkModel::ONE_GBE;
-    scenario.frame_bytes = 64 << 10;
+    let mut scenario = common::scenario(seed, workload);
     scenario.transport = TransportKind::Ldc;
     scenario
-}
-
-fn assert_completed(report: &Report, label: &str) {
-    if let Err(broken) = report.completed_intact() {
-        panic!("{label}: {broken}\n{report:#?}");
-    }
 }
 
 /// Every frame went through both rings of the way.
@@ -54,28 +46,17 @@ fn assert_frames_went_through_ldc(report: &Report, label: &str) {
 #[test]
 fn whole_migrations_over_ldc_arrive_intact() {
     let base = test_seed(41);
-    type Preset = fn(u64) -> WorkloadSpec;
-    let workloads: [(&str, Preset); 3] = [
+    let workloads: [Preset; 3] = [
         ("idle", WorkloadSpec::idle),
         ("moderate", WorkloadSpec::moderate),
         ("heavy", WorkloadSpec::heavy),
     ];
-    for offset in 0..3 {
-        for (name, make) in workloads {
-            let seed = base + offset;
-            let report = run(&scenario(seed, make(seed))).expect("run");
-            let label = format!("{name} seed {seed}");
-            assert_completed(&report, &label);
-            assert_frames_went_through_ldc(&report, &label);
-            if name != "idle" {
-                assert_eq!(
-                    report.workload_continued,
-                    Some(true),
-                    "{label}: workload stopped"
-                );
-            }
-        }
-    }
+    for_each_workload(&workloads, base, 3, |workload, label| {
+        let report = run(&scenario(workload.seed, workload)).expect("run");
+        assert_completed(&report, label);
+        assert_frames_went_through_ldc(&report, label);
+        assert_workload_continued(&report, &workload, label);
+    });
 }
 
 #[test]

@@ -5,32 +5,17 @@ use ldmig::precopy::{MigrationConfig, Outcome, SourceDomainState};
 use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, Trigger};
-use ldmig_shim::harness::{run, LinkModel, Report, Scenario};
+use ldmig_shim::harness::{run, LinkModel};
 use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
-/// Memory of the test domains: small enough for qemu-sparc64.
-const MEMORY: u64 = 4 << 20;
-
-fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
-    let mut scenario = Scenario::new(seed, MEMORY, workload);
-    // A 1 GbE-like link makes 4 MiB take ~30 ms: rounds happen.
-    scenario.link = LinkModel::ONE_GBE;
-    scenario.frame_bytes = 64 << 10;
-    scenario
-}
-
-fn assert_completed(report: &Report, label: &str) {
-    if let Err(broken) = report.completed_intact() {
-        panic!("{label}: {broken}\n{report:#?}");
-    }
-}
+mod common;
+use common::{assert_completed, assert_workload_continued, for_each_workload, scenario, Preset};
 
 #[test]
 fn every_workload_over_many_seeds_arrives_intact() {
     let base = test_seed(1);
-    type Preset = fn(u64) -> WorkloadSpec;
-    let workloads: [(&str, Preset); 4] = [
+    let workloads: [Preset; 4] = [
         ("idle", WorkloadSpec::idle),
         ("moderate", WorkloadSpec::moderate),
         ("hot", WorkloadSpec::hot),
@@ -43,21 +28,11 @@ fn every_workload_over_many_seeds_arrives_intact() {
     } else {
         50
     };
-    for offset in 0..seeds {
-        for (name, make) in workloads {
-            let seed = base + offset;
-            let report = run(&scenario(seed, make(seed))).expect("run");
-            let label = format!("{name} seed {seed}");
-            assert_completed(&report, &label);
-            if name != "idle" {
-                assert_eq!(
-                    report.workload_continued,
-                    Some(true),
-                    "{label}: workload stopped"
-                );
-            }
-        }
-    }
+    for_each_workload(&workloads, base, seeds, |workload, label| {
+        let report = run(&scenario(workload.seed, workload)).expect("run");
+        assert_completed(&report, label);
+        assert_workload_continued(&report, &workload, label);
+    });
 }
 
 #[test]

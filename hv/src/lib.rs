@@ -7,6 +7,8 @@
 //! - [`hypervisor`]: the `Hypervisor` trait family (memory, dirty log, vCPU,
 //!   LDC) that the engine is generic over.
 //! - [`ldc`]: the LDC link layer (reliable mode over the `LDC_*` calls).
+//! - [`forward`]: macros that implement the traits for a wrapper by
+//!   forwarding every call to the hypervisor it holds.
 //! - [`fast_trap`]: one call as the registers carry it, and the
 //!   [`fast_trap::FastTrap`] seam that issues it.
 //! - [`trap_hypervisor`]: the traits over any `FastTrap` (function numbers,
@@ -31,6 +33,7 @@ extern crate std;
 pub mod abi;
 pub mod conformance;
 pub mod fast_trap;
+pub mod forward;
 pub mod hypervisor;
 pub mod ldc;
 pub mod resources;

@@ -5,12 +5,6 @@
 //! atomic with respect to the guest's own writes, as on real hardware.
 
 use super::machine::Machine;
-use ldmig_hv::abi::migration::VcpuState;
-use ldmig_hv::hypervisor::{
-    DirtyLog, DomainControl, DomainId, DomainInfo, DomainRunState, GuestMemory, MemoryBlock,
-    VcpuControl,
-};
-use ldmig_hv::HvError;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A cloneable, thread-safe handle to one [`Machine`].
@@ -32,106 +26,15 @@ impl MachineHandle {
     }
 }
 
-impl GuestMemory for MachineHandle {
-    fn domain_info(&mut self, domain: DomainId) -> Result<DomainInfo, HvError> {
-        self.lock().domain_info(domain)
-    }
-
-    fn memory_block(&mut self, domain: DomainId, index: u64) -> Result<MemoryBlock, HvError> {
-        self.lock().memory_block(domain, index)
-    }
-
-    fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        self.lock().read_memory(domain, ra, buffer)
-    }
-
-    fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        self.lock().write_memory(domain, ra, data)
-    }
-}
-
-impl DirtyLog for MachineHandle {
-    fn dirty_log_start(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
-        self.lock().dirty_log_start(domain, block)
-    }
-
-    fn dirty_log_sync(
-        &mut self,
-        domain: DomainId,
-        block: u64,
-        bitmap: &mut [u64],
-    ) -> Result<u64, HvError> {
-        self.lock().dirty_log_sync(domain, block, bitmap)
-    }
-
-    fn dirty_log_stop(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
-        self.lock().dirty_log_stop(domain, block)
-    }
-}
-
-impl VcpuControl for MachineHandle {
-    fn suspend(&mut self, domain: DomainId) -> Result<(), HvError> {
-        self.lock().suspend(domain)
-    }
-
-    fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
-        self.lock().resume(domain)
-    }
-
-    fn throttle(&mut self, domain: DomainId, percent: u8) -> Result<(), HvError> {
-        self.lock().throttle(domain, percent)
-    }
-
-    fn vcpu_state(
-        &mut self,
-        domain: DomainId,
-        vcpu: u64,
-        state: &mut VcpuState,
-    ) -> Result<(), HvError> {
-        self.lock().vcpu_state(domain, vcpu, state)
-    }
-
-    fn set_vcpu_state(
-        &mut self,
-        domain: DomainId,
-        vcpu: u64,
-        state: &VcpuState,
-    ) -> Result<(), HvError> {
-        self.lock().set_vcpu_state(domain, vcpu, state)
-    }
-}
-
-impl DomainControl for MachineHandle {
-    fn create_domain(&mut self, vcpus: u64) -> Result<DomainId, HvError> {
-        self.lock().create_domain(vcpus)
-    }
-
-    fn bind_memory_block(&mut self, domain: DomainId, ra: u64, size: u64) -> Result<u64, HvError> {
-        self.lock().bind_memory_block(domain, ra, size)
-    }
-
-    fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {
-        self.lock().destroy_domain(domain)
-    }
-
-    fn set_domain_state(&mut self, domain: DomainId, state: DomainRunState) -> Result<(), HvError> {
-        self.lock().set_domain_state(domain, state)
-    }
-
-    fn remove_crypto_units(&mut self, domain: DomainId) -> Result<u64, HvError> {
-        self.lock().remove_crypto_units(domain)
-    }
-
-    fn add_crypto_units(&mut self, domain: DomainId, count: u64) -> Result<u64, HvError> {
-        self.lock().add_crypto_units(domain, count)
-    }
-}
+ldmig_hv::forward_hypervisor!(impl[] for MachineHandle => .lock());
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::machine::{BlockSpec, DomainSpec, PhysRange};
-    use ldmig_hv::hypervisor::Hypervisor;
+    use ldmig_hv::abi::migration::VcpuState;
+    use ldmig_hv::hypervisor::{DomainId, DomainRunState, GuestMemory, Hypervisor};
+    use ldmig_hv::HvError;
 
     fn handle() -> (MachineHandle, DomainId) {
         let mut machine = Machine::new(

@@ -57,22 +57,7 @@ impl<H: GuestMemory> GuestMemory for CountingHv<H> {
     }
 }
 
-impl<H: DirtyLog> DirtyLog for CountingHv<H> {
-    fn dirty_log_start(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
-        self.inner.dirty_log_start(domain, block)
-    }
-    fn dirty_log_sync(
-        &mut self,
-        domain: DomainId,
-        block: u64,
-        bitmap: &mut [u64],
-    ) -> Result<u64, HvError> {
-        self.inner.dirty_log_sync(domain, block, bitmap)
-    }
-    fn dirty_log_stop(&mut self, domain: DomainId, block: u64) -> Result<(), HvError> {
-        self.inner.dirty_log_stop(domain, block)
-    }
-}
+ldmig_hv::forward_dirty_log!(impl[H: DirtyLog] for CountingHv<H> => .inner);
 
 impl<H: VcpuControl> VcpuControl for CountingHv<H> {
     fn suspend(&mut self, domain: DomainId) -> Result<(), HvError> {
