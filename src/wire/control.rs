@@ -30,7 +30,7 @@ pub const OLDEST_CONTROL_VERSION: u8 = 1;
 /// "LC" in ASCII.
 pub const ENVELOPE_MAGIC: u16 = 0x4c43;
 /// Bytes of the envelope.
-pub const ENVELOPE_BYTES: usize = core::mem::size_of::<Envelope>();
+pub const ENVELOPE_BYTES: usize = core::mem::size_of::<ControlEnvelope>();
 /// Largest control message (envelope and body): fits one LDC message.
 pub const MAX_CONTROL_MESSAGE: usize = 256;
 /// Bytes of a human-readable text in an event.
@@ -41,7 +41,7 @@ pub type DomainName = Text<DOMAIN_NAME_BYTES>;
 
 wire_struct! {
     /// The envelope as it lies on the wire.
-    pub struct Envelope {
+    pub struct ControlEnvelope {
         /// [`ENVELOPE_MAGIC`].
         pub magic: U16,
         /// Control-protocol version.
@@ -696,7 +696,7 @@ impl ErrorReport {
 /// Writes `message` with `header` into `out`; returns the bytes used.
 pub fn encode(header: Header, message: &Message, out: &mut [u8; MAX_CONTROL_MESSAGE]) -> usize {
     let body = message.body();
-    let envelope = Envelope {
+    let envelope = ControlEnvelope {
         magic: U16::new(ENVELOPE_MAGIC),
         version: header.version,
         kind: message.kind().into(),
@@ -723,7 +723,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<(Header, MessageKind, &[u8]), Decod
         });
     }
     let (envelope, body) =
-        Envelope::read_from_prefix(bytes).map_err(|_short| DecodeError::Truncated {
+        ControlEnvelope::read_from_prefix(bytes).map_err(|_short| DecodeError::Truncated {
             what: "control envelope",
             needed: ENVELOPE_BYTES,
             available: bytes.len(),

@@ -66,23 +66,7 @@ pub const SIM_MIN_MEMORY: u64 = 1 << 20;
 /// Largest endpoint memory.
 pub const SIM_MAX_MEMORY: u64 = 16 << 20;
 
-/// One of the two ends of a channel pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The first endpoint given to [`LdcFabric::create_pair`].
-    A,
-    /// The second.
-    B,
-}
-
-impl Side {
-    fn index(self) -> usize {
-        match self {
-            Side::A => 0,
-            Side::B => 1,
-        }
-    }
-}
+pub use ldmig_hv::ldc::Side;
 
 /// Names a channel pair of a fabric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

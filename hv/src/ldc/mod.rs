@@ -72,6 +72,7 @@ pub mod packet;
 pub mod queue;
 pub mod retry;
 pub mod sequence;
+pub mod side;
 
 pub use config::{LinkConfig, MapTableConfig, QueueConfig};
 pub use error::{ConfigError, HandshakeFailure, LdcCall, LinkError, QueueKind, ResetCause};
@@ -81,3 +82,4 @@ pub use link::{LdcLink, LinkState, LinkStatistics};
 pub use packet::PacketError;
 pub use retry::RetryPolicy;
 pub use sequence::MAX_MESSAGES_IN_FLIGHT;
+pub use side::Side;

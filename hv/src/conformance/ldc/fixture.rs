@@ -31,23 +31,7 @@ pub(super) const PAGE: u64 = PAGE_SIZE as u64;
 /// An RA no memory has: the highest page frame an MTE can name.
 pub(super) const NOWHERE: u64 = 0x00ff_ffff_ffff_e000;
 
-/// One of the two ends of the fixture's channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// The end the cases mostly configure and send from.
-    A,
-    /// Its peer, and the exporter in the shared-memory cases.
-    B,
-}
-
-impl Side {
-    fn index(self) -> usize {
-        match self {
-            Side::A => 0,
-            Side::B => 1,
-        }
-    }
-}
+pub use crate::ldc::Side;
 
 /// Two ends of one LDC channel. An implementation whose one handle serves
 /// both ends (firmware owning both sides of a loopback channel) returns the
