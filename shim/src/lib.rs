@@ -27,6 +27,7 @@ pub mod host;
 pub mod incoming;
 pub mod ldc_end;
 pub mod listing;
+pub mod logging;
 pub mod operations;
 pub mod outgoing;
 pub mod peer;

@@ -23,6 +23,13 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log more (repeat for more): -v debug, -vv trace. The level starts at
+    /// $RUST_LOG (a level or TARGET=LEVEL items), else info.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log less (repeat for less): -q warnings only, -qq errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Action,

@@ -26,6 +26,11 @@ const DEFAULT_PORT: u16 = 8101;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = ldmig_shim::logging::install(i32::from(cli.verbose) - i32::from(cli.quiet))
+    {
+        console::err_line(&format!("ldmig: {error}"));
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         // Nobody reads any more (`ldmig list | head -1`): end quietly.
