@@ -337,6 +337,10 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     fn note_reset(&mut self) {
         if self.messenger.take_reset().is_some() {
             self.statistics.link_resets += 1;
+            log::warn!(
+                "LDC channel {}: the link to the shim was reset; the rings keep their frames",
+                self.channel
+            );
             // The shim says Hello again once the link is back; the rings
             // keep their frames meanwhile.
             let _ = self
@@ -383,6 +387,14 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     fn on_hello(&mut self, hello: SessionHello) -> Result<(), BulkError> {
         let newest = hello.newest.min(CONTROL_VERSION);
         if newest < hello.oldest.max(OLDEST_CONTROL_VERSION) {
+            log::warn!(
+                "LDC channel {}: the shim speaks control versions {}..={}, this engine {}..={}",
+                self.channel,
+                hello.oldest,
+                hello.newest,
+                OLDEST_CONTROL_VERSION,
+                CONTROL_VERSION
+            );
             self.session = EngineSession::AwaitHello;
             self.control.answer(
                 0,
@@ -399,6 +411,10 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             &self.layout,
         )? {
             self.statistics.reexports += 1;
+            log::debug!(
+                "LDC channel {}: the rings were exported again",
+                self.channel
+            );
         }
         self.generation = self.generation.wrapping_add(1).max(1);
         self.confirmed = None;
@@ -428,6 +444,11 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
                 receive_next: U64::new(self.receive_next),
             }));
         self.statistics.registrations += 1;
+        log::info!(
+            "LDC channel {}: control version {newest}, rings registered (generation {})",
+            self.channel,
+            self.generation
+        );
         Ok(())
     }
 

@@ -303,6 +303,10 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     fn note_reset(&mut self) {
         if self.messenger.take_reset().is_some() {
             self.statistics.link_resets += 1;
+            log::warn!(
+                "LDC channel {}: the link to the engine was reset; Hello again once it is up",
+                self.channel
+            );
             self.session = ShimSession::AwaitLink;
             self.hello_pending = false;
             self.confirmation = None;
@@ -386,8 +390,20 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         if same {
             self.transmit_expected = self.transmit_expected.max(transmit_oldest);
             self.receive_next = self.receive_next.max(receive_next);
+            log::debug!(
+                "LDC channel {}: the same rings registered again (generation {})",
+                self.channel,
+                registration.generation.get()
+            );
             return Ok(());
         }
+        log::info!(
+            "LDC channel {}: the engine's rings taken ({} entries of {} bytes, generation {})",
+            self.channel,
+            geometry.entries(),
+            geometry.slot_bytes(),
+            registration.generation.get()
+        );
         self.transmit_expected = transmit_oldest;
         self.receive_next = receive_next;
         // Frames an earlier shim placed that the engine has not taken yet
