@@ -15,21 +15,21 @@ use core::cell::RefCell;
 use core::sync::atomic::{fence, Ordering};
 
 use heapless::Deque;
-use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
-use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, MapTableConfig, RetryPolicy};
+use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::ldc::{LinkConfig, LinkRole, MapTableConfig, RetryPolicy};
 
+use super::channel::ChannelCore;
 use super::control::EngineControl;
 use super::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use super::export::{ensure_exported, initialise_rings, write_map_table};
-use super::layout::{EngineLayout, LayoutError, Region};
-use super::messenger::{Incoming, Messenger, MessengerStatistics};
+use super::layout::{EngineLayout, Region};
+use super::messenger::Incoming;
 use super::ring::RingGeometry;
-use super::statistics::BulkStatistics;
 use crate::transport::{Transport, TransportError};
 use crate::wire::codec::{DecodeError, Reserved};
 use crate::wire::control::{
     ErrorCode, Message, RingRegistration, SessionHello, SessionHelloAck, WarningCode,
-    CONTROL_VERSION, MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
+    CONTROL_VERSION, OLDEST_CONTROL_VERSION,
 };
 use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
@@ -90,12 +90,9 @@ pub enum EngineSession {
 
 /// The engine's end of the channel (see the module docs).
 pub struct EngineEndpoint<H: Ldc + LocalMemory> {
-    link: LdcLink<H>,
+    core: ChannelCore<H>,
     layout: EngineLayout,
-    /// The memory the layout lies in, as the hypervisor vouched for it.
-    memory: LocalRegion,
     channel: u64,
-    messenger: Messenger,
     control: EngineControl,
     session: EngineSession,
     session_messages: Deque<Message, 4>,
@@ -104,8 +101,6 @@ pub struct EngineEndpoint<H: Ldc + LocalMemory> {
     transmit_oldest: u64,
     transmit_next: u64,
     receive_next: u64,
-    statistics: BulkStatistics,
-    last_error: Option<BulkError>,
 }
 
 impl<H: Ldc + LocalMemory> core::fmt::Debug for EngineEndpoint<H> {
@@ -118,7 +113,7 @@ impl<H: Ldc + LocalMemory> core::fmt::Debug for EngineEndpoint<H> {
             .field("transmit_oldest", &self.transmit_oldest)
             .field("transmit_next", &self.transmit_next)
             .field("receive_next", &self.receive_next)
-            .field("statistics", &self.statistics)
+            .field("statistics", &self.core.statistics())
             .finish()
     }
 }
@@ -150,18 +145,17 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             entries: layout.map_table_entries,
         });
         link_config.retry = config.retry;
-        let link = LdcLink::open(hypervisor, link_config)?;
-        if link.max_message_size() < MAX_CONTROL_MESSAGE {
-            return Err(BulkError::Layout(LayoutError::QueueEntries(
-                config.queue_entries,
-            )));
-        }
-        Ok(EngineEndpoint {
-            link,
-            layout,
+        let core = ChannelCore::open(
+            hypervisor,
+            link_config,
             memory,
+            config.session,
+            config.queue_entries,
+        )?;
+        Ok(EngineEndpoint {
+            core,
+            layout,
             channel: config.channel,
-            messenger: Messenger::new(config.session),
             control: EngineControl::new(),
             session: EngineSession::AwaitHello,
             session_messages: Deque::new(),
@@ -170,16 +164,26 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             transmit_oldest: 0,
             transmit_next: 0,
             receive_next: 0,
-            statistics: BulkStatistics::default(),
-            last_error: None,
         })
     }
 
     /// Unconfigures the link (queues and map table) and gives the
     /// hypervisor back.
     pub fn close(self) -> (H, Result<(), BulkError>) {
-        let (hypervisor, result) = self.link.close();
-        (hypervisor, result.map_err(BulkError::Link))
+        self.core.close()
+    }
+
+    /// The link, the messenger, the memory and the counters: statistics,
+    /// the hypervisor (to inject faults in tests, or for other calls) and
+    /// the last error a call returned (the typed error behind a
+    /// [`TransportError::Link`] code).
+    pub fn core(&self) -> &ChannelCore<H> {
+        &self.core
+    }
+
+    /// The same, mutably.
+    pub fn core_mut(&mut self) -> &mut ChannelCore<H> {
+        &mut self.core
     }
 
     /// The request handler, for the host to drive.
@@ -202,45 +206,9 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         self.generation
     }
 
-    /// Bulk-path counters.
-    pub fn statistics(&self) -> BulkStatistics {
-        self.statistics
-    }
-
-    /// Control-message counters.
-    pub fn messenger_statistics(&self) -> MessengerStatistics {
-        self.messenger.statistics()
-    }
-
-    /// The LDC link's counters.
-    pub fn link_statistics(&self) -> LinkStatistics {
-        self.link.statistics()
-    }
-
     /// The memory layout.
     pub fn layout(&self) -> &EngineLayout {
         &self.layout
-    }
-
-    /// The link.
-    pub fn link(&self) -> &LdcLink<H> {
-        &self.link
-    }
-
-    /// The hypervisor (to inject faults in tests, or for other calls).
-    pub fn hypervisor(&self) -> &H {
-        self.link.hypervisor()
-    }
-
-    /// The hypervisor, mutably.
-    pub fn hypervisor_mut(&mut self) -> &mut H {
-        self.link.hypervisor_mut()
-    }
-
-    /// The last error a call returned (the typed error behind a
-    /// [`TransportError::Link`] code).
-    pub fn last_error(&self) -> Option<BulkError> {
-        self.last_error
     }
 
     /// Frames written and not yet reclaimed.
@@ -268,8 +236,8 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     /// with a deadline does when the link does not come up; the rings and
     /// their frames stay, unacknowledged control messages are resent.
     pub fn restart_link(&mut self) -> Result<(), BulkError> {
-        let result = self.link.restart().map_err(BulkError::Link);
-        self.remember(result)
+        let result = self.core.link_mut().restart().map_err(BulkError::Link);
+        self.core.remember(result)
     }
 
     /// Does the channel's bounded work: link handshake and ACKs, resends
@@ -278,40 +246,33 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     /// descriptors.
     pub fn poll(&mut self) -> Result<(), BulkError> {
         let result = self.service();
-        self.remember(result)
+        self.core.remember(result)
     }
 
     /// Queues one frame for the shim: `Ok(false)` when the ring is full.
     pub fn send_frame(&mut self, frame: &[u8]) -> Result<bool, BulkError> {
         let result = self.service().and_then(|()| self.write_frame(frame));
-        self.remember(result)
+        self.core.remember(result)
     }
 
     /// Takes the next frame from the shim into `buffer`.
     pub fn receive_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
         let result = self.service().and_then(|()| self.read_frame(buffer));
-        self.remember(result)
-    }
-
-    fn remember<T>(&mut self, result: Result<T, BulkError>) -> Result<T, BulkError> {
-        if let Err(error) = &result {
-            self.last_error = Some(*error);
-        }
-        result
+        self.core.remember(result)
     }
 
     // ---- control -------------------------------------------------------
 
     fn service(&mut self) -> Result<(), BulkError> {
-        self.messenger.poll(&mut self.link)?;
+        self.core.poll_link()?;
         self.note_reset();
         for _ in 0..MESSAGES_PER_POLL {
             if !self.control.can_take_request() || self.session_messages.len() > 1 {
                 break;
             }
-            let incoming = self.messenger.receive(&mut self.link, |message| {
-                matches!(message, Message::Hello(_))
-            })?;
+            let incoming = self
+                .core
+                .receive(|message| matches!(message, Message::Hello(_)))?;
             match incoming {
                 None => break,
                 Some(Incoming::Message { message, .. }) => self.on_message(message)?,
@@ -335,8 +296,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     }
 
     fn note_reset(&mut self) {
-        if self.messenger.take_reset().is_some() {
-            self.statistics.link_resets += 1;
+        if self.core.take_reset() {
             log::warn!(
                 "LDC channel {}: the link to the shim was reset; the rings keep their frames",
                 self.channel
@@ -404,13 +364,9 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             );
             return Ok(());
         }
-        if ensure_exported(
-            self.link.hypervisor_mut(),
-            self.channel,
-            &self.memory,
-            &self.layout,
-        )? {
-            self.statistics.reexports += 1;
+        let (hypervisor, memory) = self.core.hypervisor_and_memory();
+        if ensure_exported(hypervisor, self.channel, memory, &self.layout)? {
+            self.core.statistics_mut().reexports += 1;
             log::debug!(
                 "LDC channel {}: the rings were exported again",
                 self.channel
@@ -418,7 +374,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         }
         self.generation = self.generation.wrapping_add(1).max(1);
         self.confirmed = None;
-        self.messenger.set_version(newest);
+        self.core.messenger_mut().set_version(newest);
         self.session = EngineSession::Ready { version: newest };
         self.session_messages.clear();
         let _ = self
@@ -443,7 +399,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
                 transmit_oldest: U64::new(self.transmit_oldest),
                 receive_next: U64::new(self.receive_next),
             }));
-        self.statistics.registrations += 1;
+        self.core.statistics_mut().registrations += 1;
         log::info!(
             "LDC channel {}: control version {newest}, rings registered (generation {})",
             self.channel,
@@ -454,13 +410,13 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
 
     fn flush_messages(&mut self) -> Result<(), BulkError> {
         while let Some(message) = self.session_messages.front() {
-            if !self.messenger.send(&mut self.link, message)? {
+            if !self.core.send(message)? {
                 return Ok(());
             }
             let _ = self.session_messages.pop_front();
         }
         while let Some(message) = self.control.peek_event() {
-            if !self.messenger.send(&mut self.link, message)? {
+            if !self.core.send(message)? {
                 return Ok(());
             }
             self.control.pop_event();
@@ -472,13 +428,9 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
 
     fn read_descriptor(&mut self, ring: Region, index: u32) -> Result<Descriptor, BulkError> {
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
-        let offset = self
-            .memory
-            .offset_of(self.layout.descriptor_ra(ring, index));
-        self.link
-            .hypervisor_mut()
-            .local_read(&self.memory, offset, &mut bytes)
-            .map_err(memory_failure(MemoryUse::Descriptor))?;
+        let ra = self.layout.descriptor_ra(ring, index);
+        self.core
+            .read_local(ra, &mut bytes, MemoryUse::Descriptor)?;
         Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
             index,
             fault: DescriptorFault::Malformed(error),
@@ -492,13 +444,9 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         state: DescriptorState,
         length: u32,
     ) -> Result<(), BulkError> {
-        let offset = self
-            .memory
-            .offset_of(self.layout.descriptor_ra(ring, index));
-        self.link
-            .hypervisor_mut()
-            .local_write(&self.memory, offset, &Descriptor::word0(state, length))
-            .map_err(memory_failure(MemoryUse::Descriptor))
+        let ra = self.layout.descriptor_ra(ring, index);
+        self.core
+            .write_local(ra, &Descriptor::word0(state, length), MemoryUse::Descriptor)
     }
 
     /// Frees every transmit slot the shim marked DONE, oldest first.
@@ -539,7 +487,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             });
         }
         if self.transmit_next - self.transmit_oldest >= u64::from(self.layout.ring.entries()) {
-            self.statistics.ring_full += 1;
+            self.core.statistics_mut().ring_full += 1;
             return Ok(false);
         }
         let sequence = self.transmit_next;
@@ -554,21 +502,15 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             cookie,
             u64::from(self.layout.ring.slot_bytes()),
         );
-        let region = self.memory;
-        let hypervisor = self.link.hypervisor_mut();
-        hypervisor
-            .local_write(&region, region.offset_of(slot_ra), frame)
-            .map_err(memory_failure(MemoryUse::Frame))?;
+        self.core.write_local(slot_ra, frame, MemoryUse::Frame)?;
         // The frame, then sequence and cookie, then READY: a reader that
         // sees READY sees the rest.
         fence(Ordering::Release);
-        hypervisor
-            .local_write(
-                &region,
-                region.offset_of(descriptor_ra + 8),
-                &descriptor.to_bytes()[8..],
-            )
-            .map_err(memory_failure(MemoryUse::Descriptor))?;
+        self.core.write_local(
+            descriptor_ra + 8,
+            &descriptor.to_bytes()[8..],
+            MemoryUse::Descriptor,
+        )?;
         fence(Ordering::Release);
         self.write_word0(
             Region::TransmitRing,
@@ -577,8 +519,8 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             frame.len() as u32,
         )?;
         self.transmit_next += 1;
-        self.statistics.frames_sent += 1;
-        self.statistics.bytes_sent += frame.len() as u64;
+        self.core.statistics_mut().frames_sent += 1;
+        self.core.statistics_mut().bytes_sent += frame.len() as u64;
         Ok(true)
     }
 
@@ -626,17 +568,12 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             });
         };
         fence(Ordering::Acquire);
-        let slot = self
-            .memory
-            .offset_of(self.layout.slot_ra(Region::ReceiveSlots, index));
-        self.link
-            .hypervisor_mut()
-            .local_read(&self.memory, slot, target)
-            .map_err(memory_failure(MemoryUse::Frame))?;
+        let slot_ra = self.layout.slot_ra(Region::ReceiveSlots, index);
+        self.core.read_local(slot_ra, target, MemoryUse::Frame)?;
         self.write_word0(Region::ReceiveRing, index, DescriptorState::Free, 0)?;
         self.receive_next += 1;
-        self.statistics.frames_received += 1;
-        self.statistics.bytes_received += length as u64;
+        self.core.statistics_mut().frames_received += 1;
+        self.core.statistics_mut().bytes_received += length as u64;
         Ok(Some(length))
     }
 }

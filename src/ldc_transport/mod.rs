@@ -63,6 +63,8 @@
 //! - [`layout`]: where queues, map table, rings and slots live;
 //! - [`export`]: map-table entries and ring initialisation, re-export;
 //! - [`messenger`]: exactly-once control messages across link resets;
+//! - [`channel`]: what both ends hold alike (link, messenger, memory,
+//!   counters);
 //! - [`control`]: the engine–shim control protocol (versioned, state
 //!   diagram there);
 //! - [`engine_side`]: [`EngineEndpoint`], the engine's [`Transport`];
@@ -72,6 +74,7 @@
 //!
 //! [`Transport`]: crate::transport::Transport
 
+pub mod channel;
 pub mod control;
 pub mod engine_side;
 pub mod error;
@@ -81,6 +84,7 @@ pub mod messenger;
 pub mod ring;
 pub mod statistics;
 
+pub use channel::ChannelCore;
 pub use engine_side::{EngineConfig, EngineEndpoint, EngineSession};
 pub use error::{BulkError, DescriptorFault};
 pub use layout::EngineLayout;

@@ -531,7 +531,12 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                 {
                     fired[index] = true;
                     if let Some((source_hop, _)) = &hops {
-                        source_hop.borrow().engine.hypervisor().reset_channel();
+                        source_hop
+                            .borrow()
+                            .engine
+                            .core()
+                            .hypervisor()
+                            .reset_channel();
                     }
                 }
                 _ => {}
@@ -611,12 +616,12 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
     let ldc = hops.as_ref().map(|(source_hop, target_hop)| {
         let (source_hop, target_hop) = (source_hop.borrow(), target_hop.borrow());
         LdcReport {
-            source_engine: source_hop.engine.statistics(),
-            source_shim: source_hop.shim.statistics(),
-            target_engine: target_hop.engine.statistics(),
-            target_shim: target_hop.shim.statistics(),
+            source_engine: source_hop.engine.core().statistics(),
+            source_shim: source_hop.shim.core().statistics(),
+            target_engine: target_hop.engine.core().statistics(),
+            target_shim: target_hop.shim.core().statistics(),
             source_registrations: source_hop.engine.generation(),
-            source_link_resets: source_hop.engine.link_statistics().resets,
+            source_link_resets: source_hop.engine.core().link_statistics().resets,
         }
     });
     let source_machine = source_handle.lock();

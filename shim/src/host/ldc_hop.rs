@@ -115,7 +115,7 @@ impl<N: Transport> LdcHop<N> {
                 let at = ra + (offset % length.max(1)) as u64;
                 let word = at / 8 * 8;
                 let mut bytes = [0u8; 8];
-                let memory = self.engine.hypervisor_mut();
+                let memory = self.engine.core_mut().hypervisor_mut();
                 if let Ok(region) = memory.local_region(word, 8) {
                     if memory.local_read(&region, 0, &mut bytes).is_ok() {
                         bytes[(at - word) as usize] ^= 0x10;

@@ -13,22 +13,21 @@
 //! nothing taken twice); one from a new engine session starts from the
 //! positions it announces.
 
-use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
-use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, LinkStatistics, RetryPolicy};
+use ldmig_hv::hypervisor::{Ldc, LocalMemory};
+use ldmig_hv::ldc::{LinkConfig, LinkRole, RetryPolicy};
 
 use super::control::ShimControl;
 use super::copy::{copy_all, CopyDirection};
 use super::layout::ShimLayout;
+use ldmig::ldc_transport::channel::ChannelCore;
 use ldmig::ldc_transport::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
-use ldmig::ldc_transport::layout::LayoutError;
-use ldmig::ldc_transport::messenger::{Incoming, Messenger, MessengerStatistics};
+use ldmig::ldc_transport::messenger::Incoming;
 use ldmig::ldc_transport::ring::{copy_length, RingGeometry, MAX_SLOT_BYTES};
-use ldmig::ldc_transport::statistics::BulkStatistics;
 use ldmig::transport::{Transport, TransportError};
 use ldmig::wire::codec::Reserved;
 use ldmig::wire::control::{
     ErrorCode, Message, RingRegistered, RingRegistration, SessionHello, CONTROL_VERSION,
-    MAX_CONTROL_MESSAGE, OLDEST_CONTROL_VERSION,
+    OLDEST_CONTROL_VERSION,
 };
 use ldmig::wire::descriptor::{
     Descriptor, DescriptorState, DESCRIPTOR_BYTES, DESCRIPTOR_WORD0_BYTES,
@@ -113,13 +112,10 @@ struct RemoteRings {
 
 /// The shim's end of the channel (see the module docs).
 pub struct ShimEndpoint<H: Ldc + LocalMemory> {
-    link: LdcLink<H>,
+    core: ChannelCore<H>,
     layout: ShimLayout,
-    /// The memory the layout lies in, as the hypervisor vouched for it.
-    memory: LocalRegion,
     channel: u64,
     versions: (u8, u8),
-    messenger: Messenger,
     control: ShimControl,
     session: ShimSession,
     hello_pending: bool,
@@ -127,8 +123,6 @@ pub struct ShimEndpoint<H: Ldc + LocalMemory> {
     rings: Option<RemoteRings>,
     transmit_expected: u64,
     receive_next: u64,
-    statistics: BulkStatistics,
-    last_error: Option<BulkError>,
 }
 
 impl<H: Ldc + LocalMemory> core::fmt::Debug for ShimEndpoint<H> {
@@ -139,7 +133,7 @@ impl<H: Ldc + LocalMemory> core::fmt::Debug for ShimEndpoint<H> {
             .field("rings", &self.rings)
             .field("transmit_expected", &self.transmit_expected)
             .field("receive_next", &self.receive_next)
-            .field("statistics", &self.statistics)
+            .field("statistics", &self.core.statistics())
             .finish()
     }
 }
@@ -164,19 +158,18 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             config.role,
         );
         link_config.retry = config.retry;
-        let link = LdcLink::open(hypervisor, link_config)?;
-        if link.max_message_size() < MAX_CONTROL_MESSAGE {
-            return Err(BulkError::Layout(LayoutError::QueueEntries(
-                config.queue_entries,
-            )));
-        }
-        Ok(ShimEndpoint {
-            link,
-            layout,
+        let core = ChannelCore::open(
+            hypervisor,
+            link_config,
             memory,
+            config.session,
+            config.queue_entries,
+        )?;
+        Ok(ShimEndpoint {
+            core,
+            layout,
             channel: config.channel,
             versions: (config.oldest_version, config.newest_version),
-            messenger: Messenger::new(config.session),
             control: ShimControl::new(),
             session: ShimSession::AwaitLink,
             hello_pending: false,
@@ -184,15 +177,12 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             rings: None,
             transmit_expected: 0,
             receive_next: 0,
-            statistics: BulkStatistics::default(),
-            last_error: None,
         })
     }
 
     /// Unconfigures the link and gives the hypervisor back.
     pub fn close(self) -> (H, Result<(), BulkError>) {
-        let (hypervisor, result) = self.link.close();
-        (hypervisor, result.map_err(BulkError::Link))
+        self.core.close()
     }
 
     /// Requests to the engine and the events that came back.
@@ -210,68 +200,42 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         matches!(self.session, ShimSession::Ready { .. })
     }
 
-    /// Bulk-path counters.
-    pub fn statistics(&self) -> BulkStatistics {
-        self.statistics
+    /// The link, the messenger, the memory and the counters: statistics,
+    /// the hypervisor, the last error a call returned.
+    pub fn core(&self) -> &ChannelCore<H> {
+        &self.core
     }
 
-    /// Control-message counters.
-    pub fn messenger_statistics(&self) -> MessengerStatistics {
-        self.messenger.statistics()
-    }
-
-    /// The LDC link's counters.
-    pub fn link_statistics(&self) -> LinkStatistics {
-        self.link.statistics()
-    }
-
-    /// The hypervisor.
-    pub fn hypervisor(&self) -> &H {
-        self.link.hypervisor()
-    }
-
-    /// The hypervisor, mutably.
-    pub fn hypervisor_mut(&mut self) -> &mut H {
-        self.link.hypervisor_mut()
-    }
-
-    /// The last error a call returned.
-    pub fn last_error(&self) -> Option<BulkError> {
-        self.last_error
+    /// The same, mutably.
+    pub fn core_mut(&mut self) -> &mut ChannelCore<H> {
+        &mut self.core
     }
 
     /// The bounded work of the channel: link, resends, Hello, the
     /// registration, events in, requests out.
     pub fn poll(&mut self) -> Result<(), BulkError> {
         let result = self.service();
-        self.remember(result)
+        self.core.remember(result)
     }
 
     /// Takes the next frame of the engine's transmit ring into `buffer`.
     pub fn take_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
         let result = self.service().and_then(|()| self.copy_frame_in(buffer));
-        self.remember(result)
+        self.core.remember(result)
     }
 
     /// Puts `frame` into the engine's receive ring: `Ok(false)` when full.
     pub fn put_frame(&mut self, frame: &[u8]) -> Result<bool, BulkError> {
         let result = self.service().and_then(|()| self.copy_frame_out(frame));
-        self.remember(result)
-    }
-
-    fn remember<T>(&mut self, result: Result<T, BulkError>) -> Result<T, BulkError> {
-        if let Err(error) = &result {
-            self.last_error = Some(*error);
-        }
-        result
+        self.core.remember(result)
     }
 
     // ---- control -------------------------------------------------------
 
     fn service(&mut self) -> Result<(), BulkError> {
-        self.messenger.poll(&mut self.link)?;
+        self.core.poll_link()?;
         self.note_reset();
-        if self.session == ShimSession::AwaitLink && self.link.is_connected() {
+        if self.session == ShimSession::AwaitLink && self.core.link().is_connected() {
             self.hello_pending = true;
             self.session = ShimSession::AwaitHelloAck;
         }
@@ -279,9 +243,9 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             if !self.control.can_take_event() {
                 break;
             }
-            let incoming = self.messenger.receive(&mut self.link, |message| {
-                matches!(message, Message::HelloAck(_) | Message::Error(_))
-            })?;
+            let incoming = self
+                .core
+                .receive(|message| matches!(message, Message::HelloAck(_) | Message::Error(_)))?;
             match incoming {
                 None => break,
                 Some(Incoming::Message {
@@ -301,8 +265,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     }
 
     fn note_reset(&mut self) {
-        if self.messenger.take_reset().is_some() {
-            self.statistics.link_resets += 1;
+        if self.core.take_reset() {
             log::warn!(
                 "LDC channel {}: the link to the engine was reset; Hello again once it is up",
                 self.channel
@@ -321,7 +284,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                     if !(oldest..=newest).contains(&ack.version) {
                         return Err(BulkError::NoCommonVersion { oldest, newest });
                     }
-                    self.messenger.set_version(ack.version);
+                    self.core.messenger_mut().set_version(ack.version);
                     self.session = ShimSession::AwaitRings {
                         version: ack.version,
                     };
@@ -339,7 +302,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                         version,
                         generation: registration.generation.get(),
                     };
-                    self.statistics.registrations += 1;
+                    self.core.statistics_mut().registrations += 1;
                     self.confirmation = Some(registration.generation.get());
                 }
                 Ok(())
@@ -371,7 +334,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                 "slots larger than the shim's frame buffer",
             ));
         }
-        let engine_session = self.messenger.peer();
+        let engine_session = self.core.messenger_mut().peer();
         let same = self.rings.is_some_and(|rings| {
             rings.engine_session == engine_session
                 && rings.geometry == geometry
@@ -425,7 +388,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         if self.hello_pending {
             let (oldest, newest) = self.versions;
             let hello = Message::Hello(SessionHello::new(oldest, newest));
-            if !self.messenger.send(&mut self.link, &hello)? {
+            if !self.core.send(&hello)? {
                 return Ok(());
             }
             self.hello_pending = false;
@@ -438,13 +401,13 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                 generation: U32::new(generation),
                 reserved: Reserved::ZERO,
             });
-            if !self.messenger.send(&mut self.link, &confirmation)? {
+            if !self.core.send(&confirmation)? {
                 return Ok(());
             }
             self.confirmation = None;
         }
         while let Some(request) = self.control.peek_request() {
-            if !self.messenger.send(&mut self.link, request)? {
+            if !self.core.send(request)? {
                 return Ok(());
             }
             self.control.pop_request();
@@ -461,16 +424,18 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         local_ra: u64,
         length: u64,
     ) -> Result<(), BulkError> {
+        let (hypervisor, memory) = self.core.hypervisor_and_memory();
+        let offset = memory.offset_of(local_ra);
         let calls = copy_all(
-            self.link.hypervisor_mut(),
+            hypervisor,
             self.channel,
             direction,
             cookie,
-            &self.memory,
-            self.memory.offset_of(local_ra),
+            memory,
+            offset,
             length,
         )?;
-        self.statistics.copy_calls += calls;
+        self.core.statistics_mut().copy_calls += calls;
         Ok(())
     }
 
@@ -480,11 +445,8 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         let local = self.layout.descriptor_buffer_ra;
         self.copy(CopyDirection::In, cookie, local, DESCRIPTOR_BYTES as u64)?;
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
-        let offset = self.memory.offset_of(local);
-        self.link
-            .hypervisor_mut()
-            .local_read(&self.memory, offset, &mut bytes)
-            .map_err(memory_failure(MemoryUse::Descriptor))?;
+        self.core
+            .read_local(local, &mut bytes, MemoryUse::Descriptor)?;
         Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
             index,
             fault: DescriptorFault::Malformed(error),
@@ -501,11 +463,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
     ) -> Result<(), BulkError> {
         let cookie = ring_cookie + u64::from(index) * DESCRIPTOR_BYTES as u64 + offset;
         let local = self.layout.descriptor_buffer_ra;
-        let offset = self.memory.offset_of(local);
-        self.link
-            .hypervisor_mut()
-            .local_write(&self.memory, offset, &word)
-            .map_err(memory_failure(MemoryUse::Descriptor))?;
+        self.core.write_local(local, &word, MemoryUse::Descriptor)?;
         self.copy(CopyDirection::Out, cookie, local, 8)
     }
 
@@ -568,11 +526,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             let local = self.layout.frame_buffer_ra;
             if length > 0 {
                 self.copy(CopyDirection::In, cookie, local, copy_length(length) as u64)?;
-                let offset = self.memory.offset_of(local);
-                self.link
-                    .hypervisor_mut()
-                    .local_read(&self.memory, offset, target)
-                    .map_err(memory_failure(MemoryUse::Frame))?;
+                self.core.read_local(local, target, MemoryUse::Frame)?;
             }
             self.store_word(
                 ring,
@@ -581,8 +535,8 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
                 Descriptor::word0(DescriptorState::Done, length as u32),
             )?;
             self.transmit_expected += 1;
-            self.statistics.frames_received += 1;
-            self.statistics.bytes_received += length as u64;
+            self.core.statistics_mut().frames_received += 1;
+            self.core.statistics_mut().bytes_received += length as u64;
             return Ok(Some(length));
         }
         Ok(None)
@@ -605,7 +559,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         match descriptor.state.checked("state") {
             Ok(DescriptorState::Free) => {}
             Ok(DescriptorState::Ready) => {
-                self.statistics.ring_full += 1;
+                self.core.statistics_mut().ring_full += 1;
                 return Ok(false);
             }
             Ok(state @ DescriptorState::Done) => {
@@ -626,19 +580,14 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             let local = self.layout.frame_buffer_ra;
             let whole = frame.len() / 8 * 8;
             let (body, tail) = frame.split_at(whole);
-            let region = self.memory;
-            let hypervisor = self.link.hypervisor_mut();
-            hypervisor
-                .local_write(&region, region.offset_of(local), body)
-                .map_err(memory_failure(MemoryUse::Frame))?;
+            self.core.write_local(local, body, MemoryUse::Frame)?;
             if !tail.is_empty() {
                 // The last partial word goes zero-padded (LDC_COPY moves
                 // whole 8-byte words).
                 let mut padded = [0u8; 8];
                 padded[..tail.len()].copy_from_slice(tail);
-                hypervisor
-                    .local_write(&region, region.offset_of(local + whole as u64), &padded)
-                    .map_err(memory_failure(MemoryUse::Frame))?;
+                self.core
+                    .write_local(local + whole as u64, &padded, MemoryUse::Frame)?;
             }
             self.copy(
                 CopyDirection::Out,
@@ -656,8 +605,8 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             Descriptor::word0(DescriptorState::Ready, frame.len() as u32),
         )?;
         self.receive_next += 1;
-        self.statistics.frames_sent += 1;
-        self.statistics.bytes_sent += frame.len() as u64;
+        self.core.statistics_mut().frames_sent += 1;
+        self.core.statistics_mut().bytes_sent += frame.len() as u64;
         Ok(true)
     }
 }

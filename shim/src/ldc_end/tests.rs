@@ -114,7 +114,7 @@ fn frames_of_every_size_cross_both_ways_intact() {
             capacity: SLOT as usize
         })
     );
-    let statistics = shim.statistics();
+    let statistics = shim.core().statistics();
     assert_eq!(statistics.frames_received, sizes.len() as u64);
     assert_eq!(statistics.frames_sent, sizes.len() as u64);
     assert!(statistics.copy_calls > 3 * sizes.len() as u64);
@@ -128,7 +128,7 @@ fn a_full_ring_says_not_now_and_drains() {
         assert_eq!(engine.send_frame(&frame(0, index, 100)), Ok(true));
     }
     assert_eq!(engine.send_frame(&frame(0, 9, 100)), Ok(false));
-    assert_eq!(engine.statistics().ring_full, 1);
+    assert_eq!(engine.core().statistics().ring_full, 1);
     assert_eq!(engine.frames_in_flight(), u64::from(ENTRIES));
     // A buffer too small: the frame stays for a later call.
     let mut small = [0u8; 50];
@@ -238,11 +238,13 @@ fn link_resets_lose_and_duplicate_nothing() {
         40,
         |step, engine, shim| match step {
             // The hypervisor resets the channel.
-            6 => engine.hypervisor().reset_channel(),
+            6 => engine.core().hypervisor().reset_channel(),
             // A reset in the middle of a control message.
             20 => {
                 shim.control().status("").expect("request");
-                shim.hypervisor().inject(LdcFault::ResetAfterPackets(1));
+                shim.core()
+                    .hypervisor()
+                    .inject(LdcFault::ResetAfterPackets(1));
             }
             // The engine restarts its link (a host deadline, or a local
             // protocol error, does that).
@@ -250,15 +252,15 @@ fn link_resets_lose_and_duplicate_nothing() {
             _ => {}
         },
     );
-    let statistics = engine.statistics();
+    let statistics = engine.core().statistics();
     assert!(statistics.link_resets >= 2, "{statistics:?}");
     assert!(
         engine.generation() >= 3,
         "registered again after each reset"
     );
-    assert!(shim.statistics().registrations >= 3);
-    assert_eq!(shim.statistics().frames_received, 40);
-    assert_eq!(engine.statistics().frames_received, 40);
+    assert!(shim.core().statistics().registrations >= 3);
+    assert_eq!(shim.core().statistics().frames_received, 40);
+    assert_eq!(engine.core().statistics().frames_received, 40);
 }
 
 #[test]
@@ -270,7 +272,7 @@ fn a_new_shim_resumes_where_the_old_one_stopped() {
     }
     let mut buffer = vec![0u8; SLOT as usize];
     assert_eq!(shim.take_frame(&mut buffer), Ok(Some(300)));
-    let pair = shim.hypervisor().pair();
+    let pair = shim.core().hypervisor().pair();
     drop(shim);
     engine.poll().expect("the engine sees the shim go");
     let replacement = fabric.attach(pair, Side::B).expect("attach");
@@ -281,7 +283,7 @@ fn a_new_shim_resumes_where_the_old_one_stopped() {
         assert_eq!(buffer[..300], frame(0, index, 300)[..]);
     }
     assert_eq!(shim.take_frame(&mut buffer), Ok(None));
-    assert!(engine.statistics().link_resets >= 1);
+    assert!(engine.core().statistics().link_resets >= 1);
 }
 
 #[test]
@@ -293,7 +295,7 @@ fn hostile_descriptors_are_refused_by_name() {
     let transmit_ring = engine.layout().region(Region::TransmitRing).cookie(0);
     let receive_ring = engine.layout().region(Region::ReceiveRing).cookie(0);
     let write = |shim: &mut Shim, cookie: u64, word: [u8; 8]| {
-        let hypervisor = shim.hypervisor_mut();
+        let hypervisor = shim.core_mut().hypervisor_mut();
         let region = hypervisor
             .local_region(scratch, 8)
             .expect("the shim's memory");
@@ -353,7 +355,7 @@ fn hostile_descriptors_are_refused_by_name() {
             fault: DescriptorFault::Length(SLOT + 8)
         })
     );
-    assert!(engine.last_error().is_some());
+    assert!(engine.core().last_error().is_some());
 }
 
 #[test]
