@@ -385,13 +385,15 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
                 max_frame_bytes: U32::new(self.layout.ring.slot_bytes()),
             }));
         let ring = self.layout.ring;
+        #[allow(clippy::cast_possible_truncation)]
+        // RingGeometry bounds entries by MAX_RING_ENTRIES; a descriptor is 32 bytes
+        let (entries, descriptor_bytes) = (ring.entries() as u16, DESCRIPTOR_BYTES as u16);
         let _ = self
             .session_messages
             .push_back(Message::RingRegister(RingRegistration {
                 generation: U32::new(self.generation),
-                // Cannot be cut: RingGeometry bounds entries by MAX_RING_ENTRIES.
-                entries: U16::new(ring.entries() as u16),
-                descriptor_bytes: U16::new(DESCRIPTOR_BYTES as u16),
+                entries: U16::new(entries),
+                descriptor_bytes: U16::new(descriptor_bytes),
                 slot_bytes: U32::new(ring.slot_bytes()),
                 reserved: Reserved::ZERO,
                 transmit_ring: U64::new(self.layout.region(Region::TransmitRing).cookie(0)),
@@ -512,12 +514,9 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
             MemoryUse::Descriptor,
         )?;
         fence(Ordering::Release);
-        self.write_word0(
-            Region::TransmitRing,
-            index,
-            DescriptorState::Ready,
-            frame.len() as u32,
-        )?;
+        #[allow(clippy::cast_possible_truncation)] // at most the slot, a u32
+        let length = frame.len() as u32;
+        self.write_word0(Region::TransmitRing, index, DescriptorState::Ready, length)?;
         self.transmit_next += 1;
         self.core.statistics_mut().frames_sent += 1;
         self.core.statistics_mut().bytes_sent += frame.len() as u64;

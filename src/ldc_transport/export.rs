@@ -50,6 +50,7 @@ pub fn write_map_table<H: LocalMemory>(
             entry[..8].copy_from_slice(&word0.to_be_bytes());
             entry[8..].fill(0);
         }
+        #[allow(clippy::cast_possible_truncation)] // at most the chunk's entries
         let bytes = count as usize * LDC_MTE_BYTES;
         let ra = layout.map_table_ra + index * LDC_MTE_BYTES as u64;
         hypervisor
@@ -87,6 +88,7 @@ pub fn initialise_rings<H: LocalMemory>(
         let zeros = [0u8; 256];
         let mut offset = used;
         while offset < region.bytes {
+            #[allow(clippy::cast_possible_truncation)] // at most 256
             let length = (region.bytes - offset).min(zeros.len() as u64) as usize;
             hypervisor
                 .local_write(

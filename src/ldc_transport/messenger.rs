@@ -159,11 +159,15 @@ impl Messenger {
     fn on_reset(&mut self, cause: ResetCause, unacknowledged: usize) {
         self.statistics.resets += 1;
         self.reset = Some(cause);
+        #[allow(clippy::cast_possible_truncation)]
+        // only compared with HISTORY; usize is at least 32 bits here
         let sent = self.next_sequence.wrapping_sub(1) as usize;
         let pending = (self.pending_resends() + unacknowledged)
             .min(HISTORY)
             .min(sent);
-        self.resend_next = self.next_sequence.wrapping_sub(pending as u32);
+        #[allow(clippy::cast_possible_truncation)] // at most HISTORY
+        let pending = pending as u32;
+        self.resend_next = self.next_sequence.wrapping_sub(pending);
     }
 
     /// Sorts a link error: `Ok` for "not now" (a reset absorbed included),
@@ -240,7 +244,9 @@ impl Messenger {
             Ok(()) => {
                 let index = slot(self.next_sequence);
                 self.history[index] = bytes;
-                self.lengths[index] = length as u16;
+                #[allow(clippy::cast_possible_truncation)] // at most MAX_CONTROL_MESSAGE
+                let length = length as u16;
+                self.lengths[index] = length;
                 self.next_sequence = self.next_sequence.wrapping_add(1);
                 self.resend_next = self.next_sequence;
                 self.statistics.sent += 1;

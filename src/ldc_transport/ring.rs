@@ -16,8 +16,10 @@ use crate::wire::frame::{FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD};
 /// Fewest descriptors in a ring.
 pub const MIN_RING_ENTRIES: u32 = 2;
 /// Most descriptors in a ring (the ring then fills one 8 KiB page).
+#[allow(clippy::cast_possible_truncation)] // 256: fits
 pub const MAX_RING_ENTRIES: u32 = (PAGE_SIZE / DESCRIPTOR_BYTES) as u32;
 /// Largest slot: the largest frame the wire allows, rounded up to pages.
+#[allow(clippy::cast_possible_truncation)] // under 1 MiB: fits
 pub const MAX_SLOT_BYTES: u32 = round_up_to_page(FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD) as u32;
 
 const fn round_up_to_page(bytes: usize) -> usize {
@@ -61,6 +63,7 @@ impl RingGeometry {
         if !(MIN_RING_ENTRIES..=MAX_RING_ENTRIES).contains(&entries) || !entries.is_power_of_two() {
             return Err(GeometryError::Entries(entries));
         }
+        #[allow(clippy::cast_possible_truncation)] // 8 KiB: fits
         let page = PAGE_SIZE as u32;
         if slot_bytes == 0 || !slot_bytes.is_multiple_of(page) || slot_bytes > MAX_SLOT_BYTES {
             return Err(GeometryError::SlotBytes(slot_bytes));
@@ -73,7 +76,10 @@ impl RingGeometry {
 
     /// The smallest slot (whole pages) that holds frames of `frame_bytes`.
     pub fn slot_bytes_for(frame_bytes: usize) -> u32 {
-        round_up_to_page(frame_bytes.clamp(1, FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD)) as u32
+        #[allow(clippy::cast_possible_truncation)] // clamped to MAX_SLOT_BYTES, a u32
+        let slot =
+            round_up_to_page(frame_bytes.clamp(1, FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD)) as u32;
+        slot
     }
 
     /// Descriptors in the ring.
@@ -88,7 +94,9 @@ impl RingGeometry {
 
     /// The descriptor (and slot) index of frame `sequence`.
     pub fn index(self, sequence: u64) -> u32 {
-        (sequence % u64::from(self.entries)) as u32
+        #[allow(clippy::cast_possible_truncation)] // below `entries`, a u32
+        let index = (sequence % u64::from(self.entries)) as u32;
+        index
     }
 
     /// Bytes of the descriptors, rounded up to whole pages (what is exported).

@@ -696,13 +696,16 @@ impl ErrorReport {
 /// Writes `message` with `header` into `out`; returns the bytes used.
 pub fn encode(header: Header, message: &Message, out: &mut [u8; MAX_CONTROL_MESSAGE]) -> usize {
     let body = message.body();
+    #[allow(clippy::cast_possible_truncation)]
+    // every body fits MAX_CONTROL_MESSAGE (checked at compile time)
+    let body_length = body.len() as u16;
     let envelope = ControlEnvelope {
         magic: U16::new(ENVELOPE_MAGIC),
         version: header.version,
         kind: message.kind().into(),
         session: U32::new(header.session),
         sequence: U32::new(header.sequence),
-        length: U16::new(body.len() as u16),
+        length: U16::new(body_length),
         reserved: Reserved::ZERO,
     };
     out[..ENVELOPE_BYTES].copy_from_slice(envelope.as_bytes());
