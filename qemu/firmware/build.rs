@@ -30,7 +30,7 @@ fn main() {
         return;
     }
     // -fno-pic: `setx symbol` under gcc's default PIC assembled a wrong
-    // address (shared/reference/qemu-niagara.md).
+    // address (measured on QEMU 7.2 -M niagara; hv/REFERENCES.md, QEMU niagara).
     let objects = cc::Build::new()
         .files(ASSEMBLY)
         .flag("-mcpu=niagara")

@@ -1,7 +1,7 @@
 //! Host descriptions: a simulated T-series machine and its domains, in TOML.
 //!
 //! A [`HostDescription`] is read from the format documented in
-//! `hv/hosts/README.md` (examples beside it). It gives the migration checks
+//! `hv/sim/hosts/README.md` (examples beside it). It gives the migration checks
 //! their inputs ([`HostDescription::resources`],
 //! [`HostDescription::domain_requirements`]) and builds the simulated
 //! [`Machine`] with its active and bound domains bound at their real and
