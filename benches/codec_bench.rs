@@ -438,7 +438,8 @@ impl<'a> Prepared<'a> {
             encodings[match encoding {
                 PageEncoding::Zero => 0,
                 PageEncoding::Lz4 => 1,
-                PageEncoding::Raw => 2,
+                // encode_page never writes a delta (it has no base).
+                PageEncoding::Raw | PageEncoding::Delta => 2,
             }] += 1;
             records.extend_from_slice(&out[..size]);
         }

@@ -9,6 +9,7 @@ use super::outgoing::FRAME_BYTES;
 use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
 use super::relay::PeerRelay;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::workers::{with_workers, PipelineStorage, Side};
 use crate::secure::SecureChannel;
 use ldmig::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
 use ldmig::rules::{
@@ -255,8 +256,18 @@ fn run_target_engine(
     };
     let hop = Rc::new(RefCell::new(hop));
     let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
-    let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
-    let mut config = MigrationConfig::default();
+    let mut storage = PipelineStorage::new(
+        Side::Target,
+        state.workers,
+        FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD,
+    );
+    let Ok(pipeline) = storage.pipeline() else {
+        return settle(None);
+    };
+    let mut config = MigrationConfig {
+        workers: state.workers,
+        ..MigrationConfig::default()
+    };
     if state.hold_migrations {
         // The test hook: the source may hold as long as the test wants.
         config.response_timeout_ns = u64::MAX / 2;
@@ -265,15 +276,16 @@ fn run_target_engine(
         state.machine.clone(),
         HopTransport(hop.clone()),
         config,
-        &mut inbox,
+        &pipeline,
     );
     let mut reserved = None;
-    let outcome = loop {
+    let outcome = with_workers(&pipeline, state.workers, |workers| loop {
         if track.cancel.swap(false, Ordering::SeqCst) && !engine.cancel() {
             lock(&track.info).result = Some("cancel refused: the source already committed".into());
         }
         let before = engine.stats().transferred;
         let poll = engine.poll(state.now_ns());
+        workers.wake(&pipeline);
         track.update(engine.stats());
         if engine.domain() != reserved {
             reserved = engine.domain();
@@ -285,7 +297,7 @@ fn run_target_engine(
         if engine.stats().transferred == before {
             std::thread::sleep(Duration::from_micros(50));
         }
-    };
+    });
     if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
         // The digest before the guest writes anything here.
         let (memory, vcpus) = domain_digest(&state.machine.lock(), id);

@@ -99,6 +99,9 @@ fn start(
         workload: args.workload.clone(),
         images,
         hold_migrations: false,
+        workers: args
+            .workers
+            .unwrap_or_else(ldmig_shim::host::workers::default_workers),
     })
     .map_err(anyhow::Error::msg)
 }
