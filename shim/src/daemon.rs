@@ -101,6 +101,8 @@ impl MigrationTrack {
         info.zero_pages = stats.duplicate;
         info.normal_pages = stats.normal;
         info.compressed_pages = stats.compressed_pages;
+        info.raw_pages = stats.raw_pages;
+        info.delta_pages = stats.delta_pages;
         info.compression_ratio = stats.compression_ratio();
         info.mbps = stats.mbps();
         info.dirty_pages_rate = stats.dirty_pages_rate;

@@ -2,11 +2,13 @@
 //! shim, run every check against this machine as it is now, then run the
 //! target engine and take the domain in.
 
-use super::channel::frame_channel;
+use super::channel::frame_channel_with_room;
 use super::daemon::{lock, Domain, MigrationTrack, State};
 use super::digest::domain_digest;
 use super::outgoing::FRAME_BYTES;
-use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
+use super::peer::{
+    decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
+};
 use super::relay::PeerRelay;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::host::workers::{with_workers, PipelineStorage, Side};
@@ -244,12 +246,13 @@ fn run_target_engine(
     name: &Name,
     settle: impl FnOnce(Option<Taken>),
 ) {
+    lock(&track.info).cipher = channel.aead().name().to_string();
     let Ok((sender, receiver)) = channel.into_split() else {
         return settle(None);
     };
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
-    let (engine_end, relay_end) = frame_channel(8 << 20);
+    let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
     let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
         return settle(None);

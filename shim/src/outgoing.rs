@@ -2,11 +2,13 @@
 //! target's shim, have it run every check, then run the source engine and
 //! relay its frames, and settle the domain by the outcome.
 
-use super::channel::frame_channel;
+use super::channel::frame_channel_with_room;
 use super::control::{Event, MigrationInfo, Request};
 use super::daemon::{lock, MigrationTrack, State};
 use super::digest::domain_digest;
-use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
+use super::peer::{
+    decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
+};
 use super::relay::PeerRelay;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
@@ -238,9 +240,10 @@ fn run_source_engine(
     options: EngineOptions<'_>,
     emit: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, String> {
+    lock(&track.info).cipher = channel.aead().name().to_string();
     let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
     let _ = stream.set_read_timeout(None);
-    let (engine_end, relay_end) = frame_channel(8 << 20);
+    let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC (ring exported by the engine, read by the shim's end
     // with LDC_COPY) -> shim's end -> relay -> secure TCP channel.
     let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end)?;
