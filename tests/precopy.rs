@@ -69,7 +69,9 @@ fn records_out_of_order_within_each_round_arrive_intact() {
     // another order than they were read; the round ends stay barriers.
     let base = test_seed(3);
     let mut deltas = 0;
-    for offset in 0..4 {
+    // Fewer seeds under qemu-sparc64 (20-50x slower), the same test.
+    let seeds = if cfg!(target_arch = "sparc64") { 2 } else { 4 };
+    for offset in 0..seeds {
         for (name, workers) in [("inline", 0), ("two workers", 2)] {
             let seed = base + offset;
             let mut scenario = scenario(seed, WorkloadSpec::hot(seed));
