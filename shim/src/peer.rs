@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 const TAG_CONTROL: u8 = b'J';
 /// Tag of an engine frame record.
 pub const TAG_FRAME: u8 = b'F';
-/// Room an engine frame needs before it to be sealed in place: the record
-/// header and the tag ([`frame_record_in_place`]).
+/// Room an engine frame needs before it to be sealed in place: the secure
+/// record's header and this record's [`TAG_FRAME`] byte
+/// ([`frame_record_in_place`]).
 pub const FRAME_HEADROOM: usize = crate::secure::RECORD_HEADER_LEN + 1;
-/// Room after it: the record type and the AEAD tag.
+/// Room after it: the secure record's type byte and its AEAD tag.
 pub const FRAME_TAILROOM: usize = crate::secure::RECORD_OVERHEAD - crate::secure::RECORD_HEADER_LEN;
 
 /// A control message between shims.
