@@ -11,6 +11,8 @@
 //!   the source-target protocol's messages, the engine-shim control
 //!   messages, the LDC ring descriptor.
 //! - [`precopy`]: the source and target migration state machines.
+//! - [`pipeline`]: their page work (encode, decode), fanned out over the
+//!   host's workers through fixed-size queues.
 //! - [`stats`]: QEMU-style migration statistics.
 //! - [`transport`]: the frame transport trait between the engines.
 //! - [`ldc_transport`]: that transport over LDC to the shim: descriptor
@@ -29,6 +31,7 @@ extern crate std;
 
 pub mod ldc_transport;
 pub mod page;
+pub mod pipeline;
 pub mod precopy;
 pub mod rules;
 pub mod stats;

@@ -8,6 +8,10 @@ pub const PAGE_SHIFT: u32 = ldmig_hv::abi::mmu::PAGE_SHIFT;
 /// One page of guest memory.
 pub type Page = [u8; PAGE_SIZE];
 
+/// An all-zero page (what a zero-page record decodes to: the target writes
+/// it without a scratch page of its own).
+pub static ZERO_PAGE: Page = [0; PAGE_SIZE];
+
 /// Bytes checked between early exits of [`is_zero`]: small enough to stop
 /// soon on data pages, large enough for the compiler to vectorise.
 const ZERO_CHECK_STRIDE: usize = 256;

@@ -1,6 +1,7 @@
 //! Migration statistics, named after QEMU's `query-migrate` where they fit.
 
 use crate::page::PAGE_SIZE;
+use crate::wire::PageEncoding;
 
 /// Where a migration stands (QEMU's `status` values where they fit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +74,15 @@ pub struct MigrationStats {
     pub normal_bytes: u64,
     /// Normal pages sent as LZ4 blocks.
     pub compressed_pages: u64,
+    /// Normal pages sent as they are (raw records): LZ4 did not shrink
+    /// them, or compressing did not pay on this link.
+    pub raw_pages: u64,
+    /// Normal pages sent as a delta against the version last sent (QEMU's
+    /// `xbzrle-cache.pages`).
+    pub delta_pages: u64,
+    /// Re-sent pages whose last version was not in the delta cache (QEMU's
+    /// `xbzrle-cache.cache-miss`; source only).
+    pub delta_cache_misses: u64,
     /// Wire bytes (record data) of the normal pages.
     pub normal_wire_bytes: u64,
     /// Pages dirtied per second during the last round.
@@ -111,6 +121,9 @@ impl MigrationStats {
             normal: 0,
             normal_bytes: 0,
             compressed_pages: 0,
+            raw_pages: 0,
+            delta_pages: 0,
+            delta_cache_misses: 0,
             normal_wire_bytes: 0,
             dirty_pages_rate: 0,
             bandwidth: 0,
@@ -139,18 +152,26 @@ impl MigrationStats {
     }
 
     /// Counts one page record of `encoding` with `data_bytes` of data.
-    pub fn count_record(&mut self, encoding: crate::wire::PageEncoding, data_bytes: usize) {
-        self.page_records += 1;
+    pub fn count_record(&mut self, encoding: PageEncoding, data_bytes: usize) {
+        self.count_records(encoding, 1, data_bytes as u64);
+    }
+
+    /// Counts `records` page records of `encoding` with `data_bytes` of
+    /// data between them.
+    pub fn count_records(&mut self, encoding: PageEncoding, records: u64, data_bytes: u64) {
+        self.page_records += records;
+        if encoding == PageEncoding::Zero {
+            self.duplicate += records;
+            return;
+        }
+        self.normal += records;
+        self.normal_bytes += records * PAGE_SIZE as u64;
+        self.normal_wire_bytes += data_bytes;
         match encoding {
-            crate::wire::PageEncoding::Zero => self.duplicate += 1,
-            crate::wire::PageEncoding::Lz4 | crate::wire::PageEncoding::Raw => {
-                self.normal += 1;
-                self.normal_bytes += PAGE_SIZE as u64;
-                self.normal_wire_bytes += data_bytes as u64;
-                if encoding == crate::wire::PageEncoding::Lz4 {
-                    self.compressed_pages += 1;
-                }
-            }
+            PageEncoding::Lz4 => self.compressed_pages += records,
+            PageEncoding::Raw => self.raw_pages += records,
+            PageEncoding::Delta => self.delta_pages += records,
+            PageEncoding::Zero => {}
         }
     }
 }
@@ -164,7 +185,6 @@ impl Default for MigrationStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::PageEncoding;
 
     #[test]
     fn counting_and_ratios() {
@@ -179,6 +199,12 @@ mod tests {
         );
         assert_eq!(stats.normal_bytes, 2 * PAGE_SIZE as u64);
         assert!((stats.compression_ratio() - 16384.0 / 10240.0).abs() < 1e-9);
+        stats.count_records(PageEncoding::Delta, 3, 300);
+        assert_eq!(
+            (stats.raw_pages, stats.delta_pages, stats.normal),
+            (1, 3, 5)
+        );
+        assert_eq!(stats.page_records, 6);
         stats.bandwidth = 125_000_000;
         assert!((stats.mbps() - 1000.0).abs() < 1e-9);
         assert!(MigrationStatus::Completed.is_final() && !MigrationStatus::Active.is_final());

@@ -10,9 +10,7 @@
 //! record valid.
 
 use ldmig::page::{page_crc, Page, PAGE_SIZE};
-use ldmig::wire::frame::{
-    FRAME_HEADER_BYTES, FRAME_MAGIC, MAX_FRAME_PAYLOAD, OLDEST_WIRE_VERSION, WIRE_VERSION,
-};
+use ldmig::wire::frame::{FRAME_HEADER_BYTES, FRAME_MAGIC, FRAME_VERSION, MAX_FRAME_PAYLOAD};
 use ldmig::wire::record::{encode_page, MAX_RECORD_BYTES, RECORD_HEADER_BYTES};
 use ldmig::wire::{
     DecodeError, Frame, FrameType, FrameWriter, PageDecoder, PageEncoding, PageRecord, PageRecords,
@@ -68,12 +66,12 @@ fn reference_header(bytes: &[u8]) -> Result<(FrameType, usize), DecodeError> {
         });
     }
     let version = be16(&bytes[4..]);
-    if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
+    if version != FRAME_VERSION {
         return Err(DecodeError::UnsupportedVersion {
             what: "frame",
             found: version,
-            oldest: OLDEST_WIRE_VERSION,
-            newest: WIRE_VERSION,
+            oldest: FRAME_VERSION,
+            newest: FRAME_VERSION,
         });
     }
     let raw_type = be16(&bytes[6..]);
@@ -154,6 +152,7 @@ fn reference_record(bytes: &[u8]) -> Result<PageRecord<'_>, DecodeError> {
         (1, Some(PageEncoding::Zero)) => PageEncoding::Zero,
         (2, Some(PageEncoding::Lz4)) => PageEncoding::Lz4,
         (3, Some(PageEncoding::Raw)) => PageEncoding::Raw,
+        (4, Some(PageEncoding::Delta)) => PageEncoding::Delta,
         (_, None) => {
             return Err(DecodeError::InvalidEnum {
                 field: "encoding",
@@ -177,6 +176,7 @@ fn reference_record(bytes: &[u8]) -> Result<PageRecord<'_>, DecodeError> {
         PageEncoding::Zero => length == 0,
         PageEncoding::Lz4 => length > 0 && (length as usize) < PAGE_SIZE,
         PageEncoding::Raw => length as usize == PAGE_SIZE,
+        PageEncoding::Delta => length > 0 && (length as usize) < PAGE_SIZE,
     };
     if !fits {
         return Err(DecodeError::InvalidValue {
@@ -246,6 +246,10 @@ fn record_error_name(error: &DecodeError) -> &'static str {
             ..
         } => "WrongDecompressedSize",
         DecodeError::CrcMismatch { .. } => "CrcMismatch",
+        DecodeError::InvalidValue {
+            field: "encoding",
+            value: 4,
+        } => "DeltaWithoutBase",
         other => panic!("a record refused with {other:?}"),
     }
 }
@@ -350,6 +354,7 @@ impl Fuzz {
                     PageEncoding::Zero => assert!(page.iter().all(|&byte| byte == 0)),
                     PageEncoding::Raw => assert_eq!(&page[..], record.data),
                     PageEncoding::Lz4 => {}
+                    PageEncoding::Delta => panic!("a delta decoded without its base"),
                 }
                 self.coverage.pages_returned += 1;
                 if !original {
@@ -386,6 +391,14 @@ impl Fuzz {
                         assert_eq!(expected, record.crc);
                     }
                     (PageEncoding::Lz4, DecodeError::Decompress { field: "data", .. }) => {}
+                    // A delta needs the page it applies onto.
+                    (
+                        PageEncoding::Delta,
+                        DecodeError::InvalidValue {
+                            field: "encoding",
+                            value: 4,
+                        },
+                    ) => {}
                     (
                         PageEncoding::Lz4,
                         DecodeError::Length {
@@ -428,7 +441,7 @@ fn reseal(bytes: &mut [u8]) {
 fn header(frame_type: u16, payload_length: u32, sequence: u64) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES);
     bytes.extend_from_slice(&FRAME_MAGIC.to_be_bytes());
-    bytes.extend_from_slice(&WIRE_VERSION.to_be_bytes());
+    bytes.extend_from_slice(&FRAME_VERSION.to_be_bytes());
     bytes.extend_from_slice(&frame_type.to_be_bytes());
     bytes.extend_from_slice(&payload_length.to_be_bytes());
     bytes.extend_from_slice(&[0; 4]);

@@ -108,6 +108,16 @@ pub struct MigrationInfo {
     pub normal_pages: u64,
     /// Pages sent LZ4-compressed.
     pub compressed_pages: u64,
+    /// Pages sent as they are (LZ4 did not shrink them, or compressing
+    /// did not pay on this link).
+    #[serde(default)]
+    pub raw_pages: u64,
+    /// Pages sent as a delta against the version sent before.
+    #[serde(default)]
+    pub delta_pages: u64,
+    /// Record cipher of the channel between the shims.
+    #[serde(default)]
+    pub cipher: String,
     /// Uncompressed over compressed bytes of the normal pages.
     pub compression_ratio: f64,
     /// Measured bandwidth in megabits per second.

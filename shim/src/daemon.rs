@@ -53,6 +53,9 @@ pub struct DaemonOptions {
     /// and an incoming one waits for its source without a time limit.
     /// Lets a test try operations while a migration surely runs.
     pub hold_migrations: bool,
+    /// Worker threads of each migration engine's page pipeline (0: the
+    /// engine's own thread does the page work).
+    pub workers: u32,
 }
 
 /// A migration under way or finished, as `list -o status` shows it.
@@ -98,6 +101,8 @@ impl MigrationTrack {
         info.zero_pages = stats.duplicate;
         info.normal_pages = stats.normal;
         info.compressed_pages = stats.compressed_pages;
+        info.raw_pages = stats.raw_pages;
+        info.delta_pages = stats.delta_pages;
         info.compression_ratio = stats.compression_ratio();
         info.mbps = stats.mbps();
         info.dirty_pages_rate = stats.dirty_pages_rate;
@@ -174,6 +179,8 @@ pub(crate) struct State {
     pub(crate) stop: AtomicBool,
     /// The `hold_migrations` test hook.
     pub(crate) hold_migrations: bool,
+    /// Worker threads of each engine's page pipeline.
+    pub(crate) workers: u32,
     started: Instant,
 }
 
@@ -326,6 +333,7 @@ impl Daemon {
             stop: AtomicBool::new(false),
             workload: options.workload.clone(),
             hold_migrations: options.hold_migrations,
+            workers: options.workers,
             started: Instant::now(),
         });
         if options.workload != "none" && WorkloadSpec::by_name(&options.workload, 0).is_none() {

@@ -2,13 +2,16 @@
 //! shim, run every check against this machine as it is now, then run the
 //! target engine and take the domain in.
 
-use super::channel::frame_channel;
+use super::channel::frame_channel_with_room;
 use super::daemon::{lock, Domain, MigrationTrack, State};
 use super::digest::domain_digest;
 use super::outgoing::FRAME_BYTES;
-use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
+use super::peer::{
+    decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
+};
 use super::relay::PeerRelay;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::workers::{with_workers, PipelineStorage, Side};
 use crate::secure::SecureChannel;
 use ldmig::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
 use ldmig::rules::{
@@ -243,20 +246,31 @@ fn run_target_engine(
     name: &Name,
     settle: impl FnOnce(Option<Taken>),
 ) {
+    lock(&track.info).cipher = channel.aead().name().to_string();
     let Ok((sender, receiver)) = channel.into_split() else {
         return settle(None);
     };
     let _ = stream.set_read_timeout(None);
     let sender = Arc::new(Mutex::new(sender));
-    let (engine_end, relay_end) = frame_channel(8 << 20);
+    let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
     let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
         return settle(None);
     };
     let hop = Rc::new(RefCell::new(hop));
     let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
-    let mut inbox = vec![0u8; FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD];
-    let mut config = MigrationConfig::default();
+    let mut storage = PipelineStorage::new(
+        Side::Target,
+        state.workers,
+        FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD,
+    );
+    let Ok(pipeline) = storage.pipeline() else {
+        return settle(None);
+    };
+    let mut config = MigrationConfig {
+        workers: state.workers,
+        ..MigrationConfig::default()
+    };
     if state.hold_migrations {
         // The test hook: the source may hold as long as the test wants.
         config.response_timeout_ns = u64::MAX / 2;
@@ -265,15 +279,16 @@ fn run_target_engine(
         state.machine.clone(),
         HopTransport(hop.clone()),
         config,
-        &mut inbox,
+        &pipeline,
     );
     let mut reserved = None;
-    let outcome = loop {
+    let outcome = with_workers(&pipeline, state.workers, |workers| loop {
         if track.cancel.swap(false, Ordering::SeqCst) && !engine.cancel() {
             lock(&track.info).result = Some("cancel refused: the source already committed".into());
         }
         let before = engine.stats().transferred;
         let poll = engine.poll(state.now_ns());
+        workers.wake(&pipeline);
         track.update(engine.stats());
         if engine.domain() != reserved {
             reserved = engine.domain();
@@ -285,7 +300,7 @@ fn run_target_engine(
         if engine.stats().transferred == before {
             std::thread::sleep(Duration::from_micros(50));
         }
-    };
+    });
     if let (Outcome::Completed, Some(id)) = (outcome, engine.domain()) {
         // The digest before the guest writes anything here.
         let (memory, vcpus) = domain_digest(&state.machine.lock(), id);

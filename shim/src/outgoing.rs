@@ -2,14 +2,17 @@
 //! target's shim, have it run every check, then run the source engine and
 //! relay its frames, and settle the domain by the outcome.
 
-use super::channel::frame_channel;
+use super::channel::frame_channel_with_room;
 use super::control::{Event, MigrationInfo, Request};
 use super::daemon::{lock, MigrationTrack, State};
 use super::digest::domain_digest;
-use super::peer::{decode, encode_message, PeerMessage, PeerRecord};
+use super::peer::{
+    decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
+};
 use super::relay::PeerRelay;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::workers::{with_workers, PipelineStorage, Side};
 use crate::secure::{ChannelError, SecureChannel};
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -237,9 +240,10 @@ fn run_source_engine(
     options: EngineOptions<'_>,
     emit: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, String> {
+    lock(&track.info).cipher = channel.aead().name().to_string();
     let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
     let _ = stream.set_read_timeout(None);
-    let (engine_end, relay_end) = frame_channel(8 << 20);
+    let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC (ring exported by the engine, read by the shim's end
     // with LDC_COPY) -> shim's end -> relay -> secure TCP channel.
     let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end)?;
@@ -289,8 +293,11 @@ fn run_source_engine(
         .map(|(block, _)| block)
         .collect();
     let mut bitmap = vec![0u64; DirtySet::words_needed(&blocks)];
-    let mut frame = vec![0u8; FRAME_BYTES];
-    let mut page = Box::new([0u8; ldmig::page::PAGE_SIZE]);
+    let domain_pages: u64 = blocks.iter().map(|block| block.size / 8192).sum();
+    let cache_lines = usize::try_from(domain_pages).unwrap_or(usize::MAX);
+    let mut storage =
+        PipelineStorage::new(Side::Source { cache_lines }, state.workers, FRAME_BYTES);
+    let pipeline = storage.pipeline()?;
     let shape = DomainShape {
         target_name: options.target_domain,
         active: options.active,
@@ -298,54 +305,60 @@ fn run_source_engine(
     };
     let buffers = SourceBuffers {
         bitmap: &mut bitmap,
-        frame: &mut frame,
-        page: &mut page,
+        pipeline: &pipeline,
+    };
+    let config = MigrationConfig {
+        workers: state.workers,
+        ..options.config
     };
     let mut engine = SourceEngine::new(
         hv,
         HopTransport(hop.clone()),
         options.id,
         shape,
-        options.config,
+        config,
         buffers,
     )
     .map_err(|error| error.to_string())?;
 
-    let mut last_report = Instant::now();
-    // Time spent held by the test hook, hidden from the engine's clock.
-    let mut held_ns = 0u64;
-    let mut cancel_asked = false;
-    let outcome = loop {
-        if track.cancel.swap(false, Ordering::SeqCst) {
-            cancel_asked = true;
-            if !engine.cancel() {
-                lock(&track.info).result =
-                    Some("cancel refused: the final state was already sent".into());
+    let outcome = with_workers(&pipeline, state.workers, |workers| {
+        let mut last_report = Instant::now();
+        // Time spent held by the test hook, hidden from the engine's clock.
+        let mut held_ns = 0u64;
+        let mut cancel_asked = false;
+        loop {
+            if track.cancel.swap(false, Ordering::SeqCst) {
+                cancel_asked = true;
+                if !engine.cancel() {
+                    lock(&track.info).result =
+                        Some("cancel refused: the final state was already sent".into());
+                }
+            }
+            if options.active && hold(state, track, cancel_asked, engine.stats().rounds) {
+                let since = Instant::now();
+                std::thread::sleep(Duration::from_millis(5));
+                held_ns += since.elapsed().as_nanos() as u64;
+                continue;
+            }
+            let before = engine.stats().transferred;
+            let poll = engine.poll(state.now_ns().saturating_sub(held_ns));
+            workers.wake(&pipeline);
+            track.update(engine.stats());
+            if last_report.elapsed() >= Duration::from_millis(100) {
+                last_report = Instant::now();
+                emit(&Event::Progress {
+                    domain: options.domain.to_string(),
+                    info: track.snapshot(),
+                });
+            }
+            if let SourcePoll::Finished(outcome) = poll {
+                break outcome;
+            }
+            if engine.stats().transferred == before {
+                std::thread::sleep(Duration::from_micros(50));
             }
         }
-        if options.active && hold(state, track, cancel_asked, engine.stats().rounds) {
-            let since = Instant::now();
-            std::thread::sleep(Duration::from_millis(5));
-            held_ns += since.elapsed().as_nanos() as u64;
-            continue;
-        }
-        let before = engine.stats().transferred;
-        let poll = engine.poll(state.now_ns().saturating_sub(held_ns));
-        track.update(engine.stats());
-        if last_report.elapsed() >= Duration::from_millis(100) {
-            last_report = Instant::now();
-            emit(&Event::Progress {
-                domain: options.domain.to_string(),
-                info: track.snapshot(),
-            });
-        }
-        if let SourcePoll::Finished(outcome) = poll {
-            break outcome;
-        }
-        if engine.stats().transferred == before {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    };
+    });
     if outcome == Outcome::Completed {
         // The target reports its digests right after it resumed the domain.
         let deadline = Instant::now() + Duration::from_secs(10);

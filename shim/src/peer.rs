@@ -11,13 +11,20 @@
 //!  Abort {reason} either way ends it.
 //! ```
 
+use crate::channel::QueuedFrame;
 use ldmig_hv::resources::{DomainRequirements, HostResources};
 use serde::{Deserialize, Serialize};
 
 /// Tag of a JSON control record.
 const TAG_CONTROL: u8 = b'J';
 /// Tag of an engine frame record.
-const TAG_FRAME: u8 = b'F';
+pub const TAG_FRAME: u8 = b'F';
+/// Room an engine frame needs before it to be sealed in place: the secure
+/// record's header and this record's [`TAG_FRAME`] byte
+/// ([`frame_record_in_place`]).
+pub const FRAME_HEADROOM: usize = crate::secure::RECORD_HEADER_LEN + 1;
+/// Room after it: the secure record's type byte and its AEAD tag.
+pub const FRAME_TAILROOM: usize = crate::secure::RECORD_OVERHEAD - crate::secure::RECORD_HEADER_LEN;
 
 /// A control message between shims.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,8 +73,8 @@ pub enum PeerMessage {
 pub enum PeerRecord {
     /// A control message.
     Message(PeerMessage),
-    /// An engine frame.
-    Frame(Vec<u8>),
+    /// An engine frame (from its start in the record's buffer).
+    Frame(QueuedFrame),
 }
 
 /// Encodes a control message.
@@ -86,16 +93,30 @@ pub fn encode_frame(frame: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Decodes a record; `None` for an unknown tag or bad JSON.
-pub fn decode(mut record: Vec<u8>) -> Option<PeerRecord> {
+/// Puts the tag before an engine frame queued with [`FRAME_HEADROOM`]
+/// bytes before it; returns where the record's payload (the tag) starts,
+/// for [`crate::secure::SecureSender::send_in_place`]. `None` when the
+/// frame has no room before it.
+pub fn frame_record_in_place(frame: &mut QueuedFrame) -> Option<usize> {
+    let tag_at = frame.start.checked_sub(1)?;
+    if tag_at < crate::secure::RECORD_HEADER_LEN {
+        return None;
+    }
+    frame.bytes[tag_at] = TAG_FRAME;
+    Some(tag_at)
+}
+
+/// Decodes a record; `None` for an unknown tag or bad JSON. A frame keeps
+/// the record's buffer (no copy), starting after the tag.
+pub fn decode(record: Vec<u8>) -> Option<PeerRecord> {
     match *record.first()? {
         TAG_CONTROL => serde_json::from_slice(&record[1..])
             .ok()
             .map(PeerRecord::Message),
-        TAG_FRAME => {
-            record.remove(0);
-            Some(PeerRecord::Frame(record))
-        }
+        TAG_FRAME => Some(PeerRecord::Frame(QueuedFrame {
+            bytes: record,
+            start: 1,
+        })),
         _ => None,
     }
 }
@@ -112,8 +133,19 @@ mod tests {
             Some(PeerRecord::Message(PeerMessage::Abort { .. }))
         ));
         assert!(
-            matches!(decode(encode_frame(&[1, 2])), Some(PeerRecord::Frame(frame)) if frame == [1, 2])
+            matches!(decode(encode_frame(&[1, 2])), Some(PeerRecord::Frame(frame)) if frame.frame() == [1, 2])
         );
+        let mut queued = QueuedFrame {
+            bytes: [vec![0; FRAME_HEADROOM], vec![3, 4]].concat(),
+            start: FRAME_HEADROOM,
+        };
+        let at = frame_record_in_place(&mut queued).expect("room");
+        assert!(matches!(
+            decode(queued.bytes[at..].to_vec()),
+            Some(PeerRecord::Frame(frame)) if frame.frame() == [3, 4]
+        ));
+        let mut cramped = QueuedFrame::whole(vec![1, 2]);
+        assert_eq!(frame_record_in_place(&mut cramped), None);
         assert!(decode(vec![]).is_none());
         assert!(decode(vec![b'X', 1]).is_none());
         assert!(decode(vec![b'J', b'{']).is_none());

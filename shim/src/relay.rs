@@ -1,9 +1,16 @@
 //! The relay between an engine's frame channel and the secure channel to the
 //! peer shim: frames out, frames in, and control messages to the caller.
+//!
+//! A frame's bytes are copied once on the way out (into the channel's
+//! buffer, which leaves room for the record around them: the record is
+//! sealed where they lie) and not at all on the way in (the record's
+//! buffer goes to the channel as it is, the frame after the tag).
 
 use super::channel::ChannelEnd;
 use super::daemon::lock;
-use super::peer::{decode, encode_frame, encode_message, PeerMessage, PeerRecord};
+use super::peer::{
+    decode, encode_frame, encode_message, frame_record_in_place, PeerMessage, PeerRecord,
+};
 use crate::secure::{SecureReceiver, SecureSender};
 use ldmig::transport::TransportError;
 use std::net::{Shutdown, TcpStream};
@@ -35,8 +42,14 @@ impl PeerRelay {
         let outbound_sender = sender.clone();
         let outbound = std::thread::spawn(move || loop {
             match outbound_engine.receive_blocking(Duration::from_millis(20)) {
-                Ok(Some(frame)) => {
-                    if lock(&outbound_sender).send(&encode_frame(&frame)).is_err() {
+                Ok(Some(mut frame)) => {
+                    // Sealed where the channel put it, with room around it;
+                    // a frame without that room is copied into a record.
+                    let sent = match frame_record_in_place(&mut frame) {
+                        Some(at) => lock(&outbound_sender).send_in_place(&mut frame.bytes, at),
+                        None => lock(&outbound_sender).send(&encode_frame(frame.frame())),
+                    };
+                    if sent.is_err() {
                         outbound_engine.close();
                         return;
                     }

@@ -31,9 +31,14 @@ pub struct MigrationConfig {
     pub pages_per_poll: u32,
     /// How long to wait for the peer before declaring it gone.
     pub response_timeout_ns: u64,
-    /// Bandwidth cap in bytes per second during pre-copy (0 = none); not
-    /// applied while the domain is suspended.
+    /// Bandwidth cap in bytes per second (0 = none), in every phase: the
+    /// stop-and-copy too (its size was chosen at the capped bandwidth).
     pub max_bandwidth: u64,
+    /// Workers that run the page pipeline's work
+    /// ([`crate::pipeline::PagePipeline::work`]) from the host's threads or
+    /// strands; 0: the state machine does it itself within `poll`
+    /// (deterministic).
+    pub workers: u32,
 }
 
 impl Default for MigrationConfig {
@@ -50,6 +55,7 @@ impl Default for MigrationConfig {
             pages_per_poll: 256,
             response_timeout_ns: 30 * NS_PER_SECOND,
             max_bandwidth: 0,
+            workers: 0,
         }
     }
 }

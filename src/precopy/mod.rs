@@ -2,6 +2,7 @@
 //! pieces they share (dirty set, bandwidth meter, convergence policy).
 
 pub mod bandwidth;
+pub mod compression;
 pub mod config;
 pub mod dirty_set;
 pub mod outcome;

@@ -14,26 +14,34 @@
 //! [`SourceEngine::poll`] does bounded work (`pages_per_poll` pages at most)
 //! and never blocks: it tries the transport and returns. The caller passes
 //! the time; the engine reads no clock, spawns nothing and allocates nothing.
-//! Page encoding is [`crate::wire::record::encode_page`], a pure function the
-//! state machine calls per page, so batches can be encoded elsewhere too.
+//! Page encoding fans out over the workers of a [`PagePipeline`]: the state
+//! machine reads a batch of dirty pages into a free batch and queues it;
+//! a worker encodes it into a frame's payload (zero, delta, LZ4 or raw, as
+//! the [`CompressionPolicy`] chose per page); the state machine seals and
+//! sends the frames in the order they finish. A round's `RoundEnd` leaves
+//! once every batch of the round has left (the barrier the target relies
+//! on), so rounds stay whole and numbered, and the next round starts only
+//! from the dirty log synced at that end.
 
-use super::bandwidth::BandwidthMeter;
+use super::bandwidth::{BandwidthMeter, RateLimiter};
+use super::compression::CompressionPolicy;
 use super::config::MigrationConfig;
 use super::dirty_set::{DirtySet, DirtySetError};
 use super::outcome::{Failure, Outcome, SourceDomainState};
 use super::policy::{ConvergencePolicy, RoundDecision, RoundSummary};
 use super::step_error::StepError;
-use crate::page::{Page, PAGE_SIZE};
+use crate::page::PAGE_SIZE;
+use crate::pipeline::{Job, PageKind, PagePipeline, MAX_BATCHES, MAX_BATCH_PAGES};
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
 use crate::wire::codec::{BufferTooSmall, Reserved, Text, WireStruct};
-use crate::wire::frame::{MAX_FRAME_PAYLOAD, WIRE_VERSION};
+use crate::wire::frame::{MAX_FRAME_PAYLOAD, OLDEST_WIRE_VERSION, WIRE_VERSION};
 use crate::wire::messages::{
     write_frame, Commit, CommitAck, FrameBody, Hello, HelloAck, HelloFlags, HelloResult, RoundAck,
     RoundEnd, Stop, StopReason, Suspended, DOMAIN_NAME_BYTES, MAX_HELLO_BYTES,
 };
-use crate::wire::record::{encode_page, MAX_RECORD_BYTES, RECORD_HEADER_BYTES};
-use crate::wire::{seal_frame, Frame, FrameType, FRAME_HEADER_BYTES};
+use crate::wire::record::{MAX_RECORD_BYTES, RECORD_HEADER_BYTES};
+use crate::wire::{seal_frame_with_crc, Frame, FrameType, PageEncoding, FRAME_HEADER_BYTES};
 use core::fmt;
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState, Hypervisor, MemoryBlock};
@@ -62,7 +70,8 @@ pub enum SourceSetupError {
     BlockCount(u64),
     /// The dirty bitmap given is too small.
     DirtySet(DirtySetError),
-    /// The page frame buffer cannot hold one record.
+    /// The pipeline's batch frames cannot hold one record, or exceed the
+    /// largest frame a target accepts.
     FrameBufferTooSmall {
         /// Bytes needed.
         needed: usize,
@@ -117,19 +126,30 @@ enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outgoing {
     None,
-    Pages(usize),
+    /// The frame of a batch: (batch, bytes).
+    Batch(usize, usize),
     Control(usize),
+}
+
+/// Where each batch of the pipeline is, from the state machine's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BatchState {
+    Free,
+    /// Queued for or held by a worker.
+    Working,
+    /// Encoded; waits to be sent.
+    Ready,
 }
 
 /// Buffers the caller lends the source engine (no heap inside).
 #[derive(Debug)]
-pub struct SourceBuffers<'b> {
+pub struct SourceBuffers<'b, 'p> {
     /// Dirty bitmap words: [`DirtySet::words_needed`] for the domain's blocks.
     pub bitmap: &'b mut [u64],
-    /// Page-frame buffer: header plus records (e.g. 256 KiB).
-    pub frame: &'b mut [u8],
-    /// One page to read guest memory into.
-    pub page: &'b mut Page,
+    /// The page pipeline (its batches hold the pages read and the frames
+    /// they go in; the workers share it); a delta cache in it makes
+    /// re-sent pages go as deltas.
+    pub pipeline: &'b PagePipeline<'p>,
 }
 
 /// The options of a migration the target must know.
@@ -145,7 +165,7 @@ pub struct DomainShape<'n> {
 }
 
 /// The source engine of one migration.
-pub struct SourceEngine<'b, H: Hypervisor, T: Transport> {
+pub struct SourceEngine<'b, 'p, H: Hypervisor, T: Transport> {
     hv: H,
     transport: T,
     config: MigrationConfig,
@@ -156,15 +176,25 @@ pub struct SourceEngine<'b, H: Hypervisor, T: Transport> {
     target_name: Text<DOMAIN_NAME_BYTES>,
     blocks: heapless::Vec<MemoryBlock, MAX_MEMORY_BLOCKS>,
     dirty: DirtySet<'b>,
-    frame: &'b mut [u8],
-    page: &'b mut Page,
+    pipeline: &'b PagePipeline<'p>,
+    batches: [BatchState; MAX_BATCHES],
+    /// Encoded batches in the order they finished.
+    ready: heapless::Deque<u8, MAX_BATCHES>,
+    /// Batches queued for or held by workers.
+    working: usize,
+    /// Pages a batch carries.
+    batch_pages: usize,
+    /// The dirty set has no more pages for this round.
+    round_exhausted: bool,
+    /// Wire version the target accepted (delta records from 2 on).
+    wire_version: u16,
+    limiter: RateLimiter,
+    compression: CompressionPolicy,
     control: [u8; CONTROL_BYTES],
     inbox: [u8; INBOX_BYTES],
     vcpu_state: VcpuState,
     phase: Phase,
     outgoing: Outgoing,
-    payload_len: usize,
-    records_in_frame: u64,
     sequence: u64,
     policy: ConvergencePolicy,
     meter: BandwidthMeter,
@@ -191,7 +221,7 @@ pub struct SourceEngine<'b, H: Hypervisor, T: Transport> {
     delivered_rate: Option<u64>,
 }
 
-impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
+impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
     /// Prepares the migration of `domain`; nothing moves until [`Self::poll`].
     pub fn new(
         mut hv: H,
@@ -199,7 +229,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         domain: DomainId,
         shape: DomainShape<'_>,
         config: MigrationConfig,
-        buffers: SourceBuffers<'b>,
+        buffers: SourceBuffers<'b, 'p>,
     ) -> Result<Self, SourceSetupError> {
         let info = hv
             .domain_info(domain)
@@ -215,13 +245,24 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             // Cannot fail: the count was checked against the capacity.
             let _ = blocks.push(block);
         }
+        let pipeline = buffers.pipeline;
         let needed = FRAME_HEADER_BYTES + MAX_RECORD_BYTES;
-        if buffers.frame.len() < needed {
+        let frame_bytes = pipeline.frame_capacity();
+        if frame_bytes < needed || frame_bytes > FRAME_HEADER_BYTES + MAX_FRAME_PAYLOAD {
             return Err(SourceSetupError::FrameBufferTooSmall {
                 needed,
-                available: buffers.frame.len(),
+                available: frame_bytes,
             });
         }
+        let limiter = RateLimiter::new(config.max_bandwidth);
+        // As many pages as the batch frames hold in the worst case, and
+        // under a cap no more than 1 % of a second's worth per frame.
+        let frame_room = limiter
+            .frame_bytes(needed)
+            .map_or(frame_bytes, |room| room.min(frame_bytes));
+        let batch_pages = ((frame_room - FRAME_HEADER_BYTES) / MAX_RECORD_BYTES)
+            .clamp(1, MAX_BATCH_PAGES)
+            .min(pipeline.page_capacity());
         let dirty = DirtySet::new(&blocks, buffers.bitmap).map_err(SourceSetupError::DirtySet)?;
         let mut stats = MigrationStats::new();
         stats.total = dirty.total_pages() * PAGE_SIZE as u64;
@@ -237,15 +278,24 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             target_name,
             blocks,
             dirty,
-            frame: buffers.frame,
-            page: buffers.page,
+            pipeline,
+            batches: [BatchState::Free; MAX_BATCHES],
+            ready: heapless::Deque::new(),
+            working: 0,
+            batch_pages,
+            round_exhausted: false,
+            wire_version: OLDEST_WIRE_VERSION,
+            limiter,
+            compression: CompressionPolicy::new(
+                config.workers,
+                config.bandwidth_window_ns,
+                config.max_bandwidth > 0,
+            ),
             control: [0; CONTROL_BYTES],
             inbox: [0; INBOX_BYTES],
             vcpu_state: VcpuState::zeroed(),
             phase: Phase::Start,
             outgoing: Outgoing::None,
-            payload_len: 0,
-            records_in_frame: 0,
             sequence: 0,
             policy: ConvergencePolicy::new(config),
             meter: BandwidthMeter::new(config.bandwidth_window_ns),
@@ -318,6 +368,8 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         let started = *self.started_at.get_or_insert(now_ns);
         self.stats.total_time_ns = now_ns.saturating_sub(started);
         self.meter.tick(now_ns);
+        self.compression
+            .tick(now_ns, self.pipeline.rates().snapshot());
         if let Some(bandwidth) = self.bandwidth() {
             self.stats.bandwidth = bandwidth;
         }
@@ -383,18 +435,30 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
 
     /// Sends the pending frame if any; true when nothing is pending any more.
     fn flush(&mut self, now_ns: u64) -> Result<bool, StepError> {
-        let size = match self.outgoing {
+        let sent = match self.outgoing {
             Outgoing::None => return Ok(true),
-            Outgoing::Pages(size) | Outgoing::Control(size) => size,
+            Outgoing::Batch(index, size) => {
+                let transport = &mut self.transport;
+                self.pipeline
+                    .with_batch(index, |batch| transport.send(&batch.frame[..size]))
+            }
+            Outgoing::Control(size) => self.transport.send(&self.control[..size]),
         };
-        let bytes = match self.outgoing {
-            Outgoing::Pages(_) => &self.frame[..size],
-            _ => &self.control[..size],
-        };
-        if !self.transport.send(bytes).map_err(StepError::Transport)? {
+        if !sent.map_err(StepError::Transport)? {
+            self.compression.note_blocked();
             return Ok(false);
         }
+        let size = match self.outgoing {
+            Outgoing::Batch(index, size) => {
+                self.batches[index] = BatchState::Free;
+                size
+            }
+            Outgoing::Control(size) => size,
+            Outgoing::None => 0,
+        };
         self.outgoing = Outgoing::None;
+        self.limiter.take(now_ns, size as u64);
+        self.compression.note_sent(size as u64);
         if self.phase == Phase::AwaitCommitAck {
             self.commit_sent = true;
         }
@@ -424,24 +488,120 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
         self.queue_control(|buffer, sequence| write_frame(buffer, sequence, body))
     }
 
-    fn seal_pages(&mut self) {
-        if self.records_in_frame == 0 {
-            return;
+    /// Takes the batches workers finished: their counts go to the
+    /// statistics and the policy, their frames wait to be sent.
+    fn collect_finished(&mut self) {
+        while let Some(index) = self.pipeline.take_finished() {
+            let (kind, tally) = self
+                .pipeline
+                .with_batch(index, |batch| (batch.kind, batch.tally));
+            for encoding in PageEncoding::ALL {
+                let (records, bytes) = tally.of(*encoding);
+                if records > 0 {
+                    self.stats.count_records(*encoding, records, bytes);
+                }
+            }
+            self.stats.delta_cache_misses += u64::from(tally.cache_misses);
+            self.compression
+                .note_batch(kind, tally.lz4_asked.0, tally.lz4_asked.1);
+            self.batches[index] = BatchState::Ready;
+            self.working -= 1;
+            // Cannot overflow: one entry per batch at most.
+            let _ = self.ready.push_back(index as u8);
         }
-        let size = seal_frame(
-            self.frame,
-            FrameType::Pages,
-            self.sequence,
-            self.payload_len,
-        );
-        self.sequence += 1;
-        self.outgoing = Outgoing::Pages(size);
-        self.payload_len = 0;
-        self.records_in_frame = 0;
     }
 
-    fn payload_room(&self) -> usize {
-        (self.frame.len() - FRAME_HEADER_BYTES).min(MAX_FRAME_PAYLOAD) - self.payload_len
+    /// Seals the next ready batch's frame and tries to send it, when the
+    /// cap allows; true when nothing is left pending.
+    fn send_ready(&mut self, now_ns: u64) -> Result<bool, StepError> {
+        if self.outgoing != Outgoing::None {
+            return self.flush(now_ns);
+        }
+        let Some(&index) = self.ready.front() else {
+            return Ok(true);
+        };
+        if !self.limiter.allows(now_ns) {
+            self.compression.note_blocked();
+            return Ok(false);
+        }
+        self.ready.pop_front();
+        let index = usize::from(index);
+        let sequence = self.sequence;
+        let size = self.pipeline.with_batch(index, |batch| {
+            let payload_len = batch.payload_len;
+            seal_frame_with_crc(
+                batch.frame,
+                FrameType::Pages,
+                sequence,
+                payload_len,
+                &batch.payload_crc,
+            )
+        });
+        self.sequence += 1;
+        self.outgoing = Outgoing::Batch(index, size);
+        self.flush(now_ns)
+    }
+
+    /// Reads dirty pages into free batches and queues them for the
+    /// workers, `budget` pages at most.
+    fn fill_batches(&mut self, budget: &mut usize) -> Result<(), StepError> {
+        let kind = if self.stats.rounds == 0 && !self.suspended {
+            PageKind::FirstCopy
+        } else {
+            PageKind::Resend
+        };
+        let delta_limit = if self.wire_version >= 2 {
+            self.compression.delta_limit()
+        } else {
+            0
+        };
+        while *budget > 0 && !self.round_exhausted {
+            let Some(index) = self
+                .batches
+                .iter()
+                .take(self.pipeline.batch_count())
+                .position(|state| *state == BatchState::Free)
+            else {
+                return Ok(());
+            };
+            let (hv, dirty, compression) = (&mut self.hv, &mut self.dirty, &mut self.compression);
+            let (domain, limit) = (self.domain, self.batch_pages);
+            let mut exhausted = false;
+            let count = self.pipeline.with_batch(index, |batch| {
+                batch.reset();
+                batch.kind = kind;
+                batch.delta_limit = delta_limit;
+                let mut count = 0;
+                while count < limit && *budget > 0 {
+                    let Some(ra) = dirty.next_dirty() else {
+                        exhausted = true;
+                        break;
+                    };
+                    hv.read_memory(domain, ra, &mut batch.pages[count])
+                        .map_err(StepError::Hypervisor)?;
+                    batch.ras[count] = ra;
+                    batch.choices[count] = compression.choose(kind);
+                    count += 1;
+                    *budget -= 1;
+                }
+                batch.count = count;
+                Ok(count)
+            })?;
+            self.round_exhausted = exhausted;
+            if count == 0 {
+                return Ok(());
+            }
+            self.pipeline.submit(index, Job::Encode);
+            self.batches[index] = BatchState::Working;
+            self.working += 1;
+            let count = count as u64;
+            self.round_pages += count;
+            self.total_records += count;
+            if self.suspended {
+                self.final_records += count;
+            }
+        }
+        Ok(())
     }
 
     fn send_hello(&mut self, now_ns: u64) -> Result<(), StepError> {
@@ -457,7 +617,7 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             block_count: U32::new(self.blocks.len() as u32),
             crypto_units: U32::new(self.crypto_units as u32),
             total_pages: U64::new(self.dirty.total_pages()),
-            frame_bytes: U32::new(self.frame.len() as u32),
+            frame_bytes: U32::new(self.pipeline.frame_capacity() as u32),
             reserved: Reserved::ZERO,
             name: self.target_name,
         };
@@ -519,48 +679,35 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
 
     fn start_round(&mut self, now_ns: u64) {
         self.dirty.rewind();
+        self.round_exhausted = false;
         self.round_pages = 0;
         self.round_bytes = 0;
         self.round_started_at = now_ns;
     }
 
     fn send_pages(&mut self, now_ns: u64) -> Result<(), StepError> {
-        for _ in 0..self.config.pages_per_poll {
-            if !self.suspended && self.meter.over_cap(self.config.max_bandwidth) {
-                return Ok(());
-            }
-            if self.payload_room() < MAX_RECORD_BYTES {
-                self.seal_pages();
-                if !self.flush(now_ns)? {
-                    return Ok(());
+        let mut budget = self.config.pages_per_poll.max(1) as usize;
+        loop {
+            self.collect_finished();
+            while !self.ready.is_empty() || self.outgoing != Outgoing::None {
+                if !self.send_ready(now_ns)? {
+                    break;
                 }
             }
-            let Some(ra) = self.dirty.next_dirty() else {
-                // The round's last frame goes first (next poll flushes it).
-                self.seal_pages();
-                self.phase = match self.phase {
-                    Phase::FinalPages => Phase::VcpuStates { next: 0 },
-                    _ => Phase::RoundDone,
-                };
-                return Ok(());
-            };
-            self.hv
-                .read_memory(self.domain, ra, self.page)
-                .map_err(StepError::Hypervisor)?;
-            let start = FRAME_HEADER_BYTES + self.payload_len;
-            let (encoding, size) =
-                encode_page(ra, self.page, &mut self.frame[start..]).map_err(StepError::Encode)?;
-            self.payload_len += size;
-            self.records_in_frame += 1;
-            self.stats
-                .count_record(encoding, size - RECORD_HEADER_BYTES);
-            self.round_pages += 1;
-            self.total_records += 1;
-            if self.suspended {
-                self.final_records += 1;
+            self.fill_batches(&mut budget)?;
+            // No workers: the state machine encodes what it queued.
+            if self.config.workers > 0 || !self.pipeline.work(&|| now_ns) {
+                break;
             }
-            self.stats.remaining =
-                self.dirty_at_sync.saturating_sub(self.round_pages) * PAGE_SIZE as u64;
+            while self.pipeline.work(&|| now_ns) {}
+        }
+        self.collect_finished();
+        let idle = self.working == 0 && self.ready.is_empty() && self.outgoing == Outgoing::None;
+        if self.round_exhausted && idle {
+            self.phase = match self.phase {
+                Phase::FinalPages => Phase::VcpuStates { next: 0 },
+                _ => Phase::RoundDone,
+            };
         }
         Ok(())
     }
@@ -720,6 +867,13 @@ impl<'b, H: Hypervisor, T: Transport> SourceEngine<'b, H, T> {
             (FrameType::HelloAck, Phase::AwaitHelloAck) => {
                 let ack = HelloAck::decode(payload).map_err(StepError::Malformed)?;
                 if ack.result == HelloResult::Accepted {
+                    let version = ack.wire_version.get();
+                    if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
+                        return Err(StepError::Protocol(
+                            "the target accepted a version never proposed",
+                        ));
+                    }
+                    self.wire_version = version;
                     return self.begin_precopy(now_ns);
                 }
                 let reason = ack.stop_reason().unwrap_or(StopReason::ReservationFailed);

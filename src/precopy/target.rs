@@ -16,10 +16,20 @@
 //! decoded into a scratch page and checked against its CRC before the
 //! hypervisor writes it. Zero pages of round 0 are not written at all
 //! (the freshly bound memory is already zero).
+//!
+//! `Pages` frames are received into the batches of a [`PagePipeline`] and
+//! checked and decoded by its workers, several at once; the state machine
+//! writes the pages of each batch as it finishes, in any order (a round
+//! carries each page once). Any other frame is a barrier: it is handled
+//! only once every `Pages` frame before it has been written, so a round's
+//! end, the suspension and the commit see every page sent before them,
+//! and a delta record always applies onto the version sent before it.
 
 use super::config::MigrationConfig;
 use super::outcome::{Failure, Outcome, SourceDomainState};
 use super::step_error::StepError;
+use crate::page::{Page, PAGE_SIZE, ZERO_PAGE};
+use crate::pipeline::{Batch, Job, PagePipeline, MAX_BATCHES};
 use crate::stats::{MigrationStats, MigrationStatus};
 use crate::transport::{Transport, TransportError};
 use crate::wire::codec::{BufferTooSmall, DecodeError, Reserved, Text, WireStruct};
@@ -28,6 +38,7 @@ use crate::wire::messages::{
     write_empty_frame, write_frame, Commit, CommitAck, FrameBody, Hello, HelloAck, RoundAck,
     RoundEnd, Stop, StopReason, Suspended, DOMAIN_NAME_BYTES, MAX_HELLO_BYTES,
 };
+use crate::wire::record::parse_record;
 use crate::wire::{Frame, FrameType, PageDecoder, PageEncoding, PageRecords, FRAME_HEADER_BYTES};
 use core::fmt;
 use ldmig_hv::abi::migration::VcpuState;
@@ -69,14 +80,22 @@ enum Phase {
 }
 
 /// The target engine of one incoming migration.
-pub struct TargetEngine<'b, H: Hypervisor, T: Transport> {
+pub struct TargetEngine<'b, 'p, H: Hypervisor, T: Transport> {
     hv: H,
     transport: T,
     config: MigrationConfig,
-    inbox: &'b mut [u8],
+    pipeline: &'b PagePipeline<'p>,
+    /// Batches queued for or held by workers.
+    working: [bool; MAX_BATCHES],
+    /// A frame other than `Pages` waits in this batch (bytes) for the
+    /// `Pages` frames before it to be written.
+    held: Option<(usize, usize)>,
     control: [u8; CONTROL_BYTES],
     pending: Option<usize>,
     decoder: PageDecoder,
+    /// The version of a page a delta record applies onto.
+    base: Page,
+    wire_version: u16,
     phase: Phase,
     sequence: u64,
     expected_sequence: u64,
@@ -99,18 +118,28 @@ pub struct TargetEngine<'b, H: Hypervisor, T: Transport> {
     cancel_requested: bool,
 }
 
-impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
-    /// A target waiting for a source's `Hello`; `inbox` must hold the
-    /// largest frame the source will send (it says so in `Hello`).
-    pub fn new(hv: H, transport: T, config: MigrationConfig, inbox: &'b mut [u8]) -> Self {
+impl<'b, 'p, H: Hypervisor, T: Transport> TargetEngine<'b, 'p, H, T> {
+    /// A target waiting for a source's `Hello`; the frames of `pipeline`'s
+    /// batches must hold the largest frame the source will send (it says
+    /// so in `Hello`), and their pages are where LZ4 records expand.
+    pub fn new(
+        hv: H,
+        transport: T,
+        config: MigrationConfig,
+        pipeline: &'b PagePipeline<'p>,
+    ) -> Self {
         TargetEngine {
             hv,
             transport,
             config,
-            inbox,
+            pipeline,
+            working: [false; MAX_BATCHES],
+            held: None,
             control: [0; CONTROL_BYTES],
             pending: None,
             decoder: PageDecoder::new(),
+            base: [0; PAGE_SIZE],
+            wire_version: OLDEST_WIRE_VERSION,
             phase: Phase::AwaitHello,
             sequence: 0,
             expected_sequence: 0,
@@ -236,19 +265,49 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             && self.pending.is_none()
             && matches!(self.phase, Phase::AwaitHello | Phase::Receiving)
         {
-            let Some(size) = self
-                .transport
-                .receive(self.inbox)
-                .map_err(StepError::Transport)?
+            budget = budget.saturating_sub(self.apply_finished()?);
+            if let Some((index, size)) = self.held {
+                if self.working.iter().any(|&working| working) {
+                    // The barrier: the pages before this frame first.
+                    self.run_inline(now_ns);
+                    return self.check_timeout(now_ns);
+                }
+                self.held = None;
+                self.handle_frame(now_ns, index, size)?;
+                continue;
+            }
+            let Some(index) = self
+                .working
+                .iter()
+                .take(self.pipeline.batch_count())
+                .position(|&working| !working)
             else {
+                // Every batch is with a worker.
+                self.run_inline(now_ns);
+                return Ok(());
+            };
+            let transport = &mut self.transport;
+            let received = self
+                .pipeline
+                .with_batch(index, |batch| transport.receive(batch.frame))
+                .map_err(StepError::Transport)?;
+            let Some(size) = received else {
+                self.run_inline(now_ns);
                 return self.check_timeout(now_ns);
             };
             self.last_heard = now_ns;
             self.stats.transferred += size as u64;
-            let records = self.handle_frame(now_ns, size)?;
+            let records = self.handle_frame(now_ns, index, size)?;
             budget = budget.saturating_sub(records.max(1));
         }
         Ok(())
+    }
+
+    /// Without workers, the state machine decodes what it queued.
+    fn run_inline(&mut self, now_ns: u64) {
+        if self.config.workers == 0 {
+            while self.pipeline.work(&|| now_ns) {}
+        }
     }
 
     fn flush(&mut self) -> Result<bool, StepError> {
@@ -281,28 +340,55 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         self.queue_control(|buffer, sequence| write_frame(buffer, sequence, body))
     }
 
-    /// Handles the frame in `inbox[..size]`; returns the page records it held.
-    fn handle_frame(&mut self, now_ns: u64, size: usize) -> Result<u64, StepError> {
-        let bytes = self
-            .inbox
-            .get(..size)
-            .ok_or(StepError::Protocol("frame larger than the inbox"))?;
-        let (frame, _) = Frame::decode(bytes).map_err(StepError::Corrupt)?;
-        if frame.sequence != self.expected_sequence {
+    /// Handles the frame in batch `index` (`size` bytes): a `Pages` frame
+    /// goes to the workers (returns 0), any other waits for the `Pages`
+    /// frames before it, then is handled here (returns the records
+    /// applied meanwhile).
+    fn handle_frame(&mut self, now_ns: u64, index: usize, size: usize) -> Result<u64, StepError> {
+        let pipeline = self.pipeline;
+        let header = pipeline.with_batch(index, |batch| {
+            let bytes = batch
+                .frame
+                .get(..size)
+                .ok_or(StepError::Protocol("frame larger than the inbox"))?;
+            match Frame::peek(bytes) {
+                Ok((frame_type, sequence, length)) => Ok((frame_type, sequence, length)),
+                Err(error) => Err(StepError::Corrupt(error)),
+            }
+        })?;
+        let (frame_type, sequence, payload_len) = header;
+        if sequence != self.expected_sequence {
+            // A damaged frame says so before its sequence number counts.
+            pipeline
+                .with_batch(index, |batch| {
+                    Frame::decode(&batch.frame[..size]).map(|_| ())
+                })
+                .map_err(StepError::Corrupt)?;
             return Err(StepError::Sequence {
                 expected: self.expected_sequence,
-                found: frame.sequence,
+                found: sequence,
             });
         }
-        self.expected_sequence += 1;
-        let (frame_type, payload_len) = (frame.frame_type, frame.payload.len());
         if frame_type == FrameType::Pages {
-            return match self.phase {
-                Phase::Receiving => self.apply_pages(payload_len),
-                _ => Err(StepError::Unexpected(frame_type)),
-            };
+            if self.phase != Phase::Receiving {
+                return Err(StepError::Unexpected(frame_type));
+            }
+            self.expected_sequence += 1;
+            pipeline.with_batch(index, |batch| {
+                batch.reset();
+                batch.frame_len = size;
+            });
+            pipeline.submit(index, Job::Decode);
+            self.working[index] = true;
+            self.run_inline(now_ns);
+            return self.apply_finished();
         }
-        // Control payloads are small: copy them out of the inbox.
+        if self.working.iter().any(|&working| working) {
+            self.held = Some((index, size));
+            return Ok(0);
+        }
+        self.expected_sequence += 1;
+        // Control payloads are small: copy them out of the batch.
         let mut copy = [0u8; CONTROL_COPY_BYTES];
         let payload =
             copy.get_mut(..payload_len)
@@ -311,7 +397,12 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
                     length: payload_len,
                     max: CONTROL_COPY_BYTES,
                 }))?;
-        payload.copy_from_slice(&self.inbox[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + payload_len]);
+        pipeline
+            .with_batch(index, |batch| {
+                Frame::decode(&batch.frame[..size])
+                    .map(|(frame, _)| payload.copy_from_slice(frame.payload))
+            })
+            .map_err(StepError::Corrupt)?;
         let payload = &copy[..payload_len];
         match (frame_type, self.phase) {
             (FrameType::Hello, Phase::AwaitHello) => {
@@ -390,7 +481,7 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             self.refuse(StopReason::VersionMismatch, 0, 0, 0)?;
             return Ok(());
         }
-        if hello.frame_bytes.get() as usize > self.inbox.len() {
+        if hello.frame_bytes.get() as usize > self.pipeline.frame_capacity() {
             self.refuse(StopReason::ReservationFailed, 0, 0, 0)?;
             return Ok(());
         }
@@ -425,7 +516,8 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
                 "blocks do not add up to the total pages",
             ));
         }
-        self.queue_message(&HelloAck::accepted(WIRE_VERSION.min(version)))?;
+        self.wire_version = WIRE_VERSION.min(version);
+        self.queue_message(&HelloAck::accepted(self.wire_version))?;
         self.stats.status = MigrationStatus::Active;
         self.phase = Phase::Receiving;
         Ok(())
@@ -451,31 +543,37 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
         Ok(())
     }
 
-    /// Applies the records of the (already CRC-checked) frame in the inbox.
-    fn apply_pages(&mut self, payload_len: usize) -> Result<u64, StepError> {
-        let domain = self
-            .domain
-            .ok_or(StepError::Protocol("no domain reserved"))?;
-        let payload = &self.inbox[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + payload_len];
-        let mut count = 0;
-        for record in PageRecords::new(payload) {
-            let record = record.map_err(StepError::Corrupt)?;
-            let page = self.decoder.decode(&record).map_err(StepError::Corrupt)?;
-            let skip = record.encoding == PageEncoding::Zero && self.round == 0 && !self.suspended;
-            if !skip {
-                self.hv
-                    .write_memory(domain, record.ra, page)
-                    .map_err(StepError::Hypervisor)?;
+    /// Writes the pages of every batch the workers finished; returns the
+    /// records applied. A batch that failed its checks writes nothing.
+    fn apply_finished(&mut self) -> Result<u64, StepError> {
+        let mut applied = 0;
+        while let Some(index) = self.pipeline.take_finished() {
+            self.working[index] = false;
+            let domain = self
+                .domain
+                .ok_or(StepError::Protocol("no domain reserved"))?;
+            let skip_zero = self.round == 0 && !self.suspended;
+            let mut pages = AppliedPages {
+                hv: &mut self.hv,
+                domain,
+                skip_zero,
+                deltas: self.wire_version >= 2,
+                decoder: &mut self.decoder,
+                base: &mut self.base,
+                stats: &mut self.stats,
+                count: 0,
+            };
+            self.pipeline
+                .with_batch(index, |batch| pages.apply(batch))?;
+            let count = pages.count;
+            self.round_records += count;
+            self.records_applied += count;
+            if self.suspended {
+                self.final_records += count;
             }
-            self.stats.count_record(record.encoding, record.data.len());
-            count += 1;
+            applied += count;
         }
-        self.round_records += count;
-        self.records_applied += count;
-        if self.suspended {
-            self.final_records += count;
-        }
-        Ok(count)
+        Ok(applied)
     }
 
     fn commit(&mut self, now_ns: u64, commit: &Commit) -> Result<(), StepError> {
@@ -620,5 +718,99 @@ impl<'b, H: Hypervisor, T: Transport> TargetEngine<'b, H, T> {
             Phase::Stopping(_) | Phase::Done(_) => previous,
         };
         self.stats.progress_percent = percent.max(previous).min(100) as u8;
+    }
+}
+
+/// What writing one finished batch needs: the hypervisor, the decoder for
+/// what the worker left, and the counters.
+struct AppliedPages<'a, H: Hypervisor> {
+    hv: &'a mut H,
+    domain: DomainId,
+    /// Round 0 skips zero pages (fresh memory is zero).
+    skip_zero: bool,
+    /// Delta records are allowed (wire version 2 on).
+    deltas: bool,
+    decoder: &'a mut PageDecoder,
+    base: &'a mut Page,
+    stats: &'a mut MigrationStats,
+    count: u64,
+}
+
+impl<H: Hypervisor> AppliedPages<'_, H> {
+    fn apply(&mut self, batch: &mut Batch<'_>) -> Result<(), StepError> {
+        if let Some(error) = batch.error {
+            return Err(StepError::Corrupt(error));
+        }
+        let frame = &batch.frame[..batch.frame_len];
+        for record in batch.decoded.iter() {
+            let page: &[u8] = match record.encoding {
+                PageEncoding::Zero => &ZERO_PAGE,
+                PageEncoding::Raw => &frame[record.location..record.location + PAGE_SIZE],
+                PageEncoding::Lz4 => &batch.pages[record.location],
+                PageEncoding::Delta => {
+                    let parsed =
+                        parse_record(&frame[record.location..]).map_err(StepError::Corrupt)?;
+                    self.write_delta(&parsed)?;
+                    continue;
+                }
+            };
+            self.write(record.ra, record.encoding, page)?;
+        }
+        // What the worker left: decoded here, one record at a time.
+        let payload = &frame[FRAME_HEADER_BYTES..];
+        for record in PageRecords::new(&payload[batch.resume_at..]) {
+            let record = record.map_err(StepError::Corrupt)?;
+            if record.encoding == PageEncoding::Delta {
+                self.write_delta(&record)?;
+                continue;
+            }
+            let page = self.decoder.decode(&record).map_err(StepError::Corrupt)?;
+            let (hv, domain) = (&mut *self.hv, self.domain);
+            if !(record.encoding == PageEncoding::Zero && self.skip_zero) {
+                hv.write_memory(domain, record.ra, page)
+                    .map_err(StepError::Hypervisor)?;
+            }
+            self.stats.count_record(record.encoding, record.data.len());
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, ra: u64, encoding: PageEncoding, page: &[u8]) -> Result<(), StepError> {
+        if !(encoding == PageEncoding::Zero && self.skip_zero) {
+            self.hv
+                .write_memory(self.domain, ra, page)
+                .map_err(StepError::Hypervisor)?;
+        }
+        let data = match encoding {
+            PageEncoding::Zero => 0,
+            PageEncoding::Raw => PAGE_SIZE,
+            // The worker checked the record; its data length is not kept.
+            PageEncoding::Lz4 | PageEncoding::Delta => 0,
+        };
+        self.stats.count_record(encoding, data);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// A delta applies onto the page as the target holds it (the version
+    /// sent before, written before this frame was read).
+    fn write_delta(&mut self, record: &crate::wire::PageRecord<'_>) -> Result<(), StepError> {
+        if !self.deltas {
+            return Err(StepError::Protocol("a delta record before wire version 2"));
+        }
+        self.hv
+            .read_memory(self.domain, record.ra, self.base)
+            .map_err(StepError::Hypervisor)?;
+        let page = self
+            .decoder
+            .decode_delta(record, self.base)
+            .map_err(StepError::Corrupt)?;
+        self.hv
+            .write_memory(self.domain, record.ra, page)
+            .map_err(StepError::Hypervisor)?;
+        self.stats.count_record(record.encoding, record.data.len());
+        self.count += 1;
+        Ok(())
     }
 }

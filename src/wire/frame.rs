@@ -10,9 +10,14 @@ use zerocopy::IntoBytes;
 
 /// "LDMG" in ASCII.
 pub const FRAME_MAGIC: u32 = 0x4c44_4d47;
-/// The wire version this engine writes.
-pub const WIRE_VERSION: u16 = 1;
-/// The oldest wire version this engine still reads (current and previous).
+/// The layout version of the frame header this engine writes and reads
+/// (the header has not changed since wire version 1, so every peer reads
+/// every frame; what a frame may carry is the wire version's business).
+pub const FRAME_VERSION: u16 = 1;
+/// The protocol (wire) version this engine proposes in `Hello`: 2 adds
+/// delta records ([`super::record::PageEncoding::Delta`]).
+pub const WIRE_VERSION: u16 = 2;
+/// The oldest wire version this engine still speaks (current and previous).
 pub const OLDEST_WIRE_VERSION: u16 = 1;
 /// Bytes of [`FrameHeader`].
 pub const FRAME_HEADER_BYTES: usize = core::mem::size_of::<FrameHeader>();
@@ -24,7 +29,7 @@ wire_struct! {
     pub struct FrameHeader {
         /// [`FRAME_MAGIC`].
         pub magic: U32,
-        /// Wire version.
+        /// Frame layout version ([`FRAME_VERSION`]).
         pub version: U16,
         /// What the frame carries.
         pub frame_type: EnumField<FrameType>,
@@ -74,7 +79,7 @@ wire_enum! {
 pub struct Frame<'a> {
     /// Frame type.
     pub frame_type: FrameType,
-    /// Wire version the peer wrote.
+    /// Frame layout version the peer wrote.
     pub version: u16,
     /// Sequence number.
     pub sequence: u64,
@@ -128,6 +133,22 @@ impl<'a> Frame<'a> {
         let (_, _, length) = read_header(bytes)?;
         Ok(FRAME_HEADER_BYTES + length)
     }
+
+    /// Reads only the header of the frame at the start of `bytes`: its
+    /// type, sequence number and payload length, checked up to the payload
+    /// bound and against the bytes there, but not its CRC (a worker checks
+    /// that before it reads a record; see [`Frame::decode`]).
+    pub fn peek(bytes: &[u8]) -> Result<(FrameType, u64, usize), DecodeError> {
+        let (header, frame_type, length) = read_header(bytes)?;
+        if bytes.len() < FRAME_HEADER_BYTES + length {
+            return Err(DecodeError::Truncated {
+                what: "frame",
+                needed: FRAME_HEADER_BYTES + length,
+                available: bytes.len(),
+            });
+        }
+        Ok((frame_type, header.sequence.get(), length))
+    }
 }
 
 /// The header at the start of `bytes`, checked up to the payload bound;
@@ -143,12 +164,7 @@ fn read_header(bytes: &[u8]) -> Result<(FrameHeader, FrameType, usize), DecodeEr
         })?;
     let header: FrameHeader = header;
     check_magic("frame", FRAME_MAGIC, header.magic.get())?;
-    check_version(
-        "frame",
-        header.version.get(),
-        OLDEST_WIRE_VERSION,
-        WIRE_VERSION,
-    )?;
+    check_version("frame", header.version.get(), FRAME_VERSION, FRAME_VERSION)?;
     let frame_type = header.frame_type.checked("frame_type")?;
     header.check()?;
     let length = header.length.get() as usize;
@@ -248,16 +264,59 @@ pub fn seal_frame(
 ) -> usize {
     let payload_len = payload_len.min(buffer.len().saturating_sub(FRAME_HEADER_BYTES));
     let (header_bytes, rest) = buffer.split_at_mut(FRAME_HEADER_BYTES.min(buffer.len()));
-    let payload = &rest[..payload_len];
+    let mut payload_crc = crc32fast::Hasher::new();
+    payload_crc.update(&rest[..payload_len]);
+    write_header(
+        header_bytes,
+        frame_type,
+        sequence,
+        payload_len,
+        &payload_crc,
+    )
+}
+
+/// Like [`seal_frame`], for a payload whose CRC32 is already computed
+/// (`payload_crc` has hashed exactly the `payload_len` payload bytes):
+/// the header's CRC is the payload's combined with the header's own, so
+/// the payload is not read again (workers hash what they write).
+pub fn seal_frame_with_crc(
+    buffer: &mut [u8],
+    frame_type: FrameType,
+    sequence: u64,
+    payload_len: usize,
+    payload_crc: &crc32fast::Hasher,
+) -> usize {
+    let payload_len = payload_len.min(buffer.len().saturating_sub(FRAME_HEADER_BYTES));
+    let header_end = FRAME_HEADER_BYTES.min(buffer.len());
+    write_header(
+        &mut buffer[..header_end],
+        frame_type,
+        sequence,
+        payload_len,
+        payload_crc,
+    )
+}
+
+fn write_header(
+    header_bytes: &mut [u8],
+    frame_type: FrameType,
+    sequence: u64,
+    payload_len: usize,
+    payload_crc: &crc32fast::Hasher,
+) -> usize {
     let mut header = FrameHeader {
         magic: U32::new(FRAME_MAGIC),
-        version: U16::new(WIRE_VERSION),
+        version: U16::new(FRAME_VERSION),
         frame_type: frame_type.into(),
+        // At most MAX_FRAME_PAYLOAD (callers' buffers), which fits a u32.
         length: U32::new(payload_len as u32),
         crc: U32::new(0),
         sequence: U64::new(sequence),
     };
-    header.crc = U32::new(frame_crc(&header, payload));
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header.as_bytes());
+    hasher.combine(payload_crc);
+    header.crc = U32::new(hasher.finalize());
     if let Some(target) = header_bytes.get_mut(..FRAME_HEADER_BYTES) {
         target.copy_from_slice(header.as_bytes());
     }
@@ -333,8 +392,8 @@ mod tests {
                     DecodeError::UnsupportedVersion {
                         what: "frame",
                         found: 9,
-                        oldest: OLDEST_WIRE_VERSION,
-                        newest: WIRE_VERSION,
+                        oldest: FRAME_VERSION,
+                        newest: FRAME_VERSION,
                     },
                 ),
                 (
@@ -372,5 +431,23 @@ mod tests {
         assert!(writer.push(&[1; 7]).is_err());
         assert!(writer.push(&[1; 6]).is_ok());
         assert_eq!(writer.remaining(), 0);
+    }
+
+    #[test]
+    fn a_payload_crc_computed_ahead_seals_the_same_frame() {
+        let mut buffer = [0u8; 64];
+        buffer[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + 9].copy_from_slice(b"123456789");
+        let mut other = buffer;
+        let size = seal_frame(&mut buffer, FrameType::Pages, 7, 9);
+        let mut payload_crc = crc32fast::Hasher::new();
+        payload_crc.update(b"123456789");
+        assert_eq!(
+            seal_frame_with_crc(&mut other, FrameType::Pages, 7, 9, &payload_crc),
+            size
+        );
+        assert_eq!(buffer, other);
+        assert_eq!(Frame::peek(&buffer[..size]), Ok((FrameType::Pages, 7, 9)));
+        assert!(Frame::peek(&buffer[..size - 1]).is_err());
+        Frame::decode(&other[..size]).expect("valid frame");
     }
 }

@@ -9,10 +9,11 @@
 //! reserved fields, field values, CRC), answers a [`DecodeError`] that
 //! names what failed, and never panics.
 //!
-//! Engine to engine ([`frame`], [`record`], [`messages`]; wire version 1):
+//! Engine to engine ([`frame`], [`record`], [`delta`], [`messages`]; frame
+//! layout version 1, wire version 2):
 //! ```text
 //! frame  = FrameHeader (24 bytes) | payload (length bytes)
-//! FrameHeader: magic "LDMG" u32 | version u16 | frame type u16 | length u32
+//! FrameHeader: magic "LDMG" u32 | layout version u16 (1) | frame type u16 | length u32
 //!              | crc32 u32 (header with crc = 0, then payload) | sequence u64
 //! frame types: 1 Hello 2 HelloAck 3 Pages 4 RoundEnd 5 Suspended 6 VcpuState
 //!              7 Commit 8 CommitAck 9 Cancel 10 Failure 11 Resumed 12 Ping
@@ -22,6 +23,9 @@
 //! PageRecordHeader: real address u64 | encoding u8 | reserved u8
 //!                   | length u16 | crc32 of the uncompressed page u32
 //! encoding: 1 zero (no data) | 2 LZ4 block (0 < length < 8192) | 3 raw (8192)
+//!           | 4 delta (0 < length < 8192; wire version 2): run*
+//! run = skip u16 | length u16 (> 0) | length new bytes (the page's bytes that
+//!       changed since the version last sent, after skip unchanged ones)
 //!
 //! payloads (bytes)
 //!   Hello 96 + 16 x blocks  wire version u16 | flags u16 (1 active, 2 bound)
@@ -85,11 +89,14 @@
 
 pub mod codec;
 pub mod control;
+pub mod delta;
 pub mod descriptor;
 pub mod frame;
 pub mod messages;
 pub mod record;
 
 pub use codec::{BufferTooSmall, DecodeError, WireStruct};
-pub use frame::{seal_frame, Frame, FrameHeader, FrameType, FrameWriter, FRAME_HEADER_BYTES};
+pub use frame::{
+    seal_frame, seal_frame_with_crc, Frame, FrameHeader, FrameType, FrameWriter, FRAME_HEADER_BYTES,
+};
 pub use record::{PageDecoder, PageEncoding, PageRecord, PageRecordHeader, PageRecords};

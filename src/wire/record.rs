@@ -1,9 +1,11 @@
-//! Page records: one guest page as zero | LZ4 block | raw, with the CRC32 of
-//! its uncompressed bytes, and the encoder and checked decoder.
+//! Page records: one guest page as zero | LZ4 block | raw | delta against
+//! the version last sent, with the CRC32 of its uncompressed bytes, and the
+//! encoders and checked decoder.
 
 use super::codec::{
     wire_enum, wire_struct, BufferTooSmall, DecodeError, EnumField, Reserved, WireStruct,
 };
+use super::delta::{apply_delta, encode_delta};
 use crate::page::{is_zero, page_crc, Page, PAGE_SIZE};
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
@@ -37,9 +39,22 @@ wire_enum! {
         Zero = 1,
         /// An LZ4 block shorter than a page.
         Lz4 = 2,
-        /// The page as is (LZ4 did not shrink it).
+        /// The page as is (LZ4 did not shrink it, or compressing did not pay).
         Raw = 3,
+        /// The runs that changed since the version last sent
+        /// ([`super::delta`]), shorter than a page; wire version 2 on.
+        Delta = 4,
     }
+}
+
+/// How the encoder is asked to carry a non-zero page (a zero page is
+/// always a zero record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeChoice {
+    /// An LZ4 block when it is shorter than the page, else raw.
+    Lz4,
+    /// The page as is: no compression (a link faster than compressing).
+    Raw,
 }
 
 wire_struct! {
@@ -63,6 +78,7 @@ wire_struct! {
             Some(PageEncoding::Zero) => length == 0,
             Some(PageEncoding::Lz4) => length > 0 && (length as usize) < PAGE_SIZE,
             Some(PageEncoding::Raw) => length as usize == PAGE_SIZE,
+            Some(PageEncoding::Delta) => length > 0 && (length as usize) < PAGE_SIZE,
             None => false,
         };
         if !ra.is_multiple_of(PAGE_SIZE as u64) {
@@ -95,11 +111,24 @@ impl PageRecord<'_> {
     }
 }
 
-/// Encodes one page at `ra` into `out`; returns the encoding chosen and the
-/// bytes written. `out` must hold [`MAX_RECORD_BYTES`].
+/// Encodes one page at `ra` into `out` (zero, else LZ4, else raw);
+/// returns the encoding chosen and the bytes written. `out` must hold
+/// [`MAX_RECORD_BYTES`].
 pub fn encode_page(
     ra: u64,
     page: &Page,
+    out: &mut [u8],
+) -> Result<(PageEncoding, usize), BufferTooSmall> {
+    encode_page_as(ra, page, EncodeChoice::Lz4, out)
+}
+
+/// Encodes one page at `ra` into `out` as `choice` says (a zero page is
+/// always a zero record); returns the encoding used and the bytes written.
+/// `out` must hold [`MAX_RECORD_BYTES`].
+pub fn encode_page_as(
+    ra: u64,
+    page: &Page,
+    choice: EncodeChoice,
     out: &mut [u8],
 ) -> Result<(PageEncoding, usize), BufferTooSmall> {
     if out.len() < MAX_RECORD_BYTES {
@@ -113,23 +142,57 @@ pub fn encode_page(
         (PageEncoding::Zero, 0, zero_page_crc())
     } else {
         let crc = page_crc(page);
-        match lz4_flex::block::compress_into(page, data) {
-            Ok(compressed) if compressed < PAGE_SIZE => (PageEncoding::Lz4, compressed, crc),
+        let compressed = match choice {
+            EncodeChoice::Lz4 => lz4_flex::block::compress_into(page, data).ok(),
+            EncodeChoice::Raw => None,
+        };
+        match compressed {
+            Some(compressed) if compressed < PAGE_SIZE => (PageEncoding::Lz4, compressed, crc),
             _ => {
                 data[..PAGE_SIZE].copy_from_slice(page);
                 (PageEncoding::Raw, PAGE_SIZE, crc)
             }
         }
     };
+    write_header(header_bytes, ra, encoding, length, crc);
+    Ok((encoding, RECORD_HEADER_BYTES + length))
+}
+
+/// Encodes `page` at `ra` as a delta against `base` (the version of the
+/// page last sent) into `out`, when the page is not zero and the delta
+/// takes fewer than `limit` data bytes (and fewer than a page); returns the
+/// bytes written, or `None` (send the page another way).
+pub fn encode_delta_record(
+    ra: u64,
+    page: &Page,
+    base: &Page,
+    limit: usize,
+    out: &mut [u8],
+) -> Option<usize> {
+    let limit = limit.min(PAGE_SIZE - 1);
+    let (header_bytes, data) = out.split_at_mut_checked(RECORD_HEADER_BYTES)?;
+    let room = data.get_mut(..limit.min(data.len()))?;
+    let length = encode_delta(base, page, room)?;
+    write_header(
+        header_bytes,
+        ra,
+        PageEncoding::Delta,
+        length,
+        page_crc(page),
+    );
+    Some(RECORD_HEADER_BYTES + length)
+}
+
+fn write_header(out: &mut [u8], ra: u64, encoding: PageEncoding, length: usize, crc: u32) {
     let header = PageRecordHeader {
         ra: U64::new(ra),
         encoding: encoding.into(),
         reserved: Reserved::ZERO,
+        // Below PAGE_SIZE + 1 for every encoding: fits a u16.
         length: U16::new(length as u16),
         crc: U32::new(crc),
     };
-    header_bytes.copy_from_slice(header.as_bytes());
-    Ok((encoding, RECORD_HEADER_BYTES + length))
+    out.copy_from_slice(header.as_bytes());
 }
 
 /// Parses the record at the start of `bytes`, in the codec's order:
@@ -194,7 +257,7 @@ impl<'a> Iterator for PageRecords<'a> {
 }
 
 /// What an LZ4 decompression error says, in words.
-fn lz4_reason(error: &lz4_flex::block::DecompressError) -> &'static str {
+pub(crate) fn lz4_reason(error: &lz4_flex::block::DecompressError) -> &'static str {
     use lz4_flex::block::DecompressError;
     match error {
         DecompressError::OutputTooSmall { .. } => "expands past one page",
@@ -244,6 +307,12 @@ impl PageDecoder {
                     expected: PAGE_SIZE,
                     actual: record.data.len(),
                 })?,
+            PageEncoding::Delta => {
+                return Err(DecodeError::InvalidValue {
+                    field: "encoding",
+                    value: u64::from(PageEncoding::Delta.raw()),
+                })
+            }
             PageEncoding::Lz4 => {
                 let size = lz4_flex::block::decompress_into(record.data, &mut self.scratch)
                     .map_err(|error| DecodeError::Decompress {
@@ -262,16 +331,42 @@ impl PageDecoder {
         };
         let actual = match record.encoding {
             PageEncoding::Zero => ZERO_PAGE_CRC,
-            PageEncoding::Lz4 | PageEncoding::Raw => page_crc(page),
+            PageEncoding::Lz4 | PageEncoding::Raw | PageEncoding::Delta => page_crc(page),
         };
-        if actual != record.crc {
-            return Err(DecodeError::CrcMismatch {
-                field: "crc",
-                expected: record.crc,
-                actual,
+        check_crc(record.crc, actual)?;
+        Ok(page)
+    }
+
+    /// The page a delta record makes of `base` (the version of the page
+    /// the target holds), after its CRC was checked; `base` itself is left
+    /// as it was (the delta goes onto the decoder's scratch copy).
+    pub fn decode_delta<'s>(
+        &'s mut self,
+        record: &PageRecord<'_>,
+        base: &Page,
+    ) -> Result<&'s Page, DecodeError> {
+        if record.encoding != PageEncoding::Delta {
+            return Err(DecodeError::InvalidValue {
+                field: "encoding",
+                value: u64::from(record.encoding.raw()),
             });
         }
-        Ok(page)
+        self.scratch.copy_from_slice(base);
+        apply_delta(&mut self.scratch, record.data)?;
+        check_crc(record.crc, page_crc(&self.scratch))?;
+        Ok(&self.scratch)
+    }
+}
+
+fn check_crc(expected: u32, actual: u32) -> Result<(), DecodeError> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::CrcMismatch {
+            field: "crc",
+            expected,
+            actual,
+        })
     }
 }
 
@@ -326,8 +421,8 @@ mod tests {
         assert_eq!(core::mem::offset_of!(PageRecordHeader, length), 10);
         assert_eq!(core::mem::offset_of!(PageRecordHeader, crc), 12);
         assert_eq!(PageEncoding::from_raw(0), None);
-        assert_eq!(PageEncoding::from_raw(4), None);
-        assert_eq!(PageEncoding::ALL.len(), 3);
+        assert_eq!(PageEncoding::from_raw(5), None);
+        assert_eq!(PageEncoding::ALL.len(), 4);
         assert_eq!(
             lz4_bound(PAGE_SIZE),
             lz4_flex::block::get_maximum_output_size(PAGE_SIZE)
@@ -408,5 +503,53 @@ mod tests {
         let results: Vec<_> = PageRecords::new(&payload).collect();
         assert_eq!(results.len(), 2);
         assert!(results[1].is_err());
+    }
+
+    #[test]
+    fn a_raw_choice_never_compresses_and_a_zero_page_stays_zero() {
+        let mut out = [0u8; MAX_RECORD_BYTES];
+        let text = text_page();
+        let (encoding, size) = encode_page_as(0, &text, EncodeChoice::Raw, &mut out).expect("room");
+        assert_eq!(
+            (encoding, size),
+            (PageEncoding::Raw, RECORD_HEADER_BYTES + PAGE_SIZE)
+        );
+        let record = parse_record(&out[..size]).expect("record");
+        assert_eq!(PageDecoder::new().decode(&record).expect("page"), &text);
+        let (encoding, _) =
+            encode_page_as(0, &[0; PAGE_SIZE], EncodeChoice::Raw, &mut out).expect("room");
+        assert_eq!(encoding, PageEncoding::Zero);
+    }
+
+    #[test]
+    fn delta_records_round_trip_onto_the_base_and_check_their_crc() {
+        let base = text_page();
+        let mut page = base;
+        page[100..140].fill(0xee);
+        page[5000] = 3;
+        let mut out = [0u8; MAX_RECORD_BYTES];
+        let size = encode_delta_record(0x6000, &page, &base, PAGE_SIZE, &mut out).expect("delta");
+        assert!(size < RECORD_HEADER_BYTES + 64, "{size} bytes");
+        let record = parse_record(&out[..size]).expect("record");
+        assert_eq!(record.encoding, PageEncoding::Delta);
+        let mut decoder = PageDecoder::new();
+        assert_eq!(decoder.decode_delta(&record, &base).expect("page"), &page);
+        // Without its base a delta is no page.
+        assert!(decoder.decode(&record).is_err());
+        // Onto another base, the CRC catches it.
+        let other = [1u8; PAGE_SIZE];
+        assert!(matches!(
+            decoder.decode_delta(&record, &other),
+            Err(DecodeError::CrcMismatch { .. })
+        ));
+        // A limit below the delta's size: no delta record.
+        assert_eq!(
+            encode_delta_record(0x6000, &page, &base, 20, &mut out),
+            None
+        );
+        assert_eq!(
+            encode_delta_record(0x6000, &base, &base, PAGE_SIZE, &mut out),
+            None
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! window, on the harness's clock (virtual or real), plus injected faults.
 
 use ldmig::transport::{Transport, TransportError};
+use ldmig::wire::frame::{seal_frame, Frame, FrameType, FRAME_HEADER_BYTES};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -46,6 +47,12 @@ pub enum LinkFault {
     },
     /// Drop every frame from the n-th on, silently (a peer that vanished).
     SwallowFrom(u64),
+    /// Hold back every run of page frames and let it go in reverse order,
+    /// renumbered (sequence and CRC sealed anew), when the next frame of
+    /// another type comes: what a source whose workers finished the
+    /// batches of each run in reverse order would send. Every record of a
+    /// round then reaches the target in another order than it was read.
+    ReversePageFrames,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +62,8 @@ struct Direction {
     wire_free_at: u64,
     frames: u64,
     faults: Vec<LinkFault>,
+    /// Page frames held back by [`LinkFault::ReversePageFrames`].
+    held: Vec<Vec<u8>>,
     /// Sends from this end fail (the link broke in this direction).
     refused: bool,
 }
@@ -65,6 +74,47 @@ struct Link {
     now_ns: u64,
     down: bool,
     directions: [Direction; 2],
+}
+
+impl Direction {
+    /// Takes the wire for `length` bytes after what is on it; returns when
+    /// they arrive.
+    fn occupy(&mut self, model: LinkModel, now: u64, length: usize) -> u64 {
+        let wire_ns = if model.bytes_per_second == 0 {
+            0
+        } else {
+            (u128::from(length as u64) * 1_000_000_000 / u128::from(model.bytes_per_second)) as u64
+        };
+        let start = self.wire_free_at.max(now);
+        self.wire_free_at = start + wire_ns;
+        start + wire_ns + model.latency_ns
+    }
+
+    /// Puts `bytes` on the wire after what is on it.
+    fn enqueue(&mut self, model: LinkModel, now: u64, bytes: Vec<u8>) {
+        let due = self.occupy(model, now, bytes.len());
+        self.in_flight += bytes.len() as u64;
+        self.queue.push_back((due, bytes));
+    }
+}
+
+/// Sends the page frames held back, last first, numbered from the first's
+/// sequence number on.
+fn release_reversed(direction: &mut Direction, model: LinkModel, now: u64) {
+    let held = core::mem::take(&mut direction.held);
+    let Some(first) = held.first().and_then(|frame| Frame::peek(frame).ok()) else {
+        return;
+    };
+    for (offset, mut frame) in held.into_iter().rev().enumerate() {
+        let payload_len = frame.len().saturating_sub(FRAME_HEADER_BYTES);
+        seal_frame(
+            &mut frame,
+            FrameType::Pages,
+            first.1 + offset as u64,
+            payload_len,
+        );
+        direction.enqueue(model, now, frame);
+    }
 }
 
 /// The shared link; set its time with [`LinkClock::set_now`].
@@ -178,19 +228,18 @@ impl Transport for PipeEnd {
                 _ => {}
             }
         }
-        let wire_ns = if model.bytes_per_second == 0 {
-            0
-        } else {
-            (u128::from(frame.len() as u64) * 1_000_000_000 / u128::from(model.bytes_per_second))
-                as u64
-        };
-        let start = direction.wire_free_at.max(now);
-        direction.wire_free_at = start + wire_ns;
         if !swallow {
-            direction.in_flight += bytes.len() as u64;
-            direction
-                .queue
-                .push_back((start + wire_ns + model.latency_ns, bytes));
+            let reversing = direction.faults.contains(&LinkFault::ReversePageFrames);
+            match Frame::peek(&bytes) {
+                Ok((FrameType::Pages, _, _)) if reversing => direction.held.push(bytes),
+                _ => {
+                    release_reversed(direction, model, now);
+                    direction.enqueue(model, now, bytes);
+                }
+            }
+        } else {
+            // A swallowed frame still took its time on the wire.
+            direction.occupy(model, now, bytes.len());
         }
         if disconnect {
             link.down = true;
@@ -301,5 +350,44 @@ mod tests {
         assert_eq!(left.receive(&mut buffer), Ok(Some(1)));
         assert_eq!(left.receive(&mut buffer), Err(TransportError::Disconnected));
         assert_eq!(clock.frames_sent(0), 3);
+    }
+
+    #[test]
+    fn page_frames_are_reversed_renumbered_and_resealed_up_to_the_next_other_frame() {
+        let model = LinkModel {
+            bytes_per_second: 0,
+            latency_ns: 0,
+            window_bytes: 1 << 20,
+        };
+        let (mut left, mut right, clock) = pipe(model);
+        clock.inject(0, LinkFault::ReversePageFrames);
+        let frame = |frame_type, sequence, fill: u8| {
+            let mut bytes = vec![fill; FRAME_HEADER_BYTES + 8];
+            seal_frame(&mut bytes, frame_type, sequence, 8);
+            bytes
+        };
+        for (sequence, fill) in [(0, 1), (1, 2), (2, 3)] {
+            assert_eq!(
+                left.send(&frame(FrameType::Pages, sequence, fill)),
+                Ok(true)
+            );
+        }
+        let mut buffer = [0u8; 64];
+        assert_eq!(right.receive(&mut buffer), Ok(None), "held back");
+        assert_eq!(left.send(&frame(FrameType::RoundEnd, 3, 9)), Ok(true));
+        let mut arrived = Vec::new();
+        while let Ok(Some(size)) = right.receive(&mut buffer) {
+            let (frame, _) = Frame::decode(&buffer[..size]).expect("sealed anew");
+            arrived.push((frame.frame_type, frame.sequence, frame.payload[0]));
+        }
+        assert_eq!(
+            arrived,
+            vec![
+                (FrameType::Pages, 0, 3),
+                (FrameType::Pages, 1, 2),
+                (FrameType::Pages, 2, 1),
+                (FrameType::RoundEnd, 3, 9),
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@
 use super::pipe::{pipe, LinkFault, LinkModel, PipeEnd};
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::workers::{with_workers, PipelineStorage, Side};
 use ldmig::ldc_transport::BulkStatistics;
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -130,6 +131,11 @@ pub struct Scenario {
     pub target_crypto_units: u64,
     /// How the engines reach each other.
     pub transport: TransportKind,
+    /// Worker threads per engine (0: each engine works within its polls,
+    /// deterministically; more: real threads, batches finish in any order).
+    pub workers: u32,
+    /// Lines of the source's delta cache (0: no deltas).
+    pub delta_cache_lines: usize,
 }
 
 impl Scenario {
@@ -155,6 +161,8 @@ impl Scenario {
             crypto_units: 0,
             target_crypto_units: 8,
             transport: TransportKind::Pipe,
+            workers: 0,
+            delta_cache_lines: crate::host::workers::DELTA_CACHE_LINES,
         }
     }
 }
@@ -426,9 +434,21 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
         .map(|(block, _)| block)
         .collect();
     let mut bitmap = vec![0u64; DirtySet::words_needed(&blocks)];
-    let mut frame = vec![0u8; scenario.frame_bytes];
-    let mut page = Box::new([0u8; ldmig::page::PAGE_SIZE]);
-    let mut inbox = vec![0u8; scenario.frame_bytes];
+    let mut source_storage = PipelineStorage::new(
+        Side::Source {
+            cache_lines: scenario.delta_cache_lines,
+        },
+        scenario.workers,
+        scenario.frame_bytes,
+    );
+    let source_pipeline = source_storage.pipeline()?;
+    let mut target_storage =
+        PipelineStorage::new(Side::Target, scenario.workers, scenario.frame_bytes);
+    let target_pipeline = target_storage.pipeline()?;
+    let config = MigrationConfig {
+        workers: scenario.workers,
+        ..scenario.config
+    };
     let counting = CountingHv::new(source_handle.clone());
     let source_writes = counting.writes();
     let shape = DomainShape {
@@ -438,24 +458,11 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
     };
     let buffers = SourceBuffers {
         bitmap: &mut bitmap,
-        frame: &mut frame,
-        page: &mut page,
+        pipeline: &source_pipeline,
     };
-    let mut source = SourceEngine::new(
-        counting,
-        source_end,
-        domain,
-        shape,
-        scenario.config,
-        buffers,
-    )
-    .map_err(|error| error.to_string())?;
-    let mut target = TargetEngine::new(
-        target_handle.clone(),
-        target_end,
-        scenario.config,
-        &mut inbox,
-    );
+    let mut source = SourceEngine::new(counting, source_end, domain, shape, config, buffers)
+        .map_err(|error| error.to_string())?;
+    let mut target = TargetEngine::new(target_handle.clone(), target_end, config, &target_pipeline);
 
     // Warm-up: the domain runs before anyone migrates it.
     let mut now = 0u64;
@@ -486,94 +493,98 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
     let mut progress = ProgressWatch::default();
     let mut source_outcome = None;
     let mut target_outcome = None;
-    loop {
-        now = if step == 0 { clock_now(0) } else { now + step };
-        link.set_now(now);
-        // The workload runs while the source domain exists (it writes
-        // nothing while suspended).
-        if source_handle.lock().run_state(domain).is_some() {
-            workload
-                .run_until(&mut source_handle.lock(), now)
-                .map_err(|e| e.to_string())?;
-        }
-        let elapsed = now - migration_start;
-        for (index, intervention) in scenario.interventions.iter().enumerate() {
-            if fired[index] {
-                continue;
-            }
-            match *intervention {
-                Intervention::CancelSource(trigger)
-                    if trigger_fires(trigger, source.stats(), elapsed) =>
-                {
-                    fired[index] = true;
-                    source.cancel();
+    with_workers(&source_pipeline, scenario.workers, |source_workers| {
+        with_workers(&target_pipeline, scenario.workers, |target_workers| {
+            loop {
+                now = if step == 0 { clock_now(0) } else { now + step };
+                link.set_now(now);
+                // The workload runs while the source domain exists (it writes
+                // nothing while suspended).
+                if source_handle.lock().run_state(domain).is_some() {
+                    workload
+                        .run_until(&mut source_handle.lock(), now)
+                        .map_err(|e| e.to_string())?;
                 }
-                Intervention::Disconnect(trigger)
-                    if trigger_fires(trigger, source.stats(), elapsed) =>
-                {
-                    fired[index] = true;
-                    link.disconnect();
-                }
-                Intervention::LoseTargetFrames(trigger)
-                    if trigger_fires(trigger, source.stats(), elapsed) =>
-                {
-                    fired[index] = true;
-                    link.swallow_from_now(1);
-                }
-                Intervention::TargetSendsFail(trigger)
-                    if trigger_fires(trigger, source.stats(), elapsed) =>
-                {
-                    fired[index] = true;
-                    link.refuse_sends_from_now(1);
-                }
-                Intervention::LdcReset(trigger)
-                    if trigger_fires(trigger, source.stats(), elapsed) =>
-                {
-                    fired[index] = true;
-                    if let Some((source_hop, _)) = &hops {
-                        source_hop
-                            .borrow()
-                            .engine
-                            .core()
-                            .hypervisor()
-                            .reset_channel();
+                let elapsed = now - migration_start;
+                for (index, intervention) in scenario.interventions.iter().enumerate() {
+                    if fired[index] {
+                        continue;
+                    }
+                    match *intervention {
+                        Intervention::CancelSource(trigger)
+                            if trigger_fires(trigger, source.stats(), elapsed) =>
+                        {
+                            fired[index] = true;
+                            source.cancel();
+                        }
+                        Intervention::Disconnect(trigger)
+                            if trigger_fires(trigger, source.stats(), elapsed) =>
+                        {
+                            fired[index] = true;
+                            link.disconnect();
+                        }
+                        Intervention::LoseTargetFrames(trigger)
+                            if trigger_fires(trigger, source.stats(), elapsed) =>
+                        {
+                            fired[index] = true;
+                            link.swallow_from_now(1);
+                        }
+                        Intervention::TargetSendsFail(trigger)
+                            if trigger_fires(trigger, source.stats(), elapsed) =>
+                        {
+                            fired[index] = true;
+                            link.refuse_sends_from_now(1);
+                        }
+                        Intervention::LdcReset(trigger)
+                            if trigger_fires(trigger, source.stats(), elapsed) =>
+                        {
+                            fired[index] = true;
+                            if let Some((source_hop, _)) = &hops {
+                                source_hop.borrow().engine.core().hypervisor().reset_channel();
+                            }
+                        }
+                        _ => {}
                     }
                 }
-                _ => {}
+                // The shims relay whether or not their engine polls.
+                if let Some((source_hop, target_hop)) = &hops {
+                    source_hop.borrow_mut().pump();
+                    target_hop.borrow_mut().pump();
+                }
+                if source_outcome.is_none() {
+                    if let SourcePoll::Finished(outcome) = source.poll(now) {
+                        source_outcome = Some(outcome);
+                    }
+                    source_workers.wake(&source_pipeline);
+                    let machine = source_handle.lock();
+                    if snapshot.is_none()
+                        && scenario.verify
+                        && source.suspended_at().is_some()
+                        && machine.run_state(domain).is_some()
+                    {
+                        snapshot =
+                            Some((machine.memory_image(domain), machine.vcpu_states(domain)));
+                    }
+                }
+                if target_outcome.is_none() {
+                    if let ldmig::precopy::TargetPoll::Finished(outcome) = target.poll(now) {
+                        target_outcome = Some(outcome);
+                    }
+                    target_workers.wake(&target_pipeline);
+                }
+                progress.see("source", source.stats());
+                progress.see("target", target.stats());
+                if source_outcome.is_some() && target_outcome.is_some() {
+                    break;
+                }
+                if elapsed > scenario.max_ns {
+                    break;
+                }
             }
-        }
-        // The shims relay whether or not their engine polls.
-        if let Some((source_hop, target_hop)) = &hops {
-            source_hop.borrow_mut().pump();
-            target_hop.borrow_mut().pump();
-        }
-        if source_outcome.is_none() {
-            if let SourcePoll::Finished(outcome) = source.poll(now) {
-                source_outcome = Some(outcome);
-            }
-            let machine = source_handle.lock();
-            if snapshot.is_none()
-                && scenario.verify
-                && source.suspended_at().is_some()
-                && machine.run_state(domain).is_some()
-            {
-                snapshot = Some((machine.memory_image(domain), machine.vcpu_states(domain)));
-            }
-        }
-        if target_outcome.is_none() {
-            if let ldmig::precopy::TargetPoll::Finished(outcome) = target.poll(now) {
-                target_outcome = Some(outcome);
-            }
-        }
-        progress.see("source", source.stats());
-        progress.see("target", target.stats());
-        if source_outcome.is_some() && target_outcome.is_some() {
-            break;
-        }
-        if elapsed > scenario.max_ns {
-            break;
-        }
-    }
+            Ok::<(), String>(())
+        })
+    })?;
+
     let migration_ns = now - migration_start;
     let workload_pages = workload.pages_written() - pages_before;
 

@@ -2,6 +2,7 @@
 //! over one `Read + Write` stream, which can be split into a sending and a
 //! receiving half for two threads.
 
+use super::aead::Aead;
 use super::error::ChannelError;
 use super::halves::{SecureReceiver, SecureSender};
 use super::handshake::{self, Role};
@@ -32,11 +33,13 @@ impl CloneableStream for MemoryStream {
 }
 
 /// An authenticated, encrypted channel to the peer shim: built by a SPAKE2
-/// handshake from the migration password, then ChaCha20-Poly1305 records
-/// with a sequence number per direction.
+/// handshake from the migration password, then records under the cipher
+/// it negotiated (AES-256-GCM or ChaCha20-Poly1305) with a sequence number
+/// per direction.
 pub struct SecureChannel<S> {
     stream: S,
     role: Role,
+    aead: Aead,
     sender: SendState,
     receiver: ReceiveState,
 }
@@ -51,8 +54,9 @@ impl<S: Read + Write> SecureChannel<S> {
         Ok(SecureChannel {
             stream,
             role,
-            sender: SendState::new(&keys.send),
-            receiver: ReceiveState::new(&keys.receive),
+            aead: keys.aead,
+            sender: SendState::new(keys.aead, &keys.send),
+            receiver: ReceiveState::new(keys.aead, &keys.receive),
         })
     }
 
@@ -69,6 +73,11 @@ impl<S: Read + Write> SecureChannel<S> {
     /// This side's handshake role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The record cipher the handshake chose.
+    pub fn aead(&self) -> Aead {
+        self.aead
     }
 
     /// Seals `payload` (at most [`super::MAX_PAYLOAD_LEN`] bytes) into one

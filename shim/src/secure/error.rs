@@ -137,6 +137,14 @@ pub enum ChannelError {
     /// 2^64 - 1 records were sent in one direction: the keys must not be used
     /// further.
     SequenceExhausted,
+    /// A payload sealed in place left less room before it than a record
+    /// header (a caller's sizing bug).
+    NoHeadroom {
+        /// Bytes before the payload.
+        available: usize,
+        /// Bytes a record header takes.
+        needed: usize,
+    },
     /// The underlying stream failed.
     Io(io::Error),
 }
@@ -202,6 +210,10 @@ impl fmt::Display for ChannelError {
             ChannelError::Broken => {
                 formatter.write_str("the secure channel failed earlier and cannot be used")
             }
+            ChannelError::NoHeadroom { available, needed } => write!(
+                formatter,
+                "{available} bytes before the payload where a record header needs {needed}"
+            ),
             ChannelError::SequenceExhausted => {
                 formatter.write_str("the record sequence numbers of this channel are exhausted")
             }

@@ -28,6 +28,19 @@ impl<W: Write> SecureSender<W> {
         self.state.send(&mut self.writer, payload)
     }
 
+    /// Seals the payload `buffer[payload_start..]` into one record where it
+    /// lies (no copy of the payload) and writes it; `payload_start` must
+    /// leave [`super::RECORD_HEADER_LEN`] bytes before it, and capacity for
+    /// [`super::record::RECORD_TRAILER_LEN`] more spares a reallocation.
+    pub fn send_in_place(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        payload_start: usize,
+    ) -> Result<(), ChannelError> {
+        self.state
+            .send_in_place(&mut self.writer, buffer, payload_start)
+    }
+
     /// Sends the authenticated close record, which tells the peer the stream
     /// ends in order. Later sends fail with [`ChannelError::Closed`]; a
     /// second close does nothing.

@@ -7,18 +7,37 @@
 //! | bytes | field |
 //! |---|---|
 //! | 4 | magic `LDMS` |
-//! | 2 | protocol version, big-endian (1) |
+//! | 2 | protocol version, big-endian (2) |
 //! | 1 | role: 1 initiator, 2 responder (0 is invalid) |
 //! | 1 | SPAKE2 message length (33) |
 //! | 33 | SPAKE2 (Ed25519) message |
+//! | 1 | preferred record cipher: 1 ChaCha20-Poly1305, 2 AES-256-GCM (0 is invalid) |
+//! | 1 | ciphers it has: bit 0 ChaCha20-Poly1305 (always), bit 1 AES-256-GCM |
+//! | 2 | reserved, zero |
 //!
 //! then, once it has the peer's hello, its 32-byte confirmation
 //! `HMAC-SHA256(confirm key of its role, SHA-256(initiator hello || responder hello))`.
 //! The keys come from `HKDF-SHA256(salt = that transcript hash, ikm = SPAKE2
-//! key)`. Nothing on the wire depends on the password except through the
-//! SPAKE2 exchange, so an eavesdropper cannot test password guesses offline,
-//! and an active attacker gets one guess per handshake.
+//! key)`, with the chosen cipher's name in their labels. Nothing on the
+//! wire depends on the password except through the SPAKE2 exchange, so an
+//! eavesdropper cannot test password guesses offline, and an active
+//! attacker gets one guess per handshake.
+//!
+//! The record cipher is AES-256-GCM when both hellos prefer it (each side
+//! prefers it when its CPU accelerates AES), ChaCha20-Poly1305 otherwise
+//! ([`super::aead`]). Both sides compute the choice from the two hellos,
+//! and the hellos are the transcript both confirmations cover: a hello
+//! altered in transit, to force one cipher or the other (a downgrade),
+//! fails the key confirmation on both sides, as a wrong password does.
+//!
+//! Version 1 (ldmig before this channel negotiated its cipher: 41-byte
+//! hellos, ChaCha20-Poly1305 always) is not spoken any more: a version-1
+//! peer refuses this side's hello (`UnsupportedVersion { peer_version: 2 }`
+//! in its log), and this side refuses the peer's
+//! (`UnsupportedVersion { peer_version: 1 }`), both before any key is
+//! derived; both machines run the same ldmig to migrate between them.
 
+use super::aead::Aead;
 use super::error::{ChannelError, Truncation};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -30,12 +49,13 @@ use std::io::{self, Read, Write};
 /// The protocol name and version, part of the SPAKE2 identities and of the
 /// key derivation labels.
 pub const PROTOCOL_NAME: &str = "ldmig-migration-v1";
-/// The version of the secure channel protocol in the hello.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The version of the secure channel protocol in the hello (2: the
+/// record cipher is negotiated).
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The magic that starts a hello.
 pub const HELLO_MAGIC: [u8; 4] = *b"LDMS";
-/// Bytes of a hello (header and SPAKE2 message).
-pub const HELLO_LEN: usize = HELLO_HEADER_LEN + SPAKE2_MESSAGE_LEN;
+/// Bytes of a hello (header, SPAKE2 message, cipher offer).
+pub const HELLO_LEN: usize = HELLO_HEADER_LEN + SPAKE2_MESSAGE_LEN + CIPHER_OFFER_LEN;
 /// Bytes of a key confirmation.
 pub const CONFIRMATION_LEN: usize = 32;
 /// Bytes each side sends during the handshake, before the first record.
@@ -45,6 +65,10 @@ pub const HANDSHAKE_LEN: usize = HELLO_LEN + CONFIRMATION_LEN;
 const HELLO_HEADER_LEN: usize = 8;
 /// A SPAKE2 message over Ed25519: the side byte and a compressed point.
 const SPAKE2_MESSAGE_LEN: usize = 33;
+/// Bytes of the cipher offer: preferred cipher, ciphers had, reserved.
+const CIPHER_OFFER_LEN: usize = 4;
+/// Where the cipher offer starts in a hello.
+const CIPHER_OFFER_AT: usize = HELLO_HEADER_LEN + SPAKE2_MESSAGE_LEN;
 /// Bytes of a derived key.
 const KEY_LEN: usize = 32;
 
@@ -93,6 +117,8 @@ impl fmt::Display for Role {
 
 /// The keys of one session, from this side's point of view.
 pub(crate) struct SessionKeys {
+    /// The record cipher both sides chose.
+    pub(crate) aead: Aead,
     /// Seals the records this side sends.
     pub(crate) send: [u8; KEY_LEN],
     /// Opens the records this side receives.
@@ -105,6 +131,17 @@ pub(crate) fn run<S: Read + Write>(
     role: Role,
     password: &[u8],
 ) -> Result<SessionKeys, ChannelError> {
+    run_preferring(stream, role, password, Aead::preferred())
+}
+
+/// [`run`], with this side preferring `preferred` (its CPU's choice in
+/// [`run`]; tests choose).
+pub(crate) fn run_preferring<S: Read + Write>(
+    stream: &mut S,
+    role: Role,
+    password: &[u8],
+    preferred: Aead,
+) -> Result<SessionKeys, ChannelError> {
     if password.is_empty() {
         return Err(ChannelError::EmptyPassword);
     }
@@ -115,12 +152,12 @@ pub(crate) fn run<S: Read + Write>(
         Role::Initiator => Spake2::<Ed25519Group>::start_a(&password, &initiator, &responder),
         Role::Responder => Spake2::<Ed25519Group>::start_b(&password, &initiator, &responder),
     };
-    let own_hello = encode_hello(role, &message)?;
+    let own_hello = encode_hello(role, &message, preferred)?;
     write_all(stream, &own_hello)?;
 
     let peer_hello = read_hello(stream, role)?;
     let spake_key = spake
-        .finish(&peer_hello[HELLO_HEADER_LEN..])
+        .finish(&peer_hello[HELLO_HEADER_LEN..CIPHER_OFFER_AT])
         .map_err(|error| ChannelError::MalformedHandshake {
             reason: match error {
                 spake2::Error::BadSide => "the SPAKE2 message comes from the wrong side",
@@ -138,14 +175,16 @@ pub(crate) fn run<S: Read + Write>(
         .chain_update(responder_hello)
         .finalize()
         .into();
+    let aead = Aead::agree(cipher_offer(initiator_hello), cipher_offer(responder_hello));
     let derivation = Hkdf::<Sha256>::new(Some(&transcript), &spake_key);
-    let to_responder = expand(&derivation, LABEL_KEY_INITIATOR_TO_RESPONDER);
-    let to_initiator = expand(&derivation, LABEL_KEY_RESPONDER_TO_INITIATOR);
+    let to_responder = expand_for(&derivation, LABEL_KEY_INITIATOR_TO_RESPONDER, aead);
+    let to_initiator = expand_for(&derivation, LABEL_KEY_RESPONDER_TO_INITIATOR, aead);
     let confirm_initiator = expand(&derivation, LABEL_CONFIRM_INITIATOR);
     let confirm_responder = expand(&derivation, LABEL_CONFIRM_RESPONDER);
     let (keys, own_confirm_key, peer_confirm_key) = match role {
         Role::Initiator => (
             SessionKeys {
+                aead,
                 send: to_responder,
                 receive: to_initiator,
             },
@@ -154,6 +193,7 @@ pub(crate) fn run<S: Read + Write>(
         ),
         Role::Responder => (
             SessionKeys {
+                aead,
                 send: to_initiator,
                 receive: to_responder,
             },
@@ -172,7 +212,11 @@ pub(crate) fn run<S: Read + Write>(
     Ok(keys)
 }
 
-fn encode_hello(role: Role, message: &[u8]) -> Result<[u8; HELLO_LEN], ChannelError> {
+fn encode_hello(
+    role: Role,
+    message: &[u8],
+    preferred: Aead,
+) -> Result<[u8; HELLO_LEN], ChannelError> {
     if message.len() != SPAKE2_MESSAGE_LEN {
         return Err(ChannelError::MalformedHandshake {
             reason: "this side's SPAKE2 message has an unexpected length",
@@ -183,8 +227,16 @@ fn encode_hello(role: Role, message: &[u8]) -> Result<[u8; HELLO_LEN], ChannelEr
     hello[4..6].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     hello[6] = role.wire_value();
     hello[7] = SPAKE2_MESSAGE_LEN as u8;
-    hello[HELLO_HEADER_LEN..].copy_from_slice(message);
+    hello[HELLO_HEADER_LEN..CIPHER_OFFER_AT].copy_from_slice(message);
+    hello[CIPHER_OFFER_AT] = preferred.wire_value();
+    hello[CIPHER_OFFER_AT + 1] = Aead::all_supported();
     Ok(hello)
+}
+
+/// The cipher a (checked) hello prefers and the set it has.
+fn cipher_offer(hello: &[u8; HELLO_LEN]) -> (Aead, u8) {
+    let preferred = Aead::from_wire(hello[CIPHER_OFFER_AT]).unwrap_or(Aead::ChaCha20Poly1305);
+    (preferred, hello[CIPHER_OFFER_AT + 1])
 }
 
 /// Reads and checks the peer's hello; the length is checked before the
@@ -216,13 +268,37 @@ fn read_hello<S: Read>(stream: &mut S, own_role: Role) -> Result<[u8; HELLO_LEN]
         });
     }
     read_exact(stream, &mut hello[HELLO_HEADER_LEN..])?;
+    let preferred =
+        Aead::from_wire(hello[CIPHER_OFFER_AT]).ok_or(ChannelError::MalformedHandshake {
+            reason: "the preferred record cipher names no cipher",
+        })?;
+    let supported = hello[CIPHER_OFFER_AT + 1];
+    if supported & !Aead::all_supported() != 0 || supported & preferred.supported_bit() == 0 {
+        return Err(ChannelError::MalformedHandshake {
+            reason: "the record ciphers offered are unknown or miss the preferred one",
+        });
+    }
+    if hello[CIPHER_OFFER_AT + 2..] != [0, 0] {
+        return Err(ChannelError::MalformedHandshake {
+            reason: "the reserved bytes of the cipher offer are not zero",
+        });
+    }
     Ok(hello)
 }
 
 fn expand(derivation: &Hkdf<Sha256>, label: &[u8]) -> [u8; KEY_LEN] {
+    expand_parts(derivation, &[label])
+}
+
+/// A record key: its label followed by the cipher's name.
+fn expand_for(derivation: &Hkdf<Sha256>, label: &[u8], aead: Aead) -> [u8; KEY_LEN] {
+    expand_parts(derivation, &[label, b" ", aead.name().as_bytes()])
+}
+
+fn expand_parts(derivation: &Hkdf<Sha256>, info: &[&[u8]]) -> [u8; KEY_LEN] {
     let mut key = [0u8; KEY_LEN];
     derivation
-        .expand(label, &mut key)
+        .expand_multi_info(info, &mut key)
         .expect("HKDF-SHA256 expands up to 8160 bytes; 32 are asked");
     key
 }
@@ -333,7 +409,7 @@ mod tests {
             &Identity::new(IDENTITY_INITIATOR),
             &Identity::new(IDENTITY_RESPONDER),
         );
-        encode_hello(Role::Responder, &message).expect("encode")
+        encode_hello(Role::Responder, &message, Aead::ChaCha20Poly1305).expect("encode")
     }
 
     #[test]
@@ -388,8 +464,33 @@ mod tests {
             error_for_peer_hello(&good[..20]),
             ChannelError::Truncated(Truncation::Handshake {
                 received: 12,
-                expected: 33
+                expected: 37
             })
+        ));
+        for (at, byte) in [
+            (CIPHER_OFFER_AT, 0),
+            (CIPHER_OFFER_AT, 3),
+            (CIPHER_OFFER_AT + 1, 0),
+            (CIPHER_OFFER_AT + 1, 4),
+            (CIPHER_OFFER_AT + 3, 1),
+        ] {
+            let mut bad_offer = good;
+            bad_offer[at] = byte;
+            assert!(
+                matches!(
+                    error_for_peer_hello(&bad_offer),
+                    ChannelError::MalformedHandshake { .. }
+                ),
+                "byte {at} = {byte}"
+            );
+        }
+        // A version-1 peer (41-byte hello, no cipher offer) is refused by
+        // its version, before anything else.
+        let mut old = good;
+        old[4..6].copy_from_slice(&1u16.to_be_bytes());
+        assert!(matches!(
+            error_for_peer_hello(&old[..41]),
+            ChannelError::UnsupportedVersion { peer_version: 1 }
         ));
         // A valid hello but no confirmation: cut during the handshake.
         assert!(matches!(
@@ -399,5 +500,116 @@ mod tests {
                 expected: CONFIRMATION_LEN
             })
         ));
+    }
+
+    /// Relays one side's hello (with the bytes `alter` names changed), then
+    /// its confirmation, as each arrives.
+    fn relay_handshake(from: &mut impl Read, to: &mut impl Write, alter: &[(usize, u8)]) {
+        for (part, length) in [(0, HELLO_LEN), (1, CONFIRMATION_LEN)] {
+            let mut bytes = vec![0u8; length];
+            if from.read_exact(&mut bytes).is_err() {
+                return;
+            }
+            if part == 0 {
+                for &(at, byte) in alter {
+                    bytes[at] = byte;
+                }
+            }
+            if to.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Runs a handshake with each side preferring the cipher given, with
+    /// `alter` applied to the initiator's bytes on their way.
+    fn negotiated(
+        initiator: Aead,
+        responder: Aead,
+        alter: &[(usize, u8)],
+    ) -> (
+        Result<SessionKeys, ChannelError>,
+        Result<SessionKeys, ChannelError>,
+    ) {
+        let (mut left, right) = memory_duplex();
+        let (mut middle_left, mut middle_right) = memory_duplex();
+        let responder = thread::spawn(move || {
+            run_preferring(&mut middle_right, Role::Responder, b"pw", responder)
+        });
+        // The man in the middle: relays both ways, changing one byte of
+        // the initiator's hello.
+        let mut from_initiator = right.try_clone().expect("clone");
+        let mut to_initiator = right;
+        let mut from_responder = middle_left.try_clone().expect("clone");
+        let alter = alter.to_vec();
+        let forward = thread::spawn(move || {
+            relay_handshake(&mut from_initiator, &mut middle_left, &alter);
+        });
+        let backward = thread::spawn(move || {
+            relay_handshake(&mut from_responder, &mut to_initiator, &[]);
+        });
+        let initiator = run_preferring(&mut left, Role::Initiator, b"pw", initiator);
+        let responder = responder.join().expect("responder thread");
+        forward.join().expect("forward");
+        backward.join().expect("backward");
+        (initiator, responder)
+    }
+
+    #[test]
+    fn both_sides_agree_on_the_cipher_and_aes_only_when_both_prefer_it() {
+        for (initiator, responder, expected) in [
+            (Aead::Aes256Gcm, Aead::Aes256Gcm, Aead::Aes256Gcm),
+            (
+                Aead::Aes256Gcm,
+                Aead::ChaCha20Poly1305,
+                Aead::ChaCha20Poly1305,
+            ),
+            (
+                Aead::ChaCha20Poly1305,
+                Aead::Aes256Gcm,
+                Aead::ChaCha20Poly1305,
+            ),
+            (
+                Aead::ChaCha20Poly1305,
+                Aead::ChaCha20Poly1305,
+                Aead::ChaCha20Poly1305,
+            ),
+        ] {
+            let (left, right) = negotiated(initiator, responder, &[]);
+            let (left, right) = (left.expect("initiator"), right.expect("responder"));
+            assert_eq!((left.aead, right.aead), (expected, expected));
+            assert_eq!(left.send, right.receive);
+        }
+        // The same password gives other keys under the other cipher.
+        let (aes, _) = negotiated(Aead::Aes256Gcm, Aead::Aes256Gcm, &[]);
+        let (chacha, _) = negotiated(Aead::ChaCha20Poly1305, Aead::ChaCha20Poly1305, &[]);
+        assert_ne!(aes.expect("aes").send, chacha.expect("chacha").send);
+    }
+
+    #[test]
+    fn a_cipher_downgrade_in_transit_fails_the_confirmation_on_both_sides() {
+        // Both prefer AES-256-GCM; the initiator's hello is changed on its
+        // way to prefer ChaCha20 (or to hide its AES), which would make the
+        // responder pick ChaCha20: the transcripts differ.
+        let prefer_chacha = Aead::ChaCha20Poly1305.wire_value();
+        let only_chacha = Aead::ChaCha20Poly1305.supported_bit();
+        let downgrades: [&[(usize, u8)]; 2] = [
+            &[(CIPHER_OFFER_AT, prefer_chacha)],
+            &[
+                (CIPHER_OFFER_AT, prefer_chacha),
+                (CIPHER_OFFER_AT + 1, only_chacha),
+            ],
+        ];
+        for alter in downgrades {
+            let (initiator, responder) = negotiated(Aead::Aes256Gcm, Aead::Aes256Gcm, alter);
+            assert!(
+                matches!(initiator, Err(ChannelError::WrongPassword)),
+                "{alter:?}"
+            );
+            assert!(
+                matches!(responder, Err(ChannelError::WrongPassword)),
+                "{alter:?}"
+            );
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`handshake`]: SPAKE2 from the migration password, per-direction keys
 //!   and key confirmation, so a wrong password fails during the handshake on
 //!   both sides and an eavesdropper cannot test guesses offline.
-//! - [`record`]: ChaCha20-Poly1305 records with a per-direction sequence
+//! - [`aead`]: the record ciphers, AES-256-GCM where the CPU accelerates
+//!   AES and ChaCha20-Poly1305 otherwise, negotiated in the handshake.
+//! - [`record`]: records under that cipher with a per-direction sequence
 //!   number (nonce and associated data), bounded lengths, and an
 //!   authenticated close record that tells an orderly end from a cut.
 //! - [`SecureChannel`], [`SecureSender`], [`SecureReceiver`]: the channel
@@ -15,6 +17,7 @@
 //! - [`ChannelError`]: one variant per failure (wrong password, tampered,
 //!   replayed, out of order, too long, truncated, ...).
 
+pub mod aead;
 pub mod bandwidth;
 mod channel;
 mod error;
@@ -23,6 +26,7 @@ pub mod handshake;
 pub mod memory;
 pub mod record;
 
+pub use aead::Aead;
 pub use channel::{CloneableStream, SecureChannel};
 pub use error::{ChannelError, Truncation};
 pub use halves::{SecureReceiver, SecureSender};

@@ -1,4 +1,5 @@
-//! The record layer: sealing and opening ChaCha20-Poly1305 records with a
+//! The record layer: sealing and opening records under the negotiated
+//! cipher (AES-256-GCM or ChaCha20-Poly1305, [`super::aead`]) with a
 //! per-direction sequence number, over any `Write`/`Read`.
 //!
 //! A record on the wire:
@@ -7,7 +8,7 @@
 //! |---|---|
 //! | 4 | ciphertext length, big-endian (17 ..= 4 MiB + 17) |
 //! | 8 | sequence number, big-endian |
-//! | length | ChaCha20-Poly1305 of `payload || record type`, then the 16-byte tag |
+//! | length | the cipher's encryption of `payload || record type`, then the 16-byte tag |
 //!
 //! The nonce is four zero bytes and the sequence number; the associated data
 //! is the 12-byte header. Each direction has its own key, so nonces never
@@ -18,10 +19,9 @@
 //! tampered record (it does not open) from a replayed or reordered one (it
 //! opens, under another number).
 
+use super::aead::{Aead, RecordCipher, NONCE_LEN};
 use super::bandwidth::TokenBucket;
 use super::error::{ChannelError, Truncation};
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use std::io::{self, Read, Write};
 use std::num::NonZeroU64;
 use std::thread;
@@ -29,12 +29,14 @@ use std::time::Instant;
 
 /// Bytes of a record header: ciphertext length and sequence number.
 pub const RECORD_HEADER_LEN: usize = 12;
-/// Bytes of the Poly1305 tag.
-pub const TAG_LEN: usize = 16;
+/// Bytes of the tag.
+pub const TAG_LEN: usize = super::aead::TAG_LEN;
 /// The largest payload one record carries (4 MiB).
 pub const MAX_PAYLOAD_LEN: usize = 4 << 20;
 /// Bytes a record adds to its payload on the wire (header, type, tag).
-pub const RECORD_OVERHEAD: usize = RECORD_HEADER_LEN + 1 + TAG_LEN;
+pub const RECORD_OVERHEAD: usize = RECORD_HEADER_LEN + RECORD_TRAILER_LEN;
+/// Bytes a record adds after its payload: the record type and the tag.
+pub const RECORD_TRAILER_LEN: usize = 1 + TAG_LEN;
 /// The smallest ciphertext length (an empty payload).
 const MIN_CIPHERTEXT_LEN: usize = 1 + TAG_LEN;
 /// The largest ciphertext length.
@@ -52,15 +54,15 @@ enum Status {
     Broken,
 }
 
-fn nonce(sequence: u64) -> Nonce {
-    let mut nonce = [0u8; 12];
+fn nonce(sequence: u64) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
     nonce[4..].copy_from_slice(&sequence.to_be_bytes());
-    Nonce::from(nonce)
+    nonce
 }
 
 /// The sealing half: key, next sequence number, bandwidth cap.
 pub(crate) struct SendState {
-    cipher: ChaCha20Poly1305,
+    cipher: RecordCipher,
     sequence: u64,
     /// The record being built, kept to reuse its allocation.
     scratch: Vec<u8>,
@@ -70,9 +72,9 @@ pub(crate) struct SendState {
 }
 
 impl SendState {
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(aead: Aead, key: &[u8; 32]) -> Self {
         SendState {
-            cipher: ChaCha20Poly1305::new(&Key::from(*key)),
+            cipher: RecordCipher::new(aead, key),
             sequence: 0,
             scratch: Vec::new(),
             bucket: None,
@@ -115,20 +117,37 @@ impl SendState {
         Ok(())
     }
 
-    fn send_record<W: Write>(
+    /// Seals the payload at `buffer[payload_start..]` into a record where
+    /// it lies and writes it: the header goes into the
+    /// [`RECORD_HEADER_LEN`] bytes before the payload (`payload_start` must
+    /// leave them), the record type and the tag after it (reserve
+    /// [`RECORD_TRAILER_LEN`] bytes of capacity to spare a reallocation).
+    /// The payload is not copied.
+    pub(crate) fn send_in_place<W: Write>(
         &mut self,
         writer: &mut W,
-        record_type: u8,
-        payload: &[u8],
+        buffer: &mut Vec<u8>,
+        payload_start: usize,
     ) -> Result<(), ChannelError> {
+        if payload_start < RECORD_HEADER_LEN || payload_start > buffer.len() {
+            return Err(ChannelError::NoHeadroom {
+                available: payload_start.min(buffer.len()),
+                needed: RECORD_HEADER_LEN,
+            });
+        }
+        self.check_sendable(buffer.len() - payload_start)?;
+        self.seal_and_write(writer, buffer, payload_start, RECORD_DATA)
+    }
+
+    fn check_sendable(&self, payload_len: usize) -> Result<(), ChannelError> {
         match self.status {
             Status::Open => {}
             Status::Closed => return Err(ChannelError::Closed),
             Status::Broken => return Err(ChannelError::Broken),
         }
-        if payload.len() > MAX_PAYLOAD_LEN {
+        if payload_len > MAX_PAYLOAD_LEN {
             return Err(ChannelError::PayloadTooLarge {
-                length: payload.len(),
+                length: payload_len,
                 max: MAX_PAYLOAD_LEN,
             });
         }
@@ -137,45 +156,66 @@ impl SendState {
         if self.sequence == u64::MAX {
             return Err(ChannelError::SequenceExhausted);
         }
-        let ciphertext_len = payload.len() + 1 + TAG_LEN;
+        Ok(())
+    }
+
+    fn send_record<W: Write>(
+        &mut self,
+        writer: &mut W,
+        record_type: u8,
+        payload: &[u8],
+    ) -> Result<(), ChannelError> {
+        self.check_sendable(payload.len())?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.reserve(RECORD_HEADER_LEN + payload.len() + RECORD_TRAILER_LEN);
+        scratch.resize(RECORD_HEADER_LEN, 0);
+        scratch.extend_from_slice(payload);
+        let result = self.seal_and_write(writer, &mut scratch, RECORD_HEADER_LEN, record_type);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Seals `buffer[payload_start..]` (then `record_type`) in place under
+    /// the next sequence number and writes the record, which starts
+    /// [`RECORD_HEADER_LEN`] bytes before the payload.
+    fn seal_and_write<W: Write>(
+        &mut self,
+        writer: &mut W,
+        buffer: &mut Vec<u8>,
+        payload_start: usize,
+        record_type: u8,
+    ) -> Result<(), ChannelError> {
+        let payload_len = buffer.len() - payload_start;
+        let ciphertext_len = payload_len + 1 + TAG_LEN;
         let mut header = [0u8; RECORD_HEADER_LEN];
         // At most MAX_CIPHERTEXT_LEN, which fits a u32.
         header[..4].copy_from_slice(&(ciphertext_len as u32).to_be_bytes());
         header[4..].copy_from_slice(&self.sequence.to_be_bytes());
-
-        self.scratch.clear();
-        self.scratch.reserve(RECORD_HEADER_LEN + ciphertext_len);
-        self.scratch.extend_from_slice(&header);
-        self.scratch.extend_from_slice(payload);
-        self.scratch.push(record_type);
+        let record_start = payload_start - RECORD_HEADER_LEN;
+        buffer[record_start..payload_start].copy_from_slice(&header);
+        buffer.push(record_type);
         let tag = self
             .cipher
-            .encrypt_in_place_detached(
-                &nonce(self.sequence),
-                &header,
-                &mut self.scratch[RECORD_HEADER_LEN..],
-            )
+            .seal(&nonce(self.sequence), &header, &mut buffer[payload_start..])
             .map_err(|_| ChannelError::PayloadTooLarge {
-                length: payload.len(),
+                length: payload_len,
                 max: MAX_PAYLOAD_LEN,
             })?;
-        self.scratch.extend_from_slice(&tag);
-
+        buffer.extend_from_slice(&tag);
+        let record = &buffer[record_start..];
         if let Some(bucket) = &mut self.bucket {
-            let wait = bucket.reserve(self.scratch.len(), Instant::now());
+            let wait = bucket.reserve(record.len(), Instant::now());
             if !wait.is_zero() {
                 thread::sleep(wait);
             }
         }
-        if let Err(error) = writer
-            .write_all(&self.scratch)
-            .and_then(|()| writer.flush())
-        {
+        if let Err(error) = writer.write_all(record).and_then(|()| writer.flush()) {
             // Part of the record may be on the wire: nothing can follow it.
             self.status = Status::Broken;
             return Err(ChannelError::Io(error));
         }
-        self.wire_bytes += self.scratch.len() as u64;
+        self.wire_bytes += record.len() as u64;
         self.sequence += 1;
         Ok(())
     }
@@ -184,7 +224,7 @@ impl SendState {
 /// The opening half: key, next expected sequence number, and the record
 /// being read, kept across read timeouts so that a receive resumes.
 pub(crate) struct ReceiveState {
-    cipher: ChaCha20Poly1305,
+    cipher: RecordCipher,
     expected: u64,
     header: [u8; RECORD_HEADER_LEN],
     header_filled: usize,
@@ -196,9 +236,9 @@ pub(crate) struct ReceiveState {
 }
 
 impl ReceiveState {
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(aead: Aead, key: &[u8; 32]) -> Self {
         ReceiveState {
-            cipher: ChaCha20Poly1305::new(&Key::from(*key)),
+            cipher: RecordCipher::new(aead, key),
             expected: 0,
             header: [0u8; RECORD_HEADER_LEN],
             header_filled: 0,
@@ -312,10 +352,11 @@ impl ReceiveState {
         self.body_filled = 0;
         let mut plaintext = body;
         let tag_start = plaintext.len() - TAG_LEN;
-        let tag = Tag::clone_from_slice(&plaintext[tag_start..]);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&plaintext[tag_start..]);
         plaintext.truncate(tag_start);
         self.cipher
-            .decrypt_in_place_detached(&nonce(sequence), &header, &mut plaintext, &tag)
+            .open(&nonce(sequence), &header, &mut plaintext, &tag)
             .map_err(|_| ChannelError::Tampered { sequence })?;
         if sequence < self.expected {
             return Err(ChannelError::Replayed {
@@ -372,10 +413,15 @@ mod tests {
     use std::io::Cursor;
 
     const KEY: [u8; 32] = [7u8; 32];
+    const AEAD: Aead = Aead::ChaCha20Poly1305;
 
     /// Seals `payloads` (then a close record when `close`) into bytes.
     fn sealed(payloads: &[&[u8]], close: bool) -> Vec<u8> {
-        let mut sender = SendState::new(&KEY);
+        sealed_with(AEAD, payloads, close)
+    }
+
+    fn sealed_with(aead: Aead, payloads: &[&[u8]], close: bool) -> Vec<u8> {
+        let mut sender = SendState::new(aead, &KEY);
         let mut wire = Vec::new();
         for payload in payloads {
             sender.send(&mut wire, payload).expect("send");
@@ -387,7 +433,11 @@ mod tests {
     }
 
     fn open_all(wire: &[u8]) -> (Vec<Vec<u8>>, Result<(), ChannelError>) {
-        let mut receiver = ReceiveState::new(&KEY);
+        open_all_with(AEAD, wire)
+    }
+
+    fn open_all_with(aead: Aead, wire: &[u8]) -> (Vec<Vec<u8>>, Result<(), ChannelError>) {
+        let mut receiver = ReceiveState::new(aead, &KEY);
         let mut reader = Cursor::new(wire);
         let mut payloads = Vec::new();
         loop {
@@ -401,28 +451,48 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_close_in_order() {
-        let wire = sealed(&[b"", b"one", &[0xAB; 1000]], true);
-        assert_eq!(wire.len(), 3 + 1000 + 4 * RECORD_OVERHEAD);
-        let (payloads, end) = open_all(&wire);
-        end.expect("clean close");
-        assert_eq!(
-            payloads,
-            vec![Vec::new(), b"one".to_vec(), vec![0xAB; 1000]]
-        );
+        for aead in Aead::ALL {
+            let wire = sealed_with(aead, &[b"", b"one", &[0xAB; 1000]], true);
+            assert_eq!(wire.len(), 3 + 1000 + 4 * RECORD_OVERHEAD);
+            let (payloads, end) = open_all_with(aead, &wire);
+            end.expect("clean close");
+            assert_eq!(
+                payloads,
+                vec![Vec::new(), b"one".to_vec(), vec![0xAB; 1000]],
+                "{aead}"
+            );
+            // Records of one cipher do not open under the other.
+            let other = Aead::ALL
+                .into_iter()
+                .find(|other| *other != aead)
+                .expect("two");
+            let (payloads, end) = open_all_with(other, &wire);
+            assert!(
+                payloads.is_empty() && matches!(end, Err(ChannelError::Tampered { sequence: 0 }))
+            );
+        }
     }
 
     #[test]
     fn the_header_is_authenticated_and_the_payload_hidden() {
-        let wire = sealed(&[b"secret payload"], true);
-        assert!(!wire.windows(14).any(|window| window == b"secret payload"));
-        // Flipping any single bit of the first record is detected.
-        let first_record_len = RECORD_OVERHEAD + 14;
-        for bit in 0..first_record_len * 8 {
-            let mut altered = wire.clone();
-            altered[bit / 8] ^= 1 << (bit % 8);
-            let (payloads, end) = open_all(&altered);
-            assert!(payloads.is_empty(), "bit {bit}: altered record accepted");
-            assert!(end.is_err(), "bit {bit}: altered stream closed cleanly");
+        for aead in Aead::ALL {
+            let wire = sealed_with(aead, &[b"secret payload"], true);
+            assert!(!wire.windows(14).any(|window| window == b"secret payload"));
+            // Flipping any single bit of the first record is detected.
+            let first_record_len = RECORD_OVERHEAD + 14;
+            for bit in 0..first_record_len * 8 {
+                let mut altered = wire.clone();
+                altered[bit / 8] ^= 1 << (bit % 8);
+                let (payloads, end) = open_all_with(aead, &altered);
+                assert!(
+                    payloads.is_empty(),
+                    "{aead} bit {bit}: altered record accepted"
+                );
+                assert!(
+                    end.is_err(),
+                    "{aead} bit {bit}: altered stream closed cleanly"
+                );
+            }
         }
     }
 
@@ -521,7 +591,7 @@ mod tests {
     fn a_failed_receiver_stays_failed() {
         let mut wire = sealed(&[b"a", b"b"], true);
         wire[RECORD_HEADER_LEN] ^= 1;
-        let mut receiver = ReceiveState::new(&KEY);
+        let mut receiver = ReceiveState::new(AEAD, &KEY);
         let mut reader = Cursor::new(&wire[..]);
         assert!(matches!(
             receiver.receive(&mut reader),
@@ -535,7 +605,7 @@ mod tests {
 
     #[test]
     fn oversized_payloads_are_refused_and_nothing_is_sent() {
-        let mut sender = SendState::new(&KEY);
+        let mut sender = SendState::new(AEAD, &KEY);
         let mut wire = Vec::new();
         let payload = vec![0u8; MAX_PAYLOAD_LEN + 1];
         assert!(matches!(
@@ -549,7 +619,7 @@ mod tests {
 
     #[test]
     fn nothing_is_sent_after_close() {
-        let mut sender = SendState::new(&KEY);
+        let mut sender = SendState::new(AEAD, &KEY);
         let mut wire = Vec::new();
         sender.close(&mut wire).expect("close");
         sender.close(&mut wire).expect("close again is a no-op");
@@ -583,7 +653,7 @@ mod tests {
     #[test]
     fn a_receive_resumes_after_a_read_timeout() {
         let wire = sealed(&[b"resumable payload"], true);
-        let mut receiver = ReceiveState::new(&KEY);
+        let mut receiver = ReceiveState::new(AEAD, &KEY);
         let mut reader = Stuttering {
             bytes: &wire,
             position: 0,
@@ -599,5 +669,27 @@ mod tests {
         };
         assert!(timeouts > 3);
         assert_eq!(payload.as_deref(), Some(&b"resumable payload"[..]));
+    }
+
+    #[test]
+    fn a_payload_sealed_in_place_is_the_same_record() {
+        let mut copied = Vec::new();
+        SendState::new(AEAD, &KEY)
+            .send(&mut copied, b"frame bytes")
+            .expect("send");
+        let mut buffer = vec![0u8; RECORD_HEADER_LEN + 3];
+        buffer.extend_from_slice(b"frame bytes");
+        let mut in_place = Vec::new();
+        let mut sender = SendState::new(AEAD, &KEY);
+        sender
+            .send_in_place(&mut in_place, &mut buffer, RECORD_HEADER_LEN + 3)
+            .expect("send in place");
+        assert_eq!(in_place, copied);
+        let (payloads, _) = open_all(&in_place);
+        assert_eq!(payloads, vec![b"frame bytes".to_vec()]);
+        let mut no_room = b"xy".to_vec();
+        assert!(sender
+            .send_in_place(&mut in_place, &mut no_room, 1)
+            .is_err());
     }
 }

@@ -35,6 +35,7 @@ pub fn daemon_with(tag: &str, toml: &str, password: &str, workload: &str, hold: 
         workload: workload.into(),
         images: Vec::new(),
         hold_migrations: hold,
+        workers: 2,
     })
     .expect("daemon starts")
 }

@@ -196,6 +196,10 @@ pub struct ServeArgs {
     /// their source without a time limit.
     #[arg(long, hide = true)]
     pub hold_migrations: bool,
+    /// Worker threads that encode and decode each migration's pages
+    /// (default: the machine's cores; 0: the engine's own thread).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
 }
 
 /// `ldmig migrate-domain`.
@@ -284,6 +288,10 @@ pub struct DemoArgs {
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Worker threads that encode and decode the pages, on each host
+    /// (default: the machine's cores; 0: the engines' own threads).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
 }
 
 /// Parses sizes and rates like `1G`, `512M`, `8K`, `4096` (powers of 1024).

@@ -30,6 +30,8 @@ struct Summary {
     zero_pages: u64,
     normal_pages: u64,
     compressed_pages: u64,
+    raw_pages: u64,
+    delta_pages: u64,
     compression_ratio: f64,
     mbps: f64,
     cpu_throttle_percentage: u8,
@@ -39,6 +41,8 @@ struct Summary {
     target_host: String,
     workload: String,
     seed: u64,
+    cipher: String,
+    workers: u32,
     error: Option<String>,
 }
 
@@ -99,6 +103,9 @@ fn start(
         workload: args.workload.clone(),
         images,
         hold_migrations: false,
+        workers: args
+            .workers
+            .unwrap_or_else(ldmig_shim::host::workers::default_workers),
     })
     .map_err(anyhow::Error::msg)
 }
@@ -121,6 +128,9 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         .map(parse_size)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let workers = args
+        .workers
+        .unwrap_or_else(ldmig_shim::host::workers::default_workers);
     let image = match &args.image {
         Some(path) => {
             let mut bytes = std::fs::read(path)
@@ -157,7 +167,7 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
     let target_address = target.listen_addr().to_string();
     if !json {
         console::err_line(&format!(
-            "Migrating {DOMAIN} ({}, {} workload) from t5-a to t5-b at {target_address} (TCP, SPAKE2 password + ChaCha20-Poly1305)",
+            "Migrating {DOMAIN} ({}, {} workload) from t5-a to t5-b at {target_address} (TCP, SPAKE2 password, AES-256-GCM or ChaCha20-Poly1305 as the CPUs prefer; {workers} workers)",
             output::size(memory),
             args.workload
         ));
@@ -224,6 +234,8 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         zero_pages: info.zero_pages,
         normal_pages: info.normal_pages,
         compressed_pages: info.compressed_pages,
+        raw_pages: info.raw_pages,
+        delta_pages: info.delta_pages,
         compression_ratio: info.compression_ratio,
         mbps: info.mbps,
         cpu_throttle_percentage: info.cpu_throttle_percentage,
@@ -233,6 +245,8 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         target_host: "t5-b".into(),
         workload: args.workload.clone(),
         seed: args.seed,
+        cipher: info.cipher.clone(),
+        workers,
         error,
     };
     if json {

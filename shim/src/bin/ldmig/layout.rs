@@ -281,6 +281,7 @@ MEMORY
             workload: "none".into(),
             images: Vec::new(),
             hold_migrations: false,
+            workers: 1,
         })
         .expect("daemon starts")
     }

@@ -68,6 +68,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 workload: args.workload,
                 images: Vec::new(),
                 hold_migrations: args.hold_migrations,
+                workers: args
+                    .workers
+                    .unwrap_or_else(ldmig_shim::host::workers::default_workers),
             })
             .map_err(anyhow::Error::msg)?;
             console::err_line(&format!(

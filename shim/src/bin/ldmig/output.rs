@@ -123,11 +123,14 @@ pub fn migration_summary(info: &MigrationInfo) -> String {
         ("zero pages", info.zero_pages.to_string()),
         ("normal pages", info.normal_pages.to_string()),
         ("compressed pages", info.compressed_pages.to_string()),
+        ("raw pages", info.raw_pages.to_string()),
+        ("delta pages", info.delta_pages.to_string()),
         (
             "compression ratio",
             format!("{:.2}", info.compression_ratio),
         ),
         ("bandwidth", format!("{:.0} Mbps", info.mbps)),
+        ("cipher", info.cipher.clone()),
         (
             "vCPU throttle",
             format!("{}%", info.cpu_throttle_percentage),

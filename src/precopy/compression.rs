@@ -1,0 +1,402 @@
+//! Adaptive compression: each bandwidth window the source compares the
+//! link's measured bandwidth with the workers' measured encode rate and the
+//! pages' measured LZ4 ratio, and picks, per page kind, the share of pages
+//! to compress that finishes soonest.
+//!
+//! Per page, carrying a fraction `f` of the non-zero pages as LZ4 and the
+//! rest raw costs
+//!
+//! ```text
+//! wire(f) = f * lz4_bytes + (1 - f) * raw_bytes        bytes on the link
+//! work(f) = f * lz4_ns    + (1 - f) * raw_ns           worker time
+//! time(f) = max(wire(f) / bandwidth, work(f) / workers)
+//! ```
+//!
+//! Both terms are linear in `f`, so the best `f` is 0, 1 or where they
+//! cross; the policy takes the least of the three. A fast link (or a
+//! link that is not the bottleneck) gets raw pages, never slowed by
+//! compression that does not pay; a slow one gets LZ4 on every page.
+//! Re-sent pages go as a delta against the version last sent whenever it
+//! is shorter than what LZ4 would send (or than a raw page, when raw is
+//! chosen).
+//!
+//! The bandwidth is measured separately for the windows that sent mostly
+//! raw pages and those that sent mostly LZ4, since a link can share the
+//! machine's CPU with the workers (both ends on one host, or a relay
+//! that encrypts): then raw pages leave the link more CPU and the two
+//! measures differ, and the comparison uses each. A window counts when
+//! the link pushed back (the transport refused a frame, or the cap held
+//! one back); otherwise the measure is only a lower bound. The mode not in
+//! use is measured again (one window) when its measure is older than
+//! [`PROBE_INTERVAL_WINDOWS`] windows, except under a bandwidth cap, which
+//! is the same bound for both.
+
+use crate::page::PAGE_SIZE;
+use crate::pipeline::{Method, PageKind, RateSnapshot};
+use crate::wire::record::{EncodeChoice, RECORD_HEADER_BYTES};
+
+/// Windows between two measures of the mode not in use.
+pub const PROBE_INTERVAL_WINDOWS: u32 = 20;
+/// Per mille: the whole range of the compressed share.
+const ALL: u32 = 1000;
+/// Measures of the two modes this close are one link (the mix may pay).
+const SAME_LINK_PERCENT: u64 = 25;
+/// Bytes of a raw record.
+const RAW_RECORD_BYTES: u64 = (RECORD_HEADER_BYTES + PAGE_SIZE) as u64;
+
+/// An exponentially weighted mean (weight 1/4 for each new value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Mean(Option<u64>);
+
+impl Mean {
+    fn add(&mut self, value: u64) {
+        self.0 = Some(match self.0 {
+            None => value,
+            Some(mean) => (mean * 3 + value) / 4,
+        });
+    }
+}
+
+/// The link as measured while sending mostly one way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LinkMeasure {
+    /// Bytes per second.
+    bandwidth: u64,
+    /// Measured while the link pushed back (else a lower bound).
+    saturated: bool,
+    /// The window it was measured in.
+    window: u32,
+}
+
+/// Which way most pages of a window went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Raw = 0,
+    Lz4 = 1,
+}
+
+/// The policy's measures and its current choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressionPolicy {
+    workers: u64,
+    window_ns: u64,
+    capped: bool,
+    window_start: Option<u64>,
+    window: u32,
+    window_bytes: u64,
+    window_blocked: bool,
+    last_rates: RateSnapshot,
+    lz4_ns: Mean,
+    raw_ns: Mean,
+    lz4_bytes: [Mean; 2],
+    links: [Option<LinkMeasure>; 2],
+    probing: Option<Mode>,
+    /// The compressed share per kind, per mille.
+    share: [u32; 2],
+    /// Error diffusion of the share, per kind.
+    carry: [u32; 2],
+}
+
+fn kind_index(kind: PageKind) -> usize {
+    match kind {
+        PageKind::FirstCopy => 0,
+        PageKind::Resend => 1,
+    }
+}
+
+impl CompressionPolicy {
+    /// A policy for `workers` workers (0, the state machine itself, counts
+    /// as 1), windows of `window_ns`, and whether a bandwidth cap is set.
+    /// Until it has measured, every page is compressed.
+    pub fn new(workers: u32, window_ns: u64, capped: bool) -> Self {
+        CompressionPolicy {
+            workers: u64::from(workers.max(1)),
+            window_ns: window_ns.max(1),
+            capped,
+            window_start: None,
+            window: 0,
+            window_bytes: 0,
+            window_blocked: false,
+            last_rates: RateSnapshot::default(),
+            lz4_ns: Mean::default(),
+            raw_ns: Mean::default(),
+            lz4_bytes: [Mean::default(); 2],
+            links: [None; 2],
+            probing: None,
+            share: [ALL; 2],
+            carry: [0; 2],
+        }
+    }
+
+    /// `bytes` left for the link.
+    pub fn note_sent(&mut self, bytes: u64) {
+        self.window_bytes += bytes;
+    }
+
+    /// The link pushed back: the transport refused a frame, or the cap
+    /// held one back.
+    pub fn note_blocked(&mut self) {
+        self.window_blocked = true;
+    }
+
+    /// The share of pages of `kind` compressed, per mille.
+    pub fn share(&self, kind: PageKind) -> u32 {
+        self.share[kind_index(kind)]
+    }
+
+    /// How the next non-zero page of `kind` goes.
+    pub fn choose(&mut self, kind: PageKind) -> EncodeChoice {
+        let at = kind_index(kind);
+        self.carry[at] += self.share[at];
+        if self.carry[at] >= ALL {
+            self.carry[at] -= ALL;
+            EncodeChoice::Lz4
+        } else {
+            EncodeChoice::Raw
+        }
+    }
+
+    /// The longest delta worth sending for a re-sent page: shorter than
+    /// LZ4's output when compressing is chosen, else than a raw page.
+    pub fn delta_limit(&self) -> usize {
+        let at = kind_index(PageKind::Resend);
+        let full = PAGE_SIZE - 1;
+        if self.share[at] >= ALL / 2 {
+            self.lz4_bytes[at].0.map_or(full, |bytes| {
+                (bytes as usize)
+                    .saturating_sub(RECORD_HEADER_BYTES)
+                    .min(full)
+            })
+        } else {
+            full
+        }
+    }
+
+    /// What one batch of `kind` carried: its pages asked as LZ4 and their
+    /// record bytes.
+    pub fn note_batch(&mut self, kind: PageKind, lz4_pages: u64, lz4_bytes: u64) {
+        if let Some(per_page) = lz4_bytes.checked_div(lz4_pages) {
+            self.lz4_bytes[kind_index(kind)].add(per_page);
+        }
+    }
+
+    /// Called every poll with the time and the workers' sums; closes the
+    /// window when it is over and chooses again.
+    pub fn tick(&mut self, now_ns: u64, rates: RateSnapshot) {
+        let start = *self.window_start.get_or_insert(now_ns);
+        let elapsed = now_ns.saturating_sub(start);
+        if elapsed < self.window_ns {
+            return;
+        }
+        let mode = if self.share[0] >= ALL / 2 {
+            Mode::Lz4
+        } else {
+            Mode::Raw
+        };
+        let bandwidth =
+            (u128::from(self.window_bytes) * 1_000_000_000 / u128::from(elapsed)) as u64;
+        if self.window_bytes > 0 {
+            let measure = &mut self.links[mode as usize];
+            *measure = Some(match *measure {
+                // A lower bound does not replace a measure taken while the
+                // link pushed back, unless it is higher.
+                Some(old)
+                    if old.saturated && !self.window_blocked && old.bandwidth >= bandwidth =>
+                {
+                    LinkMeasure {
+                        window: self.window,
+                        ..old
+                    }
+                }
+                _ => LinkMeasure {
+                    bandwidth,
+                    saturated: self.window_blocked,
+                    window: self.window,
+                },
+            });
+        }
+        let (lz4_pages, lz4_ns, _) = rates.since(&self.last_rates, Method::Lz4);
+        let (raw_pages, raw_ns, _) = rates.since(&self.last_rates, Method::Raw);
+        if let Some(per_page) = lz4_ns.checked_div(lz4_pages) {
+            self.lz4_ns.add(per_page);
+        }
+        if let Some(per_page) = raw_ns.checked_div(raw_pages) {
+            self.raw_ns.add(per_page);
+        }
+        self.last_rates = rates;
+        self.window += 1;
+        self.window_start = Some(now_ns);
+        self.window_bytes = 0;
+        self.window_blocked = false;
+        self.decide();
+    }
+
+    fn decide(&mut self) {
+        self.probing = None;
+        let stale = |measure: Option<LinkMeasure>, window: u32| {
+            measure.is_none_or(|measure| {
+                window.saturating_sub(measure.window) > PROBE_INTERVAL_WINDOWS
+            })
+        };
+        if !self.capped {
+            for mode in [Mode::Raw, Mode::Lz4] {
+                let other = 1 - mode as usize;
+                if stale(self.links[mode as usize], self.window) && self.links[other].is_some() {
+                    self.probing = Some(mode);
+                    let share = if mode == Mode::Lz4 { ALL } else { 0 };
+                    self.share = [share; 2];
+                    return;
+                }
+            }
+        }
+        for kind in [PageKind::FirstCopy, PageKind::Resend] {
+            let at = kind_index(kind);
+            if let Some(share) = self.best_share(at) {
+                self.share[at] = share;
+            }
+        }
+    }
+
+    /// The share that finishes soonest for kind `at`, once the costs are
+    /// known.
+    fn best_share(&self, at: usize) -> Option<u32> {
+        let lz4_bytes = self.lz4_bytes[at].0.or(self.lz4_bytes[0].0)?;
+        let (lz4_ns, raw_ns) = (self.lz4_ns.0?, self.raw_ns.0?);
+        let raw_link = self.links[Mode::Raw as usize].or(self.links[Mode::Lz4 as usize])?;
+        let lz4_link = self.links[Mode::Lz4 as usize].unwrap_or(raw_link);
+        let workers = self.workers;
+        // Picoseconds per page, so that integer arithmetic keeps precision.
+        let time = |bytes: u64, ns: u64, bandwidth: u64| {
+            let wire = u128::from(bytes) * 1_000_000_000_000 / u128::from(bandwidth.max(1));
+            let work = u128::from(ns) * 1000 / u128::from(workers);
+            wire.max(work)
+        };
+        let raw_time = time(RAW_RECORD_BYTES, raw_ns, raw_link.bandwidth);
+        let lz4_time = time(lz4_bytes, lz4_ns, lz4_link.bandwidth);
+        let mut best = if lz4_time <= raw_time {
+            (lz4_time, ALL)
+        } else {
+            (raw_time, 0)
+        };
+        // One link whatever the mode: a mix may keep both the link and the
+        // workers busy.
+        let (low, high) = (
+            raw_link.bandwidth.min(lz4_link.bandwidth),
+            raw_link.bandwidth.max(lz4_link.bandwidth),
+        );
+        if high.saturating_sub(low) * 100 <= low * SAME_LINK_PERCENT && lz4_ns > raw_ns {
+            let bandwidth = (low + high) / 2;
+            // wire(f) / bandwidth = work(f) / workers, solved for f.
+            let wire_gain = RAW_RECORD_BYTES.saturating_sub(lz4_bytes) as f64 / bandwidth as f64;
+            let work_cost = (lz4_ns - raw_ns) as f64 / 1e9 / workers as f64;
+            let raw_wire = RAW_RECORD_BYTES as f64 / bandwidth as f64;
+            let raw_work = raw_ns as f64 / 1e9 / workers as f64;
+            let share = (raw_wire - raw_work) / (wire_gain + work_cost);
+            if share > 0.0 && share < 1.0 {
+                let per_mille = (share * f64::from(ALL)) as u32;
+                let bytes = (u64::from(per_mille) * lz4_bytes
+                    + u64::from(ALL - per_mille) * RAW_RECORD_BYTES)
+                    / u64::from(ALL);
+                let ns = (u64::from(per_mille) * lz4_ns + u64::from(ALL - per_mille) * raw_ns)
+                    / u64::from(ALL);
+                let mixed = time(bytes, ns, bandwidth);
+                if mixed < best.0 {
+                    best = (mixed, per_mille);
+                }
+            }
+        }
+        Some(best.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::EncodeRates;
+
+    const MS: u64 = 1_000_000;
+
+    /// Runs windows where the link carries `bandwidth(mode)` bytes/s and
+    /// the workers take `lz4_ns` / `raw_ns` per page; returns the policy.
+    fn settle(
+        workers: u32,
+        capped: bool,
+        lz4_ns: u64,
+        raw_ns: u64,
+        bandwidth: impl Fn(bool) -> u64,
+    ) -> CompressionPolicy {
+        let rates = EncodeRates::new();
+        let mut policy = CompressionPolicy::new(workers, 100 * MS, capped);
+        let mut now = 0;
+        policy.tick(now, rates.snapshot());
+        for _ in 0..60 {
+            let compressing = policy.share(PageKind::FirstCopy) >= 500;
+            rates.add(Method::Lz4, 100, 100 * lz4_ns, 100 * 4096);
+            rates.add(Method::Raw, 100, 100 * raw_ns, 100 * 8208);
+            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
+            policy.note_batch(PageKind::Resend, 100, 100 * 2048);
+            policy.note_sent(bandwidth(compressing) / 10);
+            policy.note_blocked();
+            now += 100 * MS;
+            policy.tick(now, rates.snapshot());
+        }
+        policy
+    }
+
+    #[test]
+    fn a_slow_link_compresses_every_page() {
+        // 1 Gbit/s; LZ4 at 12 µs a page on 2 workers keeps up easily.
+        let policy = settle(2, false, 12_000, 1_500, |_| 125_000_000);
+        assert_eq!(policy.share(PageKind::FirstCopy), 1000);
+        assert_eq!(policy.share(PageKind::Resend), 1000);
+        // A delta must beat LZ4's 2048 bytes for a re-sent page.
+        assert_eq!(policy.delta_limit(), 2048 - RECORD_HEADER_BYTES);
+        let capped = settle(2, true, 12_000, 1_500, |_| 125_000_000);
+        assert_eq!(capped.share(PageKind::FirstCopy), 1000);
+    }
+
+    #[test]
+    fn a_link_faster_than_compression_gets_raw_pages() {
+        // 10 GB/s: raw pages leave faster than one worker compresses.
+        let policy = settle(1, false, 12_000, 1_500, |_| 10_000_000_000);
+        assert_eq!(policy.share(PageKind::FirstCopy), 0);
+        assert_eq!(policy.delta_limit(), PAGE_SIZE - 1);
+    }
+
+    #[test]
+    fn a_link_sharing_the_cpu_is_measured_per_mode() {
+        // Loopback on a busy machine: compressing takes the CPU the link
+        // needs, so the link carries 400 MB/s of LZ4 and 1.2 GB/s of raw.
+        let policy = settle(2, false, 12_000, 1_500, |compressing| {
+            if compressing {
+                400_000_000
+            } else {
+                1_200_000_000
+            }
+        });
+        assert_eq!(policy.share(PageKind::FirstCopy), 0);
+    }
+
+    #[test]
+    fn a_link_and_workers_of_about_the_same_speed_get_a_mix() {
+        // 10 GbE and 2 workers: compressing two pages in three keeps both busy.
+        let policy = settle(2, false, 12_000, 1_500, |_| 1_250_000_000);
+        let share = policy.share(PageKind::FirstCopy);
+        assert!(share > 300 && share < 900, "share {share}");
+        let mut policy = policy;
+        let compressed = (0..1000)
+            .filter(|_| policy.choose(PageKind::FirstCopy) == EncodeChoice::Lz4)
+            .count() as u32;
+        assert!(
+            compressed.abs_diff(share) <= 1,
+            "{compressed} of 1000 for {share}"
+        );
+    }
+
+    #[test]
+    fn before_any_measure_every_page_is_compressed() {
+        let mut policy = CompressionPolicy::new(4, 100 * MS, false);
+        assert_eq!(policy.choose(PageKind::FirstCopy), EncodeChoice::Lz4);
+        assert_eq!(policy.delta_limit(), PAGE_SIZE - 1);
+    }
+}
