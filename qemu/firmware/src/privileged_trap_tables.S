@@ -15,6 +15,11 @@
  *   tt 0x0c0-0x0c3    fill_0_normal:  64-bit (biased) stack fill
  *   any other tt      fatal: `ta 0xf0` with tt, TPC and TL in %o0-%o2;
  *                     the hypervisor reports it (reset.S, trap.rs)
+ *
+ * The TL > 0 half ends after tt 0x17f: tt 0x180-0x1ff are `ta 0x80`-
+ * `ta 0xff`, which a sun4v CPU takes to the hypervisor (HTBA) from
+ * privileged mode, so those 4 KiB of the table are never fetched, and the
+ * image's Rust code follows the table there (linker/niagara.ld).
  */
 #include "memory_map.h"
 #include "trap_macros.h"
@@ -27,8 +32,9 @@
 	.balign	32
 	.endm
 
-	/* One half (16 KiB): the entries for tt 0x000-0x1ff. */
-	.macro	TABLE_HALF
+	/* One half: the entries for tt 0x000 up to \end - 1 (0x200: the
+	 * whole 16 KiB; 0x180: without the hypervisor's software traps). */
+	.macro	TABLE_HALF end
 	.rept	0x080				/* tt 0x000-0x07f */
 	PRIVILEGED_FATAL_ENTRY
 	.endr
@@ -37,7 +43,7 @@
 	PRIVILEGED_FATAL_ENTRY
 	.endr
 	FILL_0_NORMAL				/* tt 0x0c0-0x0c3 */
-	.rept	0x200 - 0x0c4			/* tt 0x0c4-0x1ff */
+	.rept	\end - 0x0c4			/* tt 0x0c4 up to \end - 1 */
 	PRIVILEGED_FATAL_ENTRY
 	.endr
 	.endm
@@ -47,8 +53,8 @@
 	.globl	\name
 	.type	\name, #function
 \name:
-	TABLE_HALF				/* traps at TL 0 */
-	TABLE_HALF				/* traps at TL > 0 */
+	TABLE_HALF 0x200			/* traps at TL 0 */
+	TABLE_HALF 0x180			/* traps at TL > 0, up to tt 0x17f */
 	.size	\name, . - \name
 	.endm
 

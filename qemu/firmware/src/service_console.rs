@@ -7,7 +7,7 @@ use ldmig_hv::abi::cpu::CONS_WRITE;
 use ldmig_hv::trampoline::fast_trap;
 
 /// Bytes a line can hold before it goes out anyway.
-const LINE_BYTES: usize = 160;
+const LINE_BYTES: usize = 256;
 /// What each line starts with.
 const PREFIX: &[u8] = b"[primary] ";
 
