@@ -89,6 +89,7 @@ pub mod descriptor;
 pub mod frame;
 pub mod messages;
 pub mod record;
+pub mod serial;
 
 pub use codec::{BufferTooSmall, DecodeError, WireStruct};
 pub use frame::{seal_frame, Frame, FrameHeader, FrameType, FrameWriter, FRAME_HEADER_BYTES};

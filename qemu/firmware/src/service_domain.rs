@@ -2,12 +2,15 @@
 //! has dropped out of hyperprivileged mode, as the engine runs in a real
 //! service domain. It negotiates the hypervisor API (core trap from
 //! privileged mode), runs the conformance suite, migrates the guest,
-//! and hands its report to the hypervisor, which prints the verdict.
+//! and hands its report to the hypervisor, which prints the verdict. On a
+//! machine of a two-machine run it serves that run instead
+//! (`pair_driver`).
 
-use crate::boot_options::FLAG_CORRUPT_PAGE;
+use crate::boot_options::{FLAG_CORRUPT_PAGE, FLAG_PAIR_SOURCE, FLAG_PAIR_TARGET};
 use crate::call_table::FIRMWARE_REPORT;
 use crate::conformance::run_conformance_suite;
 use crate::migration_driver::migrate_guest;
+use crate::pair_driver::serve_pair;
 use crate::service_console::ServiceConsole;
 use crate::service_report::{ServiceReport, SERVICE_REPORT_MAGIC};
 use core::fmt::Write;
@@ -28,6 +31,15 @@ pub extern "C" fn ldmig_firmware_service_main(guest_domain: u64, flags: u64) -> 
         magic: SERVICE_REPORT_MAGIC,
         ..ServiceReport::default()
     };
+    if flags & (FLAG_PAIR_SOURCE | FLAG_PAIR_TARGET) != 0 {
+        let source = flags & FLAG_PAIR_SOURCE != 0;
+        serve_pair(
+            &mut console,
+            guest_domain,
+            source,
+            flags & FLAG_CORRUPT_PAGE != 0,
+        )
+    }
     match Sun4v::negotiate() {
         Ok(_) => {
             let _ = writeln!(
