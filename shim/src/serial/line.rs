@@ -21,11 +21,8 @@ impl TcpLine {
         loop {
             match TcpStream::connect(address) {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    stream
-                        .set_nonblocking(true)
-                        .map_err(|error| format!("the serial line {address}: {error}"))?;
-                    return Ok(TcpLine { stream });
+                    return TcpLine::from_stream(stream)
+                        .map_err(|error| format!("the serial line {address}: {error}"));
                 }
                 Err(error) if Instant::now() >= deadline => {
                     return Err(format!("cannot reach the serial line {address}: {error}"));
@@ -33,6 +30,15 @@ impl TcpLine {
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+}
+
+impl TcpLine {
+    /// A connected stream as a line (made non-blocking).
+    pub fn from_stream(stream: TcpStream) -> std::io::Result<TcpLine> {
+        let _ = stream.set_nodelay(true);
+        stream.set_nonblocking(true)?;
+        Ok(TcpLine { stream })
     }
 }
 

@@ -23,6 +23,8 @@ pub type ShimLink = SerialLink<TcpLine, { 256 << 10 }, { 256 << 10 }>;
 const COMMAND_REPEAT: Duration = Duration::from_millis(500);
 /// Largest frame relayed (the firmware's frames are at most 64 KiB).
 const MAX_FRAME: usize = 256 << 10;
+/// The pump thread's stack: the link's rings are built on it.
+pub(crate) const PUMP_STACK_BYTES: usize = 16 << 20;
 
 /// What the shim knows of its machine.
 #[derive(Clone, Debug, Default)]
@@ -59,22 +61,32 @@ impl MachineEnd {
     /// `ldmig[host] console: ...`.
     pub fn start(line: TcpLine, host: &str) -> MachineEnd {
         let shared = Arc::new(Shared::default());
-        let pump = Pump {
-            shared: shared.clone(),
-            link: Box::new(SerialLink::new(line)),
-            host: host.to_string(),
-            text: Vec::new(),
-            to_peer: None,
-            to_machine: None,
-            buffer: vec![0u8; MAX_FRAME],
-            started: Instant::now(),
-            command_sent: None,
-        };
-        let thread = std::thread::spawn(move || pump.run());
-        MachineEnd {
-            shared,
-            thread: Some(thread),
+        let pump_shared = shared.clone();
+        let host = host.to_string();
+        // The link is built in its thread, whose stack has room for the
+        // rings while they are moved into their box.
+        let thread = std::thread::Builder::new()
+            .name(format!("ldmig-serial-{host}"))
+            .stack_size(PUMP_STACK_BYTES)
+            .spawn(move || {
+                Pump {
+                    shared: pump_shared,
+                    link: Box::new(SerialLink::new(line)),
+                    host,
+                    text: Vec::new(),
+                    to_peer: None,
+                    to_machine: None,
+                    buffer: vec![0u8; MAX_FRAME],
+                    started: Instant::now(),
+                    command_sent: None,
+                }
+                .run();
+            })
+            .ok();
+        if thread.is_none() {
+            lock(&shared.view).failure = Some("cannot start the serial line's thread".into());
         }
+        MachineEnd { shared, thread }
     }
 
     /// A copy of what is known now.
@@ -265,5 +277,161 @@ impl Pump {
             self.to_machine = None;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::frame_channel;
+    use ldmig::wire::codec::{Reserved, Text};
+    use ldmig::wire::serial::{CommandKind, MachinePhase, MachineRole, MachineState};
+    use std::net::{TcpListener, TcpStream};
+    use zerocopy::FromZeros;
+
+    /// The machine's end of the line: a link over the accepted socket,
+    /// polled by the test as the firmware polls its UART.
+    struct Machine {
+        link: Box<SerialLink<TcpLine, { 256 << 10 }, { 256 << 10 }>>,
+        started: Instant,
+    }
+
+    impl Machine {
+        fn poll(&mut self) {
+            let now = self.started.elapsed().as_nanos() as u64;
+            self.link
+                .poll(now, &mut |_| {})
+                .expect("the machine's link");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+
+        /// Polls until `done` holds (or fails after a generous bound, so
+        /// that a broken pump ends the test instead of hanging it).
+        fn poll_until(&mut self, what: &str, mut done: impl FnMut(&mut Machine) -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !done(self) {
+                assert!(Instant::now() < deadline, "never happened: {what}");
+                self.poll();
+            }
+        }
+    }
+
+    fn pair() -> (MachineEnd, Machine, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let address = listener.local_addr().expect("bound").to_string();
+        let shim_line = TcpLine::connect(&address, Duration::from_secs(5)).expect("connects");
+        let (stream, _) = listener.accept().expect("accepted");
+        let raw = stream.try_clone().expect("a second handle");
+        let machine = Machine {
+            link: Box::new(SerialLink::new(TcpLine::from_stream(stream).expect("line"))),
+            started: Instant::now(),
+        };
+        (MachineEnd::start(shim_line, "test-host"), machine, raw)
+    }
+
+    /// Runs `body` on a thread whose stack holds the machine's link.
+    fn on_big_stack(body: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(PUMP_STACK_BYTES)
+            .spawn(body)
+            .expect("a thread")
+            .join()
+            .expect("the test body passed");
+    }
+
+    #[test]
+    fn console_status_commands_and_frames_cross_the_pump() {
+        on_big_stack(console_status_commands_and_frames);
+    }
+
+    fn console_status_commands_and_frames() {
+        let (end, mut machine, mut raw) = pair();
+        // Console text is plain bytes between records: one line logged.
+        raw.write_all(b"[primary] hello from the machine\r\n")
+            .expect("console text");
+        let mut status = MachineStatus::new_zeroed();
+        status.role = MachineRole::Source.into();
+        status.state = MachineState::Idle.into();
+        status.phase = MachinePhase::Setup.into();
+        status.guest_progress = 7.into();
+        machine.link.send_status(&status);
+        machine.poll_until("the shim sees the status and the line", |_| {
+            let view = end.view();
+            view.console_lines == 1
+                && view
+                    .status
+                    .is_some_and(|seen| seen.guest_progress.get() == 7)
+        });
+
+        // A command is sent until the status shows it taken.
+        let command = Command {
+            kind: CommandKind::Migrate.into(),
+            reserved: Reserved::ZERO,
+            request: 5.into(),
+            downtime_limit_ms: 300.into(),
+            reserved2: Reserved::ZERO,
+            max_bandwidth: 0.into(),
+            domain: Text::new("ldg1"),
+            target_domain: Text::new("ldg1"),
+        };
+        end.command(command);
+        let mut taken = None;
+        machine.poll_until("the machine receives the command", |machine| {
+            taken = taken.or(machine.link.take_command());
+            taken.is_some()
+        });
+        assert_eq!(taken.map(|command| command.request.get()), Some(5));
+        status.request = 5.into();
+        status.state = MachineState::Migrating.into();
+        machine.link.send_status(&status);
+        machine.poll_until("the shim sees the command taken", |_| {
+            end.view()
+                .status
+                .is_some_and(|seen| seen.request.get() == 5)
+        });
+
+        // Frames both ways between the machine and the relay's end.
+        let (engine_end, mut relay_end) = frame_channel(64 << 10);
+        end.attach(engine_end);
+        let outbound: Vec<u8> = (0..20_000u32).map(|index| (index % 251) as u8).collect();
+        assert_eq!(machine.link.queue_frame(&outbound), Ok(true));
+        let mut buffer = vec![0u8; MAX_FRAME];
+        let mut relayed = None;
+        machine.poll_until("the machine's frame reaches the relay", |_| {
+            if relayed.is_none() {
+                relayed = relay_end.receive(&mut buffer).expect("open");
+            }
+            relayed.is_some()
+        });
+        assert_eq!(&buffer[..relayed.unwrap_or(0)], &outbound[..]);
+        let inbound = b"a frame from the peer".to_vec();
+        assert_eq!(relay_end.send(&inbound), Ok(true));
+        let mut arrived = None;
+        machine.poll_until("the peer's frame reaches the machine", |machine| {
+            if arrived.is_none() {
+                arrived = machine.link.take_frame(&mut buffer).expect("intact");
+            }
+            arrived.is_some()
+        });
+        assert_eq!(&buffer[..arrived.unwrap_or(0)], &inbound[..]);
+        assert!(end.view().failure.is_none());
+    }
+
+    #[test]
+    fn a_closed_line_is_the_pumps_failure() {
+        on_big_stack(a_closed_line);
+    }
+
+    fn a_closed_line() {
+        let (end, machine, raw) = pair();
+        drop(machine);
+        drop(raw);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while end.view().failure.is_none() {
+            assert!(Instant::now() < deadline, "the closed line was not noticed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let failure = end.view().failure.unwrap_or_default();
+        assert!(failure.starts_with("the serial line failed"), "{failure}");
     }
 }
