@@ -13,6 +13,17 @@
 //! byte on a Nak or when nothing was acknowledged for
 //! [`RETRANSMIT_AFTER_NS`] — at most [`MAX_RETRIES`] times in a row for one
 //! position, then the link has failed ([`LinkError::RetriesExhausted`]).
+//!
+//! A line may hold far more than the receiver takes in a retransmit
+//! interval (a socket in front of a busy machine's UART), so a timeout is
+//! no proof of loss. After one, the sender sends a single record (a probe)
+//! until an Ack shows progress, then goes on after the highest position it
+//! ever sent (the rest is presumed still on its way; a real loss shows as
+//! a gap, and a Nak, once newer records arrive), and the timeout doubles with each go-back
+//! in a row, up to [`MAX_BACKOFF_SHIFT`] doublings: a stalled receiver gets
+//! a few duplicate records, not a window of them each interval. A Nak for
+//! the position the sender went back to less than a timeout ago is the
+//! receiver still seeing the old records and is not obeyed again.
 
 use super::framing::{frame_record, LineDecoder, LineEvent, MAX_LINE_RECORD_BYTES};
 use super::ring::ByteRing;
@@ -27,6 +38,8 @@ use zerocopy::IntoBytes;
 pub const RETRANSMIT_AFTER_NS: u64 = 1_000_000_000;
 /// Go-backs in a row for one position before the link gives up.
 pub const MAX_RETRIES: u32 = 8;
+/// The retransmit timeout doubles this many times at most.
+pub const MAX_BACKOFF_SHIFT: u32 = 3;
 /// An Ack at least this often (the window, and a sign of life).
 pub const ACK_INTERVAL_NS: u64 = 100_000_000;
 /// A Nak for the same position at most this often.
@@ -163,6 +176,10 @@ struct Sender<const TX: usize> {
     /// When the retransmit timer started (`None`: nothing in flight).
     timer: Option<u64>,
     retries: u32,
+    /// After a timeout: one record only until an Ack shows progress.
+    probing: bool,
+    /// The position and time of the last go-back.
+    last_go_back: Option<(u32, u64)>,
 }
 
 impl<const TX: usize> Sender<TX> {
@@ -176,7 +193,23 @@ impl<const TX: usize> Sender<TX> {
             sent_high: 0,
             timer: None,
             retries: 0,
+            probing: false,
+            last_go_back: None,
         }
+    }
+
+    /// The retransmit timeout now: doubled for each go-back in a row.
+    fn timeout(&self) -> u64 {
+        RETRANSMIT_AFTER_NS << self.retries.min(MAX_BACKOFF_SHIFT)
+    }
+
+    /// Whether a Nak for `position` at `now` asks for a go-back: not when
+    /// the sender went back there less than a timeout ago (the Nak is for
+    /// records sent before that).
+    fn obeys_nak(&self, position: u32, now: u64) -> bool {
+        self.last_go_back.is_none_or(|(at_position, at)| {
+            at_position != position || now.saturating_sub(at) >= self.timeout()
+        })
     }
 
     fn in_flight(&self) -> bool {
@@ -194,6 +227,16 @@ impl<const TX: usize> Sender<TX> {
             if ahead(self.next, self.acked).is_some_and(|n| n > 0) {
                 self.next = self.acked;
             }
+            if self.probing {
+                // The probe was answered: the receiver is alive and what
+                // was sent before the timeout is presumed still on its
+                // way (a real loss shows as a gap, and a Nak, once new
+                // records arrive).
+                self.probing = false;
+                if ahead(self.next, self.sent_high).is_some_and(|n| n > 0) {
+                    self.next = self.sent_high;
+                }
+            }
             self.timer = self.in_flight().then_some(now);
         }
         self.window_end = position.wrapping_add(window);
@@ -208,9 +251,9 @@ impl<const TX: usize> Sender<TX> {
         self.timer.get_or_insert(now);
     }
 
-    /// Back to the oldest unacknowledged byte; the error when that was
-    /// the last retry.
-    fn go_back(&mut self, now: u64) -> Result<(), LinkError> {
+    /// Back to the oldest unacknowledged byte (`probe`: one record only,
+    /// after a timeout); the error when that was the last retry.
+    fn go_back(&mut self, now: u64, probe: bool) -> Result<(), LinkError> {
         self.retries += 1;
         if self.retries > MAX_RETRIES {
             return Err(LinkError::RetriesExhausted {
@@ -219,6 +262,8 @@ impl<const TX: usize> Sender<TX> {
         }
         self.next = self.acked;
         self.timer = Some(now);
+        self.probing = probe;
+        self.last_go_back = Some((self.acked, now));
         Ok(())
     }
 
@@ -226,7 +271,11 @@ impl<const TX: usize> Sender<TX> {
     fn next_chunk(&self) -> (u32, usize) {
         let queued_end = self.acked.wrapping_add(self.ring.len() as u32);
         let available = ahead(self.next, queued_end).unwrap_or(0);
-        let allowed = ahead(self.next, self.window_end).unwrap_or(0);
+        let allowed = if self.probing && self.next != self.acked {
+            0
+        } else {
+            ahead(self.next, self.window_end).unwrap_or(0)
+        };
         (self.next, available.min(allowed).min(MAX_DATA_PAYLOAD))
     }
 }
@@ -439,8 +488,8 @@ impl<L: SerialLine, const TX: usize, const RX: usize> SerialLink<L, TX, RX> {
     fn exchange(&mut self, now: u64, text: &mut impl FnMut(u8)) -> Result<(), LinkError> {
         self.receive(now, text)?;
         if let Some(started) = self.sender.timer {
-            if self.sender.in_flight() && now.saturating_sub(started) >= RETRANSMIT_AFTER_NS {
-                self.sender.go_back(now)?;
+            if self.sender.in_flight() && now.saturating_sub(started) >= self.sender.timeout() {
+                self.sender.go_back(now, true)?;
             }
         }
         self.compose(now);
@@ -488,8 +537,11 @@ impl<L: SerialLine, const TX: usize, const RX: usize> SerialLink<L, TX, RX> {
             Some(RecordKind::Ack) => self.sender.acknowledge(position, window, now),
             Some(RecordKind::Nak) => {
                 self.sender.acknowledge(position, window, now);
-                if self.sender.acked == position && self.sender.in_flight() {
-                    self.sender.go_back(now)?;
+                if self.sender.acked == position
+                    && self.sender.in_flight()
+                    && self.sender.obeys_nak(position, now)
+                {
+                    self.sender.go_back(now, false)?;
                 }
             }
             Some(RecordKind::Status) => match MachineStatus::decode(record.payload) {
@@ -833,6 +885,68 @@ mod tests {
         });
         assert_eq!(received, frames);
         assert_eq!(a.statistics().records_resent, 0);
+    }
+
+    #[test]
+    fn a_stalled_receiver_behind_a_deep_line_gets_probes_not_windows() {
+        // The line holds twice the window (a socket in front of a UART);
+        // b does not read for 5 s, as a machine busy elsewhere.
+        let (mut a, mut b, _, _) = pair(65536);
+        let frames: Vec<Vec<u8>> = (0..12).map(|index| frame(index, 5000)).collect();
+        let mut queued = 0;
+        let mut received = Vec::new();
+        b.poll(0, &mut |_| {}).expect("b's first Ack");
+        a.poll(0, &mut |_| {}).expect("a polls");
+        b.poll(0, &mut |_| {}).expect("b polls");
+        for step in 1..500u64 {
+            while queued < frames.len() && a.queue_frame(&frames[queued]).expect("link up") {
+                queued += 1;
+            }
+            a.poll(step * 10_000_000, &mut |_| {}).expect("a polls");
+        }
+        let stalled = a.statistics().records_resent;
+        run(&mut a, &mut b, 20_000, |a, b| {
+            while queued < frames.len() && a.queue_frame(&frames[queued]).expect("link up") {
+                queued += 1;
+            }
+            let mut buffer = [0u8; 8192];
+            while let Some(length) = b.take_frame(&mut buffer).expect("link up") {
+                received.push(buffer[..length].to_vec());
+            }
+            received.len() == frames.len() && a.all_acknowledged()
+        });
+        assert_eq!(received, frames);
+        // Timeouts at 1 s and 3 s (doubling): one probe record each.
+        assert_eq!(stalled, 2, "probes while b was stalled");
+        assert!(
+            a.statistics().records_resent <= stalled + 2,
+            "resent {} records in all",
+            a.statistics().records_resent
+        );
+    }
+
+    #[test]
+    fn a_repeated_nak_for_the_same_position_is_obeyed_once_per_timeout() {
+        let mut sender = Sender::<4096>::new();
+        assert!(sender.ring.push(&[7u8; 3000]));
+        sender.acknowledge(0, 4096, 0);
+        sender.sent(0, 3000, 0);
+        assert!(sender.obeys_nak(0, 10));
+        sender.go_back(10, false).expect("first go-back");
+        assert!(
+            !sender.obeys_nak(0, 200_000_000),
+            "the Nak is for the old records"
+        );
+        assert!(sender.obeys_nak(0, 10 + 2 * RETRANSMIT_AFTER_NS));
+        assert!(sender.obeys_nak(100, 200_000_000), "another position");
+        assert_eq!(sender.timeout(), 2 * RETRANSMIT_AFTER_NS);
+        for _ in 0..5 {
+            sender.go_back(20, true).expect("a probe");
+        }
+        assert_eq!(sender.timeout(), RETRANSMIT_AFTER_NS << MAX_BACKOFF_SHIFT);
+        assert_eq!(sender.next_chunk(), (0, MAX_DATA_PAYLOAD.min(3000)));
+        sender.sent(0, MAX_DATA_PAYLOAD.min(3000), 20);
+        assert_eq!(sender.next_chunk().1, 0, "one record while probing");
     }
 
     #[test]
