@@ -17,12 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The shim's link: rings wide enough for any frame the engines send.
-pub type ShimLink = SerialLink<TcpLine, { 256 << 10 }, { 256 << 10 }>;
+/// The shim's link: rings for any frame the firmware's engines send or
+/// take (their own rings are 32 KiB) and little more: what waits here is
+/// hidden from the source engine's view of the link's pace.
+pub type ShimLink = SerialLink<TcpLine, { 64 << 10 }, { 64 << 10 }>;
 /// A command is sent again this often until the machine shows it taken.
 const COMMAND_REPEAT: Duration = Duration::from_millis(500);
-/// Largest frame relayed (the firmware's frames are at most 64 KiB).
-const MAX_FRAME: usize = 256 << 10;
+/// Largest frame relayed (the shim's rings hold no larger).
+const MAX_FRAME: usize = 64 << 10;
 /// The pump thread's stack: the link's rings are built on it.
 pub(crate) const PUMP_STACK_BYTES: usize = 16 << 20;
 
@@ -292,7 +294,7 @@ mod tests {
     /// The machine's end of the line: a link over the accepted socket,
     /// polled by the test as the firmware polls its UART.
     struct Machine {
-        link: Box<SerialLink<TcpLine, { 256 << 10 }, { 256 << 10 }>>,
+        link: Box<ShimLink>,
         started: Instant,
     }
 
