@@ -18,6 +18,9 @@
 //! - [`ldc_transport`]: that transport over LDC to the shim: descriptor
 //!   rings exported through the map table and read with `LDC_COPY`, and
 //!   the engine–shim control protocol as LDC messages.
+//! - [`serial_link`]: that transport over a serial line (a UART) to the
+//!   shim: a reliable, flow-controlled stream of frames in CRC-checked
+//!   records, with console text and the host's status on the same line.
 //!
 //! The control-domain shim, the secure channel and the harness are the
 //! `ldmig-shim` crate; the simulated machine is `ldmig-sim`.
@@ -34,6 +37,7 @@ pub mod page;
 pub mod pipeline;
 pub mod precopy;
 pub mod rules;
+pub mod serial_link;
 pub mod stats;
 pub mod transport;
 pub mod wire;

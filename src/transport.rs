@@ -44,3 +44,15 @@ pub trait Transport {
     /// `Ok(None)` when nothing has arrived.
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError>;
 }
+
+/// A transport borrowed mutably is one (so an engine can run over
+/// `&mut dyn Transport`, one engine type for every link a host has).
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
+        (**self).send(frame)
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        (**self).receive(buffer)
+    }
+}

@@ -143,6 +143,10 @@ pub struct MigrationInfo {
     /// Held by the test hook until `ReleaseMigration` (source side).
     #[serde(default)]
     pub held: bool,
+    /// The engine runs in a machine behind a serial line: that line and
+    /// the machine's guest (`ldmig serve --serial`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<crate::serial::SerialEngineInfo>,
 }
 
 /// One domain as `list` shows it.

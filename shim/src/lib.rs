@@ -14,6 +14,8 @@
 //! - [`ldc_end`]: the shim's end of an engine's LDC channel;
 //! - [`host`]: the glue that puts a simulated engine and its LDC hop in
 //!   one process (what the daemon and the harness share);
+//! - [`serial`]: the daemon of a machine whose engine runs in the machine,
+//!   behind its serial line (the firmware on QEMU niagara);
 //! - [`harness`]: deterministic whole migrations for tests, benchmarks and
 //!   the demo.
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@ pub mod outgoing;
 pub mod peer;
 pub mod relay;
 pub mod secure;
+pub mod serial;
 
 pub use control::{call, Event, Request};
 pub use daemon::{Daemon, DaemonOptions};

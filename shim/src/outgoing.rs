@@ -198,7 +198,8 @@ pub(crate) fn migrate_domain(
     event
 }
 
-fn describe_channel_error(target: &str, error: &ChannelError) -> String {
+/// The administrator's words for a secure-channel failure with `target`.
+pub(crate) fn describe_channel_error(target: &str, error: &ChannelError) -> String {
     if error.is_security_failure() {
         format!("Authentication with {target} failed: {error} (is the migration password right?)")
     } else {

@@ -94,6 +94,7 @@ pub mod descriptor;
 pub mod frame;
 pub mod messages;
 pub mod record;
+pub mod serial;
 
 pub use codec::{BufferTooSmall, DecodeError, WireStruct};
 pub use frame::{

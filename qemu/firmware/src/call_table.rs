@@ -7,7 +7,7 @@
 //! privileged mode.
 
 use ldmig_hv::abi::core::{API_GET_VERSION, API_SET_VERSION};
-use ldmig_hv::abi::cpu::{CONS_PUTCHAR, CONS_WRITE, CPU_YIELD};
+use ldmig_hv::abi::cpu::{CONS_PUTCHAR, CONS_READ, CONS_WRITE, CPU_YIELD};
 use ldmig_hv::abi::migration as mig;
 
 /// Firmware-private fast-trap function, outside every API group: returns
@@ -69,7 +69,7 @@ pub const MIGRATION_CALLS: [KnownCall; 18] = [
 ];
 
 /// The other calls the firmware's contexts make.
-pub const OTHER_CALLS: [KnownCall; 7] = [
+pub const OTHER_CALLS: [KnownCall; 8] = [
     KnownCall {
         name: "API_SET_VERSION",
         trap: TrapKind::Core,
@@ -82,6 +82,7 @@ pub const OTHER_CALLS: [KnownCall; 7] = [
     },
     fast("CPU_YIELD", CPU_YIELD),
     fast("CONS_WRITE", CONS_WRITE),
+    fast("CONS_READ", CONS_READ),
     fast("CONS_PUTCHAR", CONS_PUTCHAR),
     fast("FIRMWARE_ECHO", FIRMWARE_ECHO),
     fast("FIRMWARE_REPORT", FIRMWARE_REPORT),

@@ -41,8 +41,10 @@ pub mod boot_options;
 pub mod call_table;
 pub mod conformance;
 pub mod console;
+pub mod console_line;
 pub mod context_switch;
 pub mod cpu_registers;
+pub mod domain_digest;
 pub mod engine_checks;
 pub mod fixed_text;
 pub mod guest_layout;
@@ -52,6 +54,7 @@ pub mod memory_map;
 pub mod migration_driver;
 pub mod observed_hypervisor;
 pub mod pages;
+pub mod pair_driver;
 pub mod report;
 pub mod ring_transport;
 pub mod selftest;
@@ -64,7 +67,7 @@ pub mod switchover_check;
 pub mod trap;
 pub mod trap_checks;
 
-use boot_options::{BootOptions, FLAG_CORRUPT_PAGE};
+use boot_options::{BootOptions, FLAG_PAIR_TARGET};
 use console::Console;
 use core::fmt::Write;
 use hypervisor::{partition, SelfTestResult, MACHINE};
@@ -103,6 +106,11 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
         trap::trap_table_address()
     );
     let options = BootOptions::read();
+    if options.paired() {
+        // The UART carries the migration too: take received bytes 16 at
+        // a time.
+        console.enable_fifos();
+    }
     if let Err(error) = MACHINE.with(|machine| partition::power_on(machine, options)) {
         let _ = writeln!(console, "ldmig firmware: fatal: power-on failed: {error:?}");
         halt()
@@ -123,9 +131,18 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
             failed: self_test.failed as u64,
         };
         partition::retire_self_test_domains(machine);
-        let guest = partition::create_guest(machine, seed);
+        // The target of a two-machine run starts with an empty partition.
+        let guest = if options.flags & FLAG_PAIR_TARGET != 0 {
+            Ok(0)
+        } else {
+            partition::create_guest(machine, seed)
+        };
         partition::start_service_domain(machine);
-        guest.map(|id| (id, machine.print_domains(&mut Console::new(), id)))
+        // Domain 0 is the service domain: no guest to migrate here.
+        guest.map(|id| {
+            let highlight = if id == 0 { u64::MAX } else { id };
+            (id, machine.print_domains(&mut Console::new(), highlight))
+        })
     });
     let Ok((guest, ())) = guest else {
         let _ = writeln!(
@@ -143,12 +160,7 @@ pub extern "C" fn ldmig_firmware_main() -> ! {
             ""
         }
     );
-    let flags = if options.corrupt_page {
-        FLAG_CORRUPT_PAGE
-    } else {
-        0
-    };
-    context_switch::launch_service_domain(guest, flags)
+    context_switch::launch_service_domain(guest, options.flags)
 }
 
 /// Stops here for good (until QEMU is killed).

@@ -10,14 +10,14 @@
 //! its progress counter is read back there.
 
 use crate::cpu_registers::now_ns;
-use crate::guest_layout::{GUEST_CRYPTO_UNITS, GUEST_NAME, GUEST_STATE_RA};
+use crate::guest_layout::{GUEST_CRYPTO_UNITS, GUEST_NAME};
 use crate::guest_workload::{ERRORS_OFFSET, GUEST_STATE_MAGIC, MAGIC_OFFSET, PROGRESS_OFFSET};
 use crate::observed_hypervisor::{CallLog, ObservedHypervisor};
 use crate::pages::AlignedPage;
 use crate::ring_transport::{FrameRing, RingEnd, SOURCE_SLOT_BYTES, TARGET_SLOT_BYTES};
 use crate::service_console::ServiceConsole;
 use crate::service_report::{MigrationEnd, ServiceReport};
-use crate::switchover_check::SwitchoverCheck;
+use crate::switchover_check::{guest_state_word, SwitchoverCheck, SwitchoverMode};
 use core::fmt::Write;
 use ldmig::precopy::config::{NS_PER_MS, NS_PER_SECOND};
 use ldmig::precopy::{
@@ -25,6 +25,7 @@ use ldmig::precopy::{
     TargetPoll,
 };
 use ldmig::stats::MigrationStats;
+use ldmig::transport::Transport;
 use ldmig_hv::abi::cpu::CPU_YIELD;
 use ldmig_hv::hypervisor::{DomainId, GuestMemory};
 use ldmig_hv::sun4v::Sun4v;
@@ -107,18 +108,15 @@ pub fn cpu_yield() {
     unsafe { fast_trap(CPU_YIELD, &[]) };
 }
 
-/// A word of the guest's state page in `domain`, read through the
-/// hypervisor.
-fn guest_state_word(hv: &mut Sun4v, domain: DomainId, offset: u64) -> Result<u64, HvError> {
-    let mut page = AlignedPage::zeroed();
-    hv.read_memory(domain, GUEST_STATE_RA, &mut page.0)?;
-    let offset = offset as usize;
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&page.0[offset..offset + 8]);
-    Ok(u64::from_be_bytes(word))
-}
+/// The source engine as the image runs it: over the observed `Sun4v` and
+/// whatever link carries its frames (one engine type for both links, so
+/// the image holds its code once).
+pub type ImageSourceEngine<'a> = SourceEngine<'a, ObservedHypervisor<'a>, &'a mut dyn Transport>;
+/// The target engine as the image runs it.
+pub type ImageTargetEngine<'a> = TargetEngine<'a, ObservedHypervisor<'a>, &'a mut dyn Transport>;
 
-fn negotiated(console: &mut ServiceConsole) -> Option<Sun4v> {
+/// A negotiated `Sun4v` handle, or the refusal on the console.
+pub fn negotiated(console: &mut ServiceConsole) -> Option<Sun4v> {
     match Sun4v::negotiate() {
         Ok(hv) => Some(hv),
         Err(error) => {
@@ -150,12 +148,14 @@ pub fn migrate_guest(
     );
 
     let log = CallLog::default();
-    let check = SwitchoverCheck::new(source, corrupt_page);
+    let check = SwitchoverCheck::new(SwitchoverMode::Compare { source }, corrupt_page);
     let (Some(source_hv), Some(target_hv)) = (negotiated(console), negotiated(console)) else {
         return;
     };
     let forward = FrameRing::<SOURCE_SLOT_BYTES>::new();
     let backward = FrameRing::<TARGET_SLOT_BYTES>::new();
+    let mut source_end = RingEnd::new(&forward, &backward);
+    let mut target_end = RingEnd::new(&backward, &forward);
     let mut bitmap = [0u64; BITMAP_WORDS];
     let mut frame = [0u8; SOURCE_SLOT_BYTES];
     let mut page = AlignedPage::zeroed();
@@ -171,9 +171,9 @@ pub fn migrate_guest(
         frame: &mut frame,
         page: &mut page.0,
     };
-    let mut source_engine = match SourceEngine::new(
-        ObservedHypervisor::source(source_hv, &log),
-        RingEnd::new(&forward, &backward),
+    let mut source_engine: ImageSourceEngine<'_> = match SourceEngine::new(
+        ObservedHypervisor::new(source_hv, &log, None),
+        &mut source_end as &mut dyn Transport,
         source,
         shape,
         config,
@@ -185,9 +185,9 @@ pub fn migrate_guest(
             return;
         }
     };
-    let mut target_engine = TargetEngine::new(
-        ObservedHypervisor::target(target_hv, &log, &check),
-        RingEnd::new(&backward, &forward),
+    let mut target_engine: ImageTargetEngine<'_> = TargetEngine::new(
+        ObservedHypervisor::new(target_hv, &log, Some(&check)),
+        &mut target_end as &mut dyn Transport,
         config,
         &mut inbox,
     );

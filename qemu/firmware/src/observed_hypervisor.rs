@@ -1,8 +1,9 @@
 //! The engines' hypervisor handle in the service domain: the real `Sun4v`
 //! (every call a `ta 0x80` from privileged mode), with each call counted
-//! per MIGRATION function, the dirty-log syncs summed, and — on the
-//! target's `MIG_DOMAIN_RESUME` — the switchover check run first, at the
-//! one moment both copies of the domain are complete and stopped.
+//! per MIGRATION function, the dirty-log syncs summed, and the switchover
+//! check run at the one moment the copies of the domain are complete and
+//! stopped: before the target's `MIG_DOMAIN_RESUME`, and (a source's
+//! digest between two machines) before the source's `MIG_DOMAIN_DESTROY`.
 
 use crate::call_table::{migration_call_index, MIGRATION_CALLS};
 use crate::switchover_check::SwitchoverCheck;
@@ -48,22 +49,10 @@ pub struct ObservedHypervisor<'a> {
 }
 
 impl<'a> ObservedHypervisor<'a> {
-    /// The source engine's handle.
-    pub fn source(inner: Sun4v, log: &'a CallLog) -> Self {
-        ObservedHypervisor {
-            inner,
-            log,
-            check: None,
-        }
-    }
-
-    /// The target engine's handle: runs `check` before the first resume.
-    pub fn target(inner: Sun4v, log: &'a CallLog, check: &'a SwitchoverCheck) -> Self {
-        ObservedHypervisor {
-            inner,
-            log,
-            check: Some(check),
-        }
+    /// An engine's handle, logging into `log`, running `check` (if any)
+    /// before a resume and before a destroy.
+    pub fn new(inner: Sun4v, log: &'a CallLog, check: Option<&'a SwitchoverCheck>) -> Self {
+        ObservedHypervisor { inner, log, check }
     }
 }
 
@@ -132,7 +121,7 @@ impl VcpuControl for ObservedHypervisor<'_> {
 
     fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
         if let Some(check) = self.check {
-            check.run_once(&mut self.inner, domain);
+            check.before_resume(&mut self.inner, domain);
         }
         self.log.count(mig::MIG_DOMAIN_RESUME);
         self.inner.resume(domain)
@@ -176,6 +165,9 @@ impl DomainControl for ObservedHypervisor<'_> {
     }
 
     fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {
+        if let Some(check) = self.check {
+            check.before_destroy(&mut self.inner, domain);
+        }
         self.log.count(mig::MIG_DOMAIN_DESTROY);
         self.inner.destroy_domain(domain)
     }

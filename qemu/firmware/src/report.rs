@@ -111,8 +111,11 @@ fn verdict(machine: &Machine, service: &ServiceReport, end: Option<MigrationEnd>
         format_args!("self-test: {} failed", self_test.failed),
     );
     reasons.require(
-        service.conformance_failed == 0,
-        format_args!("conformance: {} failed", service.conformance_failed),
+        service.conformance_failed == 0 && service.conformance_passed > 0,
+        format_args!(
+            "conformance: {} failed, {} passed",
+            service.conformance_failed, service.conformance_passed
+        ),
     );
     reasons.require(
         end == Some(MigrationEnd::Completed),
@@ -245,7 +248,10 @@ fn write_json(
     json.number("checks_failed", machine.self_test.failed);
     json.number("conformance_passed", service.conformance_passed);
     json.number("conformance_failed", service.conformance_failed);
-    json.boolean("conformance_wired", service.conformance_wired == 1);
+    json.text(
+        "conformance_ldc",
+        "not run: no LDC calls in this hypervisor",
+    );
 
     let _ = json.key("migration").write_str("");
     {

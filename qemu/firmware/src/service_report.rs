@@ -65,8 +65,6 @@ pub struct ServiceReport {
     pub conformance_passed: u64,
     /// Conformance functions that failed.
     pub conformance_failed: u64,
-    /// 1 once the suite exists in the image (conformance.rs), else 0.
-    pub conformance_wired: u64,
     /// A [`MigrationEnd`].
     pub migration_end: u64,
     /// The engine's `StopReason` of a failure (0: none).

@@ -34,8 +34,12 @@ impl Machine {
     }
 
     /// As [`Self::caller_buffer`] without the alignment rule (the console
-    /// calls take any bytes).
+    /// calls take any bytes). An empty buffer is inside any memory: no byte
+    /// of it is touched.
     pub fn caller_bytes(&self, caller: Caller, ra: u64, length: u64) -> Result<u64, u64> {
+        if length == 0 {
+            return Ok(ra);
+        }
         match caller {
             Caller::Hypervisor => HYPERVISOR_CALLER_MEMORY
                 .iter()

@@ -10,8 +10,8 @@ use super::Machine;
 use crate::call_table::{known_call_index, TrapKind, FIRMWARE_ECHO, FIRMWARE_REPORT};
 use crate::console::Console;
 use ldmig_hv::abi::core::{API_GET_VERSION, API_SET_VERSION};
-use ldmig_hv::abi::cpu::{CONS_PUTCHAR, CONS_WRITE, CPU_YIELD};
-use ldmig_hv::abi::error::{EBADTRAP, EINVAL, EOK};
+use ldmig_hv::abi::cpu::{CONS_PUTCHAR, CONS_READ, CONS_WRITE, CPU_YIELD};
+use ldmig_hv::abi::error::{EBADTRAP, EINVAL, EOK, EWOULDBLOCK};
 use ldmig_hv::abi::{group, migration as mig};
 
 /// What the call asks of the caller's vCPU besides its return values.
@@ -133,6 +133,10 @@ impl Machine {
                 self.console_write(caller, args[0], args[1]),
                 CallEffect::Return,
             ),
+            CONS_READ => (
+                self.console_read(caller, args[0], args[1]),
+                CallEffect::Return,
+            ),
             CONS_PUTCHAR => (console_putchar(args[0]), CallEffect::Return),
             FIRMWARE_REPORT => self.firmware_report(caller, args[0], args[1]),
             _ => (
@@ -142,16 +146,46 @@ impl Machine {
         }
     }
 
+    /// `CONS_WRITE`: the bytes the UART takes (RET1), `EWOULDBLOCK` when
+    /// it takes none (its character device is blocked).
     fn console_write(&mut self, caller: Caller, ra: u64, length: u64) -> Outcome {
         let address = self.caller_bytes(caller, ra, length)?;
         let mut console = Console::new();
-        for offset in 0..length {
+        let mut written = 0;
+        while written < length {
             // Inside the caller's checked buffer.
             // SAFETY: the caller is stopped in its trap.
-            let byte = unsafe { core::ptr::read_volatile((address + offset) as *const u8) };
-            console.put_byte(byte);
+            let byte = unsafe { core::ptr::read_volatile((address + written) as *const u8) };
+            if !console.try_put_byte(byte) {
+                break;
+            }
+            written += 1;
         }
-        Ok([length, 0, 0, 0])
+        if written == 0 && length > 0 {
+            return Err(EWOULDBLOCK);
+        }
+        Ok([written, 0, 0, 0])
+    }
+
+    /// `CONS_READ`: the received bytes waiting (RET1, at most `length`),
+    /// `EWOULDBLOCK` when none waits.
+    fn console_read(&mut self, caller: Caller, ra: u64, length: u64) -> Outcome {
+        let address = self.caller_bytes(caller, ra, length)?;
+        let mut console = Console::new();
+        let mut read = 0;
+        while read < length {
+            let Some(byte) = console.try_get_byte() else {
+                break;
+            };
+            // Inside the caller's checked buffer.
+            // SAFETY: the caller is stopped in its trap.
+            unsafe { core::ptr::write_volatile((address + read) as *mut u8, byte) };
+            read += 1;
+        }
+        if read == 0 && length > 0 {
+            return Err(EWOULDBLOCK);
+        }
+        Ok([read, 0, 0, 0])
     }
 
     fn firmware_report(&mut self, caller: Caller, ra: u64, length: u64) -> (Outcome, CallEffect) {

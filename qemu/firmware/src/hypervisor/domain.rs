@@ -13,8 +13,9 @@ use zerocopy::byteorder::big_endian::U64;
 pub const PAGE_BYTES: u64 = 8192;
 /// Memory blocks one domain may have.
 pub const MAX_BLOCKS: usize = 4;
-/// vCPUs one domain may have.
-pub const MAX_VCPUS: usize = 4;
+/// vCPUs one domain may have: every strand of the machine (hv/API.md
+/// bounds `MIG_DOMAIN_CREATE` by the free strands alone).
+pub const MAX_VCPUS: usize = super::MACHINE_STRANDS as usize;
 /// Dirty-bitmap words per block: enough for a block as large as partition
 /// RAM, so any block that can be bound can be logged.
 pub const DIRTY_WORDS: usize = (PARTITION_RAM.size / PAGE_BYTES / 64) as usize;
@@ -110,7 +111,8 @@ impl BlockMapping {
 pub struct Domain {
     /// The hypervisor's number for it.
     pub id: DomainId,
-    /// Torn down (`MIG_DOMAIN_DESTROY`): its slot is kept, unused.
+    /// Torn down (`MIG_DOMAIN_DESTROY`): the slot is free for the next
+    /// domain created.
     pub destroyed: bool,
     /// Its name, for the console.
     pub name: &'static str,
@@ -136,12 +138,7 @@ impl Domain {
     /// A domain with `vcpu_count` stopped vCPUs (all-zero states but their
     /// ids and `CPU_STATE` stopped), no memory, no crypto units.
     pub fn new(id: DomainId, name: &'static str, kind: DomainKind, vcpu_count: usize) -> Self {
-        let mut vcpus = [VcpuState::zeroed(); MAX_VCPUS];
-        for (index, vcpu) in vcpus.iter_mut().enumerate() {
-            vcpu.vcpu_id = U64::new(index as u64);
-            vcpu.cpu_state = U64::new(CPU_STATE_STOPPED);
-        }
-        Domain {
+        let mut domain = Domain {
             id,
             destroyed: false,
             name,
@@ -152,7 +149,30 @@ impl Domain {
             crypto_units: 0,
             blocks: heapless::Vec::new(),
             vcpu_count,
-            vcpus,
+            vcpus: [VcpuState::zeroed(); MAX_VCPUS],
+        };
+        domain.reset(id, name, kind, vcpu_count);
+        domain
+    }
+
+    /// Makes this (destroyed) slot the new domain `id`, in place: what
+    /// [`Domain::new`] gives, without a copy of the save areas through the
+    /// stack.
+    pub fn reset(&mut self, id: DomainId, name: &'static str, kind: DomainKind, vcpu_count: usize) {
+        self.id = id;
+        self.destroyed = false;
+        self.name = name;
+        self.kind = kind;
+        self.run_state = DomainRunState::Normal;
+        self.suspended = true;
+        self.throttle_percent = 0;
+        self.crypto_units = 0;
+        self.blocks.clear();
+        self.vcpu_count = vcpu_count;
+        for (index, vcpu) in self.vcpus.iter_mut().enumerate() {
+            *vcpu = VcpuState::zeroed();
+            vcpu.vcpu_id = U64::new(index as u64);
+            vcpu.cpu_state = U64::new(CPU_STATE_STOPPED);
         }
     }
 
@@ -165,12 +185,18 @@ impl Domain {
             .find_map(|(index, block)| block.physical(ra, length).map(|pa| (index, pa)))
     }
 
-    /// Whether vCPU `vcpu` may be scheduled now.
+    /// Whether vCPU `vcpu` may be scheduled now. A vCPU whose state was
+    /// loaded at TL > 0 or GL > 0 (`MIG_VCPU_SET_STATE` accepts any state
+    /// hv/API.md calls loadable) is not: the context switch enters
+    /// privileged contexts at TL 0 and GL 0 only, where this hypervisor's
+    /// vCPUs leave the strand (a hypercall).
     pub fn vcpu_runnable(&self, vcpu: usize) -> bool {
         self.kind != DomainKind::SelfTest
             && !self.suspended
             && self.run_state != DomainRunState::Error
             && vcpu < self.vcpu_count
             && self.vcpus[vcpu].cpu_state.get() == CPU_STATE_RUNNING
+            && self.vcpus[vcpu].tl.get() == 0
+            && self.vcpus[vcpu].gl.get() == 0
     }
 }

@@ -5,12 +5,13 @@
 //!
 //! Two limits of this hypervisor beyond hv/API.md: at most
 //! [`MAX_BLOCKS`](super::domain::MAX_BLOCKS) blocks per domain (a further
-//! `MIG_MEMBLOCK_BIND` is `EINVAL`), and `MIG_VCPU_SET_STATE` loads only
-//! states stopped at TL 0 and GL 0 (at a hypercall, where this hypervisor
-//! stops vCPUs), else `EINVAL`.
+//! `MIG_MEMBLOCK_BIND` is `EINVAL`), and a vCPU whose state
+//! `MIG_VCPU_SET_STATE` loaded at TL > 0 or GL > 0 is not scheduled (the
+//! load itself is accepted, as hv/API.md says; this hypervisor stops and
+//! enters vCPUs at a hypercall, TL 0 and GL 0, only: domain.rs).
 
 use super::caller::{copy_physical, write_physical_word, zero_physical, Caller};
-use super::domain::{BlockMapping, Domain, DomainKind, MAX_BLOCKS, MAX_VCPUS, PAGE_BYTES};
+use super::domain::{BlockMapping, Domain, DomainKind, MAX_BLOCKS, PAGE_BYTES};
 use super::Machine;
 use crate::hypervisor::caller::BUFFER_ALIGNMENT;
 use ldmig_hv::abi::error::{EBADALIGN, EBUSY, ECPUERROR, EINVAL, ENOCPU, ENORADDR, ETOOMANY};
@@ -25,12 +26,6 @@ const MAX_THROTTLE_PERCENT: u64 = 99;
 
 fn returns(ret1: u64) -> Outcome {
     Ok([ret1, 0, 0, 0])
-}
-
-/// Whether a state may be loaded into vCPU `vcpu`: hv/API.md's rule
-/// (`VcpuState::loadable_into`) and this hypervisor's TL 0 / GL 0 one.
-fn state_is_loadable(state: &VcpuState, vcpu: u64) -> bool {
-    state.loadable_into(vcpu) && state.tl.get() == 0 && state.gl.get() == 0
 }
 
 impl Machine {
@@ -134,6 +129,11 @@ impl Machine {
             return Err(EBADALIGN);
         }
         let buffer = self.caller_buffer(caller, buffer_ra, length)?;
+        if length == 0 {
+            // Nothing to copy: success after the domain and alignment
+            // checks (hv/API.md).
+            return returns(0);
+        }
         let (_, guest) = entry.block_of(guest_ra, length).ok_or(ENORADDR)?;
         let (from, to) = if to_guest {
             (buffer, guest)
@@ -209,7 +209,7 @@ impl Machine {
         // a local.
         // SAFETY: the caller is stopped in its trap.
         unsafe { copy_physical(buffer, target as u64, VcpuState::BYTES as u64) };
-        if !state_is_loadable(&state, args[1]) {
+        if !state.loadable_into(args[1]) {
             return Err(EINVAL);
         }
         self.known_mut(args[0])?.vcpus[index] = state;
@@ -217,12 +217,13 @@ impl Machine {
     }
 
     /// `MIG_DOMAIN_CREATE`: a suspended guest domain with `vcpus` stopped
-    /// vCPUs and no memory; RET1 its number.
+    /// vCPUs and no memory; RET1 its number. `ETOOMANY` also when all
+    /// [`MAX_DOMAINS`](super::MAX_DOMAINS) slots hold live domains.
     pub fn mig_domain_create(&mut self, vcpus: u64) -> Outcome {
         if vcpus == 0 {
             return Err(EINVAL);
         }
-        if vcpus > self.free_strands || vcpus > MAX_VCPUS as u64 {
+        if vcpus > self.free_strands {
             return Err(ETOOMANY);
         }
         let id = self

@@ -30,16 +30,17 @@ pub mod vcpu_trap;
 use crate::boot_options::BootOptions;
 use crate::strand_cell::StrandCell;
 use caller::Caller;
-use domain::{Domain, DomainKind};
+use domain::{Domain, DomainKind, MAX_VCPUS};
 use ldmig_hv::hypervisor::DomainId;
 use negotiation::Negotiations;
 use physical::FreeRanges;
 use scheduler::Scheduler;
 use statistics::Statistics;
 
-/// Domains one boot can create (ids and slots are never reused: a
-/// destroyed domain keeps its slot, marked destroyed, so that the save
-/// areas of the others never move).
+/// Domains that can exist at once. Domain numbers are never reused while
+/// the hypervisor runs (hv/API.md); slots are: a destroyed domain's slot is
+/// marked destroyed and the next domain created takes it over, in place, so
+/// that the save areas of the other domains never move.
 pub const MAX_DOMAINS: usize = 8;
 /// vCPUs the hypervisor multiplexes on the one strand, in all domains.
 pub const MACHINE_STRANDS: u64 = 16;
@@ -143,22 +144,31 @@ impl Machine {
         self.domains.get(slot).filter(|domain| !domain.destroyed)
     }
 
-    /// Creates a domain (suspended, stopped vCPUs, no memory) in the next
-    /// slot, taking `vcpus` strands; its number, or `None` when no slot or
-    /// not enough strands are left.
+    /// Creates a domain (suspended, stopped vCPUs, no memory) in the first
+    /// destroyed slot, or a new one, taking `vcpus` strands; its number (a
+    /// new one, never reused), or `None` when no slot or not enough strands
+    /// are left.
     pub fn create_domain(
         &mut self,
         name: &'static str,
         kind: DomainKind,
         vcpus: usize,
     ) -> Option<DomainId> {
-        if vcpus as u64 > self.free_strands || self.domains.is_full() {
+        if vcpus as u64 > self.free_strands || vcpus > MAX_VCPUS {
             return None;
         }
         let id = self.next_domain_id;
-        let slot = self.domains.len();
-        // Cannot fail: checked not full above.
-        let _ = self.domains.push(Domain::new(id, name, kind, vcpus));
+        let slot = match self.domains.iter().position(|domain| domain.destroyed) {
+            Some(slot) => {
+                self.domains[slot].reset(id, name, kind, vcpus);
+                slot
+            }
+            None => {
+                let slot = self.domains.len();
+                self.domains.push(Domain::new(id, name, kind, vcpus)).ok()?;
+                slot
+            }
+        };
         self.next_domain_id += 1;
         self.free_strands -= vcpus as u64;
         self.scheduler.reset_slot(slot);
@@ -166,8 +176,8 @@ impl Machine {
     }
 
     /// Tears domain `id` down: memory, strands, crypto units back; its
-    /// translations dropped; its slot stays, marked destroyed. False if it
-    /// does not exist.
+    /// translations dropped; its slot is marked destroyed (free for the
+    /// next domain created). False if it does not exist.
     pub fn destroy_domain(&mut self, id: DomainId) -> bool {
         let Some(slot) = self.slot_of(id) else {
             return false;

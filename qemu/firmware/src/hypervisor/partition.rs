@@ -25,6 +25,8 @@ use zerocopy::byteorder::big_endian::U64;
 
 /// The service domain.
 pub const SERVICE_DOMAIN: DomainId = 0;
+/// vCPUs of the service domain.
+pub const SERVICE_VCPUS: usize = 1;
 /// The self-test's "source" domain.
 pub const SELF_TEST_SOURCE: DomainId = 1;
 /// The self-test's "target" domain.
@@ -62,7 +64,7 @@ pub fn power_on(machine: &mut Machine, options: BootOptions) -> Result<(), Parti
     machine.free_crypto_units = MACHINE_CRYPTO_UNITS;
 
     let service = machine
-        .create_domain("primary", DomainKind::Service, 1)
+        .create_domain("primary", DomainKind::Service, SERVICE_VCPUS)
         .ok_or(PartitionError::NoDomain)?;
     let domain = machine
         .domain_mut(service)

@@ -200,6 +200,12 @@ pub struct ServeArgs {
     /// (default: the machine's cores; 0: the engine's own thread).
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+    /// The engine runs in the machine behind this serial line instead of
+    /// a simulated one: HOST:PORT of its UART's TCP character device (QEMU
+    /// `-serial tcp:HOST:PORT,server=on`). The host description gives the
+    /// machine's static facts; the workload options do not apply.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub serial: Option<String>,
 }
 
 /// `ldmig migrate-domain`.

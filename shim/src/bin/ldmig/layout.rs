@@ -240,7 +240,30 @@ fn status(info: &MigrationInfo) -> String {
             size(info.transferred_bytes),
         ],
     ];
-    format!("STATUS\n{}", table("    ", &[13, 12, 12, 15, 6], &rows))
+    let mut text = format!("STATUS\n{}", table("    ", &[13, 12, 12, 15, 6], &rows));
+    if let Some(serial) = &info.serial {
+        let rows = vec![
+            cells(&["LINK", "LINE BYTES", "RESENT", "DAMAGED", "GUEST PROGRESS"]),
+            vec![
+                serial.link.clone(),
+                serial.line_bytes.to_string(),
+                serial.records_resent.to_string(),
+                serial.records_damaged.to_string(),
+                format!(
+                    "{} ({} at the switchover, {})",
+                    serial.guest_progress,
+                    serial.guest_progress_at_switchover,
+                    if serial.guest_running {
+                        "running"
+                    } else {
+                        "stopped"
+                    }
+                ),
+            ],
+        ];
+        text.push_str(&table("    ", &[13, 12, 12, 15], &rows));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use clap::Parser;
 use cli::{parse_size, Action, Cli, CountArgs, MemoryArgs};
 use ldmig_shim::control::{call, Event, Request};
 use ldmig_shim::operations::AdminOperation;
+use ldmig_shim::serial::{SerialDaemon, SerialOptions};
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
 use output::ProgressDisplay;
@@ -59,6 +60,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let password = read_password_file(&args.password_file)?;
             let listener = std::net::TcpListener::bind(args.listen)
                 .with_context(|| format!("listening on {}", args.listen))?;
+            if let Some(serial) = args.serial {
+                let daemon = SerialDaemon::start(SerialOptions {
+                    description,
+                    serial: serial.clone(),
+                    listener,
+                    control_path: control.clone(),
+                    password,
+                })
+                .map_err(anyhow::Error::msg)?;
+                console::err_line(&format!(
+                    "ldmig: serving the machine behind {serial} on {} (control socket {})",
+                    daemon.listen_addr(),
+                    daemon.control_path().display()
+                ));
+                daemon.wait();
+                return Ok(ExitCode::SUCCESS);
+            }
             let daemon = Daemon::start(DaemonOptions {
                 description,
                 listener,
