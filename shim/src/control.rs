@@ -9,11 +9,12 @@
 //!    | <---- Event::Done | Failed  |   then the daemon closes
 //! ```
 
+use crate::control_socket::{connect_checked, ConnectError};
+use crate::hooks::AfterRelease;
 use crate::operations::AdminOperation;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a command asks of its daemon.
@@ -30,8 +31,11 @@ pub enum Request {
         target_domain: String,
         /// Only check.
         dry_run: bool,
-        /// The migration password.
-        password: String,
+        /// A password file the daemon reads for the user who asks (who
+        /// must own it; absolute path). `None`: the daemon's own password.
+        /// The request never carries a password itself.
+        #[serde(default)]
+        password_file: Option<PathBuf>,
         /// Downtime limit in milliseconds.
         downtime_limit_ms: u64,
         /// Bandwidth cap in bytes per second.
@@ -63,11 +67,19 @@ pub enum Request {
         /// What to do.
         operation: AdminOperation,
     },
-    /// Test hook: let a migration that a daemon started with
-    /// `hold_migrations` holds go on.
+    /// Test hook: let a migration that a daemon holds (`hold_migrations`,
+    /// `hooks.hold_at`) go on.
     ReleaseMigration {
         /// The domain.
         domain: String,
+        /// What the daemon does once it goes on.
+        #[serde(default)]
+        then: AfterRelease,
+    },
+    /// Test hook: a fault of the machine (`out-of-memory`, or `none`).
+    InjectFault {
+        /// The fault.
+        fault: String,
     },
 }
 
@@ -260,8 +272,8 @@ impl Event {
 /// Why talking to a daemon failed.
 #[derive(Debug)]
 pub enum ClientError {
-    /// No daemon at that socket.
-    Connect(std::path::PathBuf, std::io::Error),
+    /// No daemon at that socket, or one the client does not trust.
+    Connect(PathBuf, ConnectError),
     /// The connection broke.
     Io(std::io::Error),
     /// The daemon said something that is not an event.
@@ -273,9 +285,14 @@ pub enum ClientError {
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::Connect(path, error) => write!(
+            ClientError::Connect(path, ConnectError::Unreachable(error)) => write!(
                 f,
                 "cannot reach the ldmig daemon at {}: {error} (is `ldmig serve` running? set --control or LDMIG_CONTROL)",
+                path.display()
+            ),
+            ClientError::Connect(path, error) => write!(
+                f,
+                "not talking to {}: {error}",
                 path.display()
             ),
             ClientError::Io(error) => write!(f, "the daemon connection broke: {error}"),
@@ -288,13 +305,14 @@ impl std::fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// Sends `request` to the daemon at `socket` and hands every event to
-/// `on_event`; returns the final one.
+/// `on_event`; returns the final one. Nothing is sent unless the socket
+/// and the daemon behind it belong to this user or root.
 pub fn call(
     socket: &Path,
     request: &Request,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Event, ClientError> {
-    let mut stream = UnixStream::connect(socket)
+    let mut stream = connect_checked(socket)
         .map_err(|error| ClientError::Connect(socket.to_path_buf(), error))?;
     let mut line =
         serde_json::to_string(request).map_err(|error| ClientError::Garbled(error.to_string()))?;

@@ -8,7 +8,8 @@
 //!    | Start ----------------------------------->  |  lock, start the engine
 //!    | Frame* <=================================> Frame*   (engine <-> engine)
 //!    | <--- Report {digests}                       |  after the domain resumed
-//!  Abort {reason} either way ends it.
+//!  Abort {reason} either way ends it; Held {held} either way (test hooks)
+//!  says a side holds the migration, so the other's clock stands still.
 //! ```
 
 use ldmig_hv::resources::{DomainRequirements, HostResources};
@@ -58,6 +59,13 @@ pub enum PeerMessage {
     Abort {
         /// Why.
         reason: String,
+    },
+    /// Test hooks: this side holds the migration (`held`) or goes on; the
+    /// other side's engine clock stands still meanwhile, so no timeout
+    /// runs out while a test holds a migration at a phase.
+    Held {
+        /// Holding (true) or going on (false).
+        held: bool,
     },
 }
 

@@ -13,7 +13,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -41,6 +40,13 @@ fn scratch(name: &str) -> PathBuf {
     directory
 }
 
+/// A password file the daemons accept: this user's, mode 0600.
+fn password_file(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("password file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -52,7 +58,8 @@ fn host_toml(name: &str, with_domain: bool) -> String {
     let mut text = format!(
         "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
          engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
-         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n"
+         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n{}",
+        support::ALLOW_LOOPBACK
     );
     if with_domain {
         text.push_str(
@@ -89,6 +96,8 @@ fn serve_with(
         .arg(&description)
         .args(["--listen", &address, "--password-file"])
         .arg(password_file)
+        .arg("--state-dir")
+        .arg(directory.join(format!("{name}.state")))
         .args(options)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -134,9 +143,7 @@ fn text(output: &Output) -> String {
 fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let directory = scratch("migrate");
     let password = directory.join("password");
-    std::fs::File::create(&password)
-        .and_then(|mut file| file.write_all(b"s3cret-migration\n"))
-        .expect("password file");
+    password_file(&password, "s3cret-migration\n");
     let a = serve(&directory, "t5-a", &host_toml("t5-a", true), &password);
     let b = serve(&directory, "t5-b", &host_toml("t5-b", false), &password);
     let password_arg = password.to_str().expect("utf-8 path");
@@ -243,7 +250,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
 fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
     let directory = scratch("guide");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hv/sim/hosts");
     let read = |file: &str| std::fs::read_to_string(hosts.join(file)).expect("host file");
     let source = serve(
@@ -292,8 +299,8 @@ fn host_only_bad_input_gets_a_clear_error() {
         "{}",
         text(&output)
     );
-    let output = ldmig(&missing, &["migrate-domain", "ldg1", "somewhere"]);
-    assert!(text(&output).contains("no password"), "{}", text(&output));
+    let output = ldmig(&missing, &["migrate-domain", "ldg1", "somewhere:99999"]);
+    assert!(text(&output).contains("out of range"), "{}", text(&output));
     let output = ldmig(&missing, &["demo", "--memory", "3Q"]);
     assert!(text(&output).contains("unknown unit"), "{}", text(&output));
     let output = Command::new(BINARY)
@@ -444,7 +451,7 @@ fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive:
 fn host_only_operations_during_a_migration_between_two_serve_processes() {
     let directory = scratch("operations");
     let password = directory.join("password");
-    std::fs::write(&password, "s3cret-migration\n").expect("password file");
+    password_file(&password, "s3cret-migration\n");
     // The hook holds the migration after its first pre-copy round, before
     // the commit, until release-migration: it surely runs meanwhile.
     let hold = ["--hold-migrations"];
@@ -571,7 +578,7 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
 fn host_only_guides_listings_are_printed_character_for_character() {
     let directory = scratch("listings");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let source = serve(
         &directory,
         "guide-source",
@@ -621,7 +628,7 @@ fn into_closed_pipe(control: &Path, args: &[&str]) -> Output {
 fn host_only_a_closed_pipe_ends_ldmig_quietly() {
     let directory = scratch("pipe");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let password_arg = password.to_str().expect("utf-8 path");
     let a = serve(&directory, "t5-a", &support::source_host(), &password);
     let b = serve(&directory, "t5-b", &support::target_host(), &password);

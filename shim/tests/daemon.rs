@@ -12,7 +12,7 @@ use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use support::{daemon_with, host_file, PASSWORD};
+use support::{daemon_with, host_file, ALLOW_LOOPBACK, PASSWORD};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -20,7 +20,7 @@ fn host(name: &str, domain_memory: Option<&str>) -> String {
          crypto_units = 4\nengine_versions = {{ oldest = 1, newest = 1 }}\n\n\
          [[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
          [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
-         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n"
+         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n{ALLOW_LOOPBACK}"
     );
     if let Some(memory) = domain_memory {
         text.push_str(&format!(
@@ -37,19 +37,14 @@ fn daemon(tag: &str, toml: &str, password: &str, workload: &str) -> Daemon {
     daemon_with(tag, toml, password, workload, false)
 }
 
-fn migrate(
-    source: &Daemon,
-    target: &str,
-    dry_run: bool,
-    password: &str,
-    max_bandwidth: Option<u64>,
-) -> Event {
+/// Migrates ldg1 with the source daemon's own password.
+fn migrate(source: &Daemon, target: &str, dry_run: bool, max_bandwidth: Option<u64>) -> Event {
     let request = Request::MigrateDomain {
         domain: "ldg1".into(),
         target: target.into(),
         target_domain: "ldg1".into(),
         dry_run,
-        password: password.into(),
+        password_file: None,
         downtime_limit_ms: 300,
         max_bandwidth,
     };
@@ -83,7 +78,7 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
     let address = target.listen_addr().to_string();
     // A bandwidth cap stretches the migration so both sides can be watched.
     let migration = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, PASSWORD, Some(4 << 20)));
+        let running = scope.spawn(|| migrate(&source, &address, false, Some(4 << 20)));
         let (mut seen_source, mut seen_target) = (false, false);
         let deadline = Instant::now() + Duration::from_secs(120);
         while !(seen_source && seen_target) && Instant::now() < deadline && !running.is_finished() {
@@ -148,7 +143,7 @@ fn cancel_from_another_client_leaves_the_source_running() {
     let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
     let address = target.listen_addr().to_string();
     let (migration, cancel) = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, PASSWORD, Some(1 << 20)));
+        let running = scope.spawn(|| migrate(&source, &address, false, Some(1 << 20)));
         // Wait until the migration runs, then cancel it from here.
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
@@ -207,7 +202,7 @@ fn guides_memory_example_fails_with_the_guides_two_lines() {
             target: address.clone(),
             target_domain: "ldg-src".into(),
             dry_run,
-            password: PASSWORD.into(),
+            password_file: None,
             downtime_limit_ms: 300,
             max_bandwidth: None,
         };
@@ -233,13 +228,7 @@ fn guides_memory_example_fails_with_the_guides_two_lines() {
 fn wrong_password_is_refused_and_nothing_moves() {
     let source = daemon("src", &host("t5-a", Some("1M")), PASSWORD, "idle");
     let target = daemon("dst", &host("t5-b", None), "another password", "idle");
-    let event = migrate(
-        &source,
-        &target.listen_addr().to_string(),
-        false,
-        PASSWORD,
-        None,
-    );
+    let event = migrate(&source, &target.listen_addr().to_string(), false, None);
     match event {
         Event::Failed { message, .. } => {
             assert!(message.contains("Authentication"), "{message}");
@@ -343,7 +332,7 @@ fn tampered_replayed_and_truncated_streams_are_refused_and_nothing_is_lost() {
         let source = daemon("src", &host("t5-a", Some("2M")), PASSWORD, "moderate");
         let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
         let address = proxy(target.listen_addr().to_string(), attack);
-        let event = migrate(&source, &address, false, PASSWORD, None);
+        let event = migrate(&source, &address, false, None);
         assert!(
             matches!(event, Event::Failed { .. }),
             "{name} stream accepted: {event:?}"

@@ -162,6 +162,7 @@ fn while_held(source: &Daemon, target: &Daemon, domain: &str, checks: impl FnOnc
         let _ = ask(
             source,
             &Request::ReleaseMigration {
+                then: Default::default(),
                 domain: domain.into(),
             },
         );

@@ -26,18 +26,26 @@ pub fn socket_path(tag: &str) -> PathBuf {
 
 /// A daemon of the host `toml` describes, listening on loopback.
 pub fn daemon_with(tag: &str, toml: &str, password: &str, workload: &str, hold: bool) -> Daemon {
-    Daemon::start(DaemonOptions {
-        description: HostDescription::from_toml_str(toml).expect("valid description"),
-        listener: TcpListener::bind("127.0.0.1:0").expect("loopback listener"),
-        control_path: socket_path(tag),
-        password: password.into(),
-        seed: 7,
-        workload: workload.into(),
-        images: Vec::new(),
-        hold_migrations: hold,
-    })
-    .expect("daemon starts")
+    let mut options = options(tag, toml, password, workload);
+    options.hold_migrations = hold;
+    Daemon::start(options).expect("daemon starts")
 }
+
+/// The options of a daemon of the host `toml` on loopback (seed 7).
+pub fn options(tag: &str, toml: &str, password: &str, workload: &str) -> DaemonOptions {
+    let mut options = DaemonOptions::new(
+        HostDescription::from_toml_str(toml).expect("valid description"),
+        TcpListener::bind("127.0.0.1:0").expect("loopback listener"),
+        socket_path(tag),
+        password,
+    );
+    options.seed = 7;
+    options.workload = workload.into();
+    options
+}
+
+/// The `[migration]` table of the test hosts: every loopback port.
+pub const ALLOW_LOOPBACK: &str = "\n[migration]\nallowed_targets = [\"127.0.0.1\"]\n";
 
 /// The text of a host file of `hv/sim/hosts/`.
 pub fn host_file(file: &str) -> String {
@@ -85,7 +93,7 @@ pub fn migration(domain: &str, target: &str, max_bandwidth: Option<u64>) -> Requ
         target: target.into(),
         target_domain: domain.into(),
         dry_run: false,
-        password: PASSWORD.into(),
+        password_file: None,
         downtime_limit_ms: 300,
         max_bandwidth,
     }
@@ -109,7 +117,7 @@ pub fn host(name: &str, cpu_type: &str, crypto_units: u64, niu: bool, guests: &s
          [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
          [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n\n\
          [[domain]]\nname = \"primary\"\nstate = \"active\"\nvcpus = 8\n\
-         memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"256M\" }}]\n{guests}"
+         memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"256M\" }}]\n{guests}{ALLOW_LOOPBACK}"
     )
 }
 
