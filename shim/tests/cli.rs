@@ -13,45 +13,13 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::processes::{ldmig, password_file, serve_with, text, Host, BINARY};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_ldmig");
-
-struct Host {
-    child: Child,
-    control: PathBuf,
-    address: String,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.control);
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("ldmig-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&directory).expect("scratch directory");
-    directory
-}
-
-/// A password file the daemons accept: this user's, mode 0600.
-fn password_file(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("password file");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+fn scratch(name: &str) -> std::path::PathBuf {
+    support::processes::scratch("cli", name)
 }
 
 fn host_toml(name: &str, with_domain: bool) -> String {
@@ -73,66 +41,6 @@ fn host_toml(name: &str, with_domain: bool) -> String {
 
 fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
     serve_with(directory, name, toml, password_file, &[])
-}
-
-fn serve_with(
-    directory: &Path,
-    name: &str,
-    toml: &str,
-    password_file: &Path,
-    options: &[&str],
-) -> Host {
-    let description = directory.join(format!("{name}.toml"));
-    std::fs::write(&description, toml).expect("write description");
-    let control = directory.join(format!("{name}.sock"));
-    let address = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(BINARY)
-        .args([
-            "--control",
-            control.to_str().expect("utf-8 path"),
-            "serve",
-            "--host",
-        ])
-        .arg(&description)
-        .args(["--listen", &address, "--password-file"])
-        .arg(password_file)
-        .arg("--state-dir")
-        .arg(directory.join(format!("{name}.state")))
-        .args(options)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ldmig serve starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !control.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        control.exists(),
-        "ldmig serve did not create its control socket"
-    );
-    Host {
-        child,
-        control,
-        address,
-    }
-}
-
-fn ldmig(control: &Path, args: &[&str]) -> Output {
-    Command::new(BINARY)
-        .args(["--control", control.to_str().expect("utf-8 path")])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ldmig runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

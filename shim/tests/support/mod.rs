@@ -3,6 +3,8 @@
 // Each test file uses a part of these helpers.
 #![allow(dead_code)]
 
+pub mod processes;
+
 use ldmig_shim::control::{call, DomainListing, Event, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
