@@ -13,7 +13,7 @@ use crate::control_socket::{connect_checked, ConnectError};
 use crate::hooks::AfterRelease;
 use crate::operations::AdminOperation;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -269,6 +269,54 @@ impl Event {
     }
 }
 
+/// Why a request line could not be read (the daemon answers each once).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// Nothing came within the idle timeout (or the client left).
+    Silent,
+    /// More than the limit before a newline.
+    TooLong(usize),
+    /// Not UTF-8.
+    NotUtf8,
+    /// UTF-8, but no request.
+    Invalid(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Silent => f.write_str("no request came"),
+            RequestError::TooLong(limit) => write!(
+                f,
+                "bad request: longer than {} bytes without a newline",
+                limit
+            ),
+            RequestError::NotUtf8 => f.write_str("bad request: the request line is not UTF-8"),
+            RequestError::Invalid(reason) => write!(f, "bad request: {reason}"),
+        }
+    }
+}
+
+/// Reads one request line of at most `limit` bytes from `reader` (the
+/// daemon's decoder of this protocol: bounded before anything is parsed).
+pub fn read_request(reader: impl Read, limit: usize) -> Result<Request, RequestError> {
+    let mut line = Vec::new();
+    let read = BufReader::new(reader.take(limit as u64 + 1)).read_until(b'\n', &mut line);
+    if read.is_err() && line.is_empty() {
+        return Err(RequestError::Silent);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limit {
+        return Err(RequestError::TooLong(limit));
+    }
+    if line.is_empty() {
+        return Err(RequestError::Silent);
+    }
+    let text = std::str::from_utf8(&line).map_err(|_| RequestError::NotUtf8)?;
+    serde_json::from_str(text).map_err(|error| RequestError::Invalid(error.to_string()))
+}
+
 /// Why talking to a daemon failed.
 #[derive(Debug)]
 pub enum ClientError {
@@ -335,4 +383,42 @@ pub fn call(
         }
     }
     Err(ClientError::NoAnswer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_bounded_and_checked() {
+        let list = b"{\"command\":\"list\",\"domain\":null}\n";
+        assert!(matches!(
+            read_request(&list[..], 1024),
+            Ok(Request::List { domain: None })
+        ));
+        let long = vec![b'x'; 5000];
+        assert_eq!(
+            read_request(&long[..], 1024).map(|_| ()),
+            Err(RequestError::TooLong(1024))
+        );
+        assert_eq!(
+            read_request(&b"\xff\xfe{}\n"[..], 1024).map(|_| ()),
+            Err(RequestError::NotUtf8)
+        );
+        assert!(matches!(
+            read_request(&b"{\"command\":\"fly\"}\n"[..], 1024),
+            Err(RequestError::Invalid(_))
+        ));
+        assert_eq!(
+            read_request(&b""[..], 1024).map(|_| ()),
+            Err(RequestError::Silent)
+        );
+        // Exactly the limit, then the newline, is still a request.
+        let mut exact = b"{\"command\":\"list\",\"domain\":null}".to_vec();
+        let limit = exact.len();
+        exact.push(b'\n');
+        assert!(read_request(&exact[..], limit).is_ok());
+        let message = RequestError::NotUtf8.to_string();
+        assert!(message.contains("UTF-8"), "{message}");
+    }
 }
