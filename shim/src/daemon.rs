@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -138,6 +138,9 @@ pub struct MigrationTrack {
     pub(crate) acknowledged: AtomicBool,
     /// The deterministic guest of the test hooks.
     pub(crate) guest_ticks: GuestTicks,
+    /// Source: probes of the link sent, and the last one answered.
+    pub(crate) probes: AtomicU64,
+    pub(crate) probe_answered: AtomicU64,
 }
 
 impl MigrationTrack {

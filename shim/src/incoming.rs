@@ -110,6 +110,9 @@ pub(crate) fn accept_migration(
         return;
     }
     if !wait_for_start(state, &mut channel, &shutdown_handle) {
+        state.log(&format!(
+            "incoming migration of {target_domain} from {peer} ended before it started: the source stopped answering"
+        ));
         return;
     }
     if let Ok(name) = ldmig_hv::resources::name(&target_domain) {
@@ -210,15 +213,28 @@ fn settle(
                 entry.id = Some(id);
                 entry.error_state = true;
             }
+            let mut info = lock(&track.info);
+            let source = info.peer.clone();
+            info.recovery = Some(format!(
+                "The acknowledgement of the commit left, then resuming {target_domain} here failed: {source} let its copy go or holds it in the error state. If {target_domain} does not run on {source}, resume it here (ldmig recover-domain {target_domain} --resume); if it does, remove it here (ldmig recover-domain {target_domain} --remove)"
+            ));
         }
         _ => {
             domains.remove(target_domain);
         }
     }
-    lock(&track.info).held = false;
+    let (peer, result) = {
+        let mut info = lock(&track.info);
+        info.held = false;
+        (info.peer.clone(), info.result.clone().unwrap_or_default())
+    };
     state.end_migration(target_domain);
     track.finished.store(true, Ordering::SeqCst);
     let _ = state.persist(&domains);
+    drop(domains);
+    state.log(&format!(
+        "incoming migration of {target_domain} from {peer} ended: {result}"
+    ));
 }
 
 /// Waits for the source's `Start` (the test hooks' `Held` messages may
@@ -264,7 +280,7 @@ fn target_watcher(
                 }
             }
         }
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -322,6 +338,7 @@ fn run_target_engine(
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
     let peer_state = state.clone();
+    let answer = sender.clone();
     let relay = PeerRelay::start(
         sender.clone(),
         receiver,
@@ -330,6 +347,11 @@ fn run_target_engine(
         move |message| match message {
             PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
             PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
+            // Answered only while the engine here runs: a target that
+            // gave up lets the source's probe go unanswered.
+            PeerMessage::Probe { id } if !peer_track.finished.load(Ordering::SeqCst) => {
+                let _ = lock(&answer).send(&encode_message(&PeerMessage::ProbeReply { id }));
+            }
             _ => {}
         },
     );

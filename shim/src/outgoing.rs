@@ -8,7 +8,7 @@
 //! leaves (from then on the target may own it), and as gone once the
 //! target acknowledged, before the source copy is destroyed.
 
-use super::channel::frame_channel;
+use super::channel::{frame_channel, ChannelEnd};
 use super::control::{Event, MigrationInfo, Request};
 use super::daemon::{lock, MigrationTrack, State};
 use super::digest::domain_digest;
@@ -323,20 +323,27 @@ struct FrameCount {
 }
 
 /// The watcher of a source engine's frames (see [`WatchedTransport`]):
-/// the test hooks' holds and guest ticks, and the state directory's
-/// commit records.
+/// the test hooks' holds and guest ticks, a cancel that holds the frames
+/// back until the engine heard it, the probe of the link before the
+/// commit, and the state directory's commit records.
 fn source_watcher(
     state: Arc<State>,
     track: Arc<MigrationTrack>,
-    domain: String,
     id: DomainId,
     sender: SharedSender,
+    link: ChannelEnd,
 ) -> crate::host::watched::Watcher {
     let mut count = FrameCount::default();
     Box::new(move |direction, frame_type| {
         let mut announce = |held: bool| {
             let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
         };
+        let stopping = matches!(frame_type, FrameType::Cancel | FrameType::Failure);
+        if direction == Direction::Outgoing && !stopping && track.cancel.load(Ordering::SeqCst) {
+            // A cancel waits for the engine's next poll: nothing more
+            // leaves meanwhile, so the commit cannot slip out after it.
+            return Ok(false);
+        }
         match (direction, frame_type) {
             (Direction::Outgoing, FrameType::Pages) => {
                 let point = match (count.suspended, count.round_ends) {
@@ -362,9 +369,17 @@ fn source_watcher(
             }
             (Direction::Outgoing, FrameType::Commit) => {
                 state.hold(&track, HoldPoint::Commit, &mut announce);
-                // From the moment the commit leaves, the target may own the
-                // domain: a restart must not find it "migrating, pre-copy".
-                if !track.committing.swap(true, Ordering::SeqCst) {
+                if track.cancel.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                if !track.committing.load(Ordering::SeqCst) {
+                    // The commit goes only over a link known alive: a
+                    // link that failed before it leaves the source running.
+                    probe(&state, &track, &sender, &link)?;
+                    // From the moment the commit leaves, the target may
+                    // own the domain: a restart must not find it
+                    // "migrating, pre-copy".
+                    track.committing.store(true, Ordering::SeqCst);
                     let domains = lock(&state.domains);
                     if state.persist(&domains).is_err() {
                         track.committing.store(false, Ordering::SeqCst);
@@ -372,19 +387,47 @@ fn source_watcher(
                     }
                 }
             }
-            (Direction::Incoming, FrameType::CommitAck) => {
-                // The target owns the domain: it left, before its copy here
-                // is destroyed.
-                if !track.acknowledged.swap(true, Ordering::SeqCst) {
-                    let domains = lock(&state.domains);
-                    let _ = state.persist(&domains);
-                }
-                let _ = &domain;
+            // The target owns the domain: it left, before its copy here is
+            // destroyed.
+            (Direction::Incoming, FrameType::CommitAck)
+                if !track.acknowledged.swap(true, Ordering::SeqCst) =>
+            {
+                let domains = lock(&state.domains);
+                let _ = state.persist(&domains);
             }
             _ => {}
         }
-        Ok(())
+        // A cancel that came while the frame was held holds it back too.
+        Ok(direction == Direction::Incoming || stopping || !track.cancel.load(Ordering::SeqCst))
     })
+}
+
+/// A round trip through the target's shim: `Ok` once it answered the
+/// probe, an error once the link closed or the peer timeout passed.
+fn probe(
+    state: &State,
+    track: &MigrationTrack,
+    sender: &SharedSender,
+    link: &ChannelEnd,
+) -> Result<(), TransportError> {
+    let id = track.probes.fetch_add(1, Ordering::SeqCst) + 1;
+    if lock(sender)
+        .send(&encode_message(&PeerMessage::Probe { id }))
+        .is_err()
+    {
+        return Err(TransportError::Disconnected);
+    }
+    let since = state.engine_now(track);
+    let timeout = state.limits.peer_timeout.as_nanos() as u64;
+    while track.probe_answered.load(Ordering::SeqCst) < id {
+        if link.is_closed() || state.engine_now(track).saturating_sub(since) > timeout {
+            lock(&track.info).result =
+                Some("the link to the target failed just before the commit".into());
+            return Err(TransportError::Disconnected);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
 }
 
 /// The test hooks' deterministic guest: with a hold point set, the
@@ -447,6 +490,9 @@ fn run_source_engine(
             }
             PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
             PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
+            PeerMessage::ProbeReply { id } => {
+                peer_track.probe_answered.fetch_max(id, Ordering::SeqCst);
+            }
             _ => {}
         },
     );
@@ -489,9 +535,9 @@ fn run_source_engine(
         source_watcher(
             state.clone(),
             track.clone(),
-            options.domain.to_string(),
             options.id,
             sender.clone(),
+            relay_end.clone(),
         ),
     );
     let mut engine = SourceEngine::new(hv, transport, options.id, shape, config, buffers)

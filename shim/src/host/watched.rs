@@ -4,10 +4,12 @@
 //! where the test hooks hold a migration at a phase.
 //!
 //! The watcher sees only the frame header's type (no CRC is computed, no
-//! payload read). An engine may offer the same frame again when the
-//! transport was full: watchers act once per point, not once per call. A
-//! watcher error fails the send: the engine never believes a frame left
-//! that its daemon could not record.
+//! payload read). It answers whether the frame may go now: `Ok(false)`
+//! holds it back (the engine sees a full transport and offers it again
+//! later), an error fails the send (the engine never believes a frame left
+//! that its daemon could not record). An engine may offer the same frame
+//! again: watchers act once per point, not once per call. For a frame
+//! received, the answer is ignored (it is there).
 
 use ldmig::transport::{Transport, TransportError};
 use ldmig::wire::frame::{FrameHeader, FRAME_MAGIC};
@@ -23,8 +25,9 @@ pub enum Direction {
     Incoming,
 }
 
-/// What a watcher is called with; an error stops the frame.
-pub type Watcher = Box<dyn FnMut(Direction, FrameType) -> Result<(), TransportError>>;
+/// What a watcher is called with; `Ok(false)` holds the frame back, an
+/// error stops it.
+pub type Watcher = Box<dyn FnMut(Direction, FrameType) -> Result<bool, TransportError>>;
 
 /// `inner`, with every frame's type shown to a watcher.
 pub struct WatchedTransport<T> {
@@ -51,7 +54,9 @@ pub fn frame_type(bytes: &[u8]) -> Option<FrameType> {
 impl<T: Transport> Transport for WatchedTransport<T> {
     fn send(&mut self, frame: &[u8]) -> Result<bool, TransportError> {
         if let Some(frame_type) = frame_type(frame) {
-            (self.watcher)(Direction::Outgoing, frame_type)?;
+            if !(self.watcher)(Direction::Outgoing, frame_type)? {
+                return Ok(false);
+            }
         }
         self.inner.send(frame)
     }
@@ -59,7 +64,7 @@ impl<T: Transport> Transport for WatchedTransport<T> {
     fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, TransportError> {
         let received = self.inner.receive(buffer)?;
         if let Some(frame_type) = received.and_then(|size| frame_type(buffer.get(..size)?)) {
-            (self.watcher)(Direction::Incoming, frame_type)?;
+            let _ = (self.watcher)(Direction::Incoming, frame_type)?;
         }
         Ok(received)
     }
@@ -69,7 +74,7 @@ impl<T: Transport> Transport for WatchedTransport<T> {
 mod tests {
     use super::*;
     use crate::channel::frame_channel;
-    use ldmig::wire::messages::{write_frame, CommitAck};
+    use ldmig::wire::messages::{write_empty_frame, write_frame, CommitAck};
     use std::cell::RefCell;
     use std::rc::Rc;
     use zerocopy::byteorder::big_endian::U64;
@@ -83,10 +88,11 @@ mod tests {
             engine,
             Box::new(move |direction, frame_type| {
                 log.borrow_mut().push((direction, frame_type));
-                if frame_type == FrameType::Commit {
-                    return Err(TransportError::Disconnected);
+                match frame_type {
+                    FrameType::Commit => Err(TransportError::Disconnected),
+                    FrameType::Ping => Ok(false),
+                    _ => Ok(true),
                 }
-                Ok(())
             }),
         );
         let mut frame = [0u8; 128];
@@ -99,8 +105,10 @@ mod tests {
         assert_eq!(peer.send(&frame[..size]), Ok(true));
         let mut buffer = [0u8; 128];
         assert_eq!(watched.receive(&mut buffer), Ok(Some(size)));
-        // Bytes that are no frame pass unseen.
+        // Bytes that are no frame pass unseen; a frame held back is not sent.
         assert_eq!(watched.send(b"not a frame"), Ok(true));
+        let ping = write_empty_frame(&mut frame, FrameType::Ping, 1).expect("fits");
+        assert_eq!(watched.send(&frame[..ping]), Ok(false));
         assert_eq!(frame_type(b"short"), None);
         frame[6..8].copy_from_slice(&(FrameType::Commit as u16).to_be_bytes());
         assert_eq!(
@@ -112,6 +120,7 @@ mod tests {
             vec![
                 (Direction::Outgoing, FrameType::CommitAck),
                 (Direction::Incoming, FrameType::CommitAck),
+                (Direction::Outgoing, FrameType::Ping),
                 (Direction::Outgoing, FrameType::Commit),
             ]
         );

@@ -3,6 +3,7 @@
 // Each test file uses a part of these helpers.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod processes;
 
 use ldmig_shim::control::{call, DomainListing, Event, Request};

@@ -234,7 +234,8 @@ pub struct ServeArgs {
     /// `release-migration DOMAIN`.
     #[arg(long, hide = true, value_name = "POINT")]
     pub hold_at: Option<String>,
-    /// Test hook: how long an engine waits for its silent peer.
+    /// Test hook: how long a daemon waits for its silent peer (the engines,
+    /// and the checks before them).
     #[arg(long, hide = true, value_name = "MS")]
     pub peer_timeout_ms: Option<u64>,
 }

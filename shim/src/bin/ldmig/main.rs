@@ -336,6 +336,7 @@ fn serve(args: ServeArgs, control: PathBuf) -> Result<ExitCode> {
     let mut limits = Limits::default();
     if let Some(milliseconds) = args.peer_timeout_ms {
         limits.peer_timeout = Duration::from_millis(milliseconds);
+        limits.setup_timeout = limits.peer_timeout;
     }
     let mut options = DaemonOptions::new(description, listener, control, password);
     options.control_access = control_access;
