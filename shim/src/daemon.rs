@@ -125,6 +125,9 @@ pub struct MigrationTrack {
     pub finished: AtomicBool,
     /// Set by `ReleaseMigration` (the hold test hooks).
     pub released: AtomicBool,
+    /// Set once the release's answer was written (a daemon that stops or
+    /// kills itself on release does so only then).
+    pub(crate) release_answered: AtomicBool,
     /// What the held daemon does once released.
     pub(crate) release_then: Mutex<AfterRelease>,
     /// The hold points it already held at.
@@ -435,7 +438,12 @@ impl State {
         track.pauses.begin(self.now_ns());
         lock(&track.info).held = true;
         announce(true);
-        while !track.released.load(Ordering::SeqCst)
+        let going_on = || {
+            let then = *lock(&track.release_then);
+            track.released.load(Ordering::SeqCst)
+                && (then == AfterRelease::Continue || track.release_answered.load(Ordering::SeqCst))
+        };
+        while !going_on()
             && !track.cancel.load(Ordering::SeqCst)
             && !self.stop.load(Ordering::SeqCst)
         {

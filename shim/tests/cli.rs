@@ -52,11 +52,42 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let directory = scratch("migrate");
     let password = directory.join("password");
     password_file(&password, "s3cret-migration\n");
-    let a = serve(&directory, "t5-a", &host_toml("t5-a", true), &password);
-    let b = serve(&directory, "t5-b", &host_toml("t5-b", false), &password);
+    // Both hold their outgoing migrations after round 0 (the test hook):
+    // each migration is surely watched, and cancelled, while it runs.
+    let hold = ["--hold-migrations"];
+    let a = serve_with(
+        &directory,
+        "t5-a",
+        &host_toml("t5-a", true),
+        &password,
+        &hold,
+    );
+    let b = serve_with(
+        &directory,
+        "t5-b",
+        &host_toml("t5-b", false),
+        &password,
+        &hold,
+    );
     let password_arg = password.to_str().expect("utf-8 path");
+    let held = |host: &Host| {
+        let output = ldmig(&host.control, &["--json", "list", "ldg1"]);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout)
+            .is_ok_and(|answer| answer["domains"][0]["migration"]["held"] == true)
+    };
+    let wait_held = |host: &Host, migration: &std::thread::JoinHandle<Output>| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !held(host) {
+            assert!(
+                !migration.is_finished(),
+                "the migration ended before it held"
+            );
+            assert!(Instant::now() < deadline, "the migration never held");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
 
-    // Migrate ldg1 a -> b, capped so that it can be watched from both sides.
+    // Migrate ldg1 a -> b, watched from both sides while it holds.
     let target = b.address.clone();
     let control = a.control.clone();
     let password_owned = password_arg.to_string();
@@ -68,29 +99,23 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
                 "migrate-domain",
                 "-p",
                 &password_owned,
-                "--max-bandwidth",
-                "8M",
                 "ldg1",
                 &target,
             ],
         )
     });
-    let (mut seen_a, mut seen_b) = (false, false);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !(seen_a && seen_b) && Instant::now() < deadline && !migration.is_finished() {
-        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("TARGET");
-        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("SOURCE");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&a, &migration);
+    let on_a = text(&ldmig(&a.control, &["list", "-o", "status"]));
+    assert!(on_a.contains("TARGET"), "{on_a}");
+    let on_b = text(&ldmig(&b.control, &["list", "-o", "status"]));
+    assert!(on_b.contains("SOURCE"), "{on_b}");
+    let released = ldmig(&a.control, &["release-migration", "ldg1"]);
+    assert!(released.status.success(), "{}", text(&released));
     let output = migration.join().expect("migration thread");
     assert!(
         output.status.success(),
         "migration failed: {}",
         text(&output)
-    );
-    assert!(
-        seen_a && seen_b,
-        "list -o status did not show the migration on both sides"
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     let info = &report["migration"];
@@ -109,31 +134,17 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     );
     assert!(text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"));
 
-    // Migrate it back very slowly and cancel from a third process.
+    // Migrate it back and cancel it from a third process while it holds.
     let target = a.address.clone();
     let control = b.control.clone();
     let password_owned = password_arg.to_string();
     let second = std::thread::spawn(move || {
         ldmig(
             &control,
-            &[
-                "migrate-domain",
-                "-p",
-                &password_owned,
-                "--max-bandwidth",
-                "1M",
-                "ldg1",
-                &target,
-            ],
+            &["migrate-domain", "-p", &password_owned, "ldg1", &target],
         )
     });
-    // b is the source now: wait until its status shows the migration.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("TARGET")
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&b, &second);
     let cancel = ldmig(&b.control, &["cancel-operation", "migration", "ldg1"]);
     assert!(cancel.status.success(), "cancel failed: {}", text(&cancel));
     let second = second.join().expect("second migration");
@@ -143,10 +154,11 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
         text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"),
         "ldg1 does not run on b"
     );
-    assert!(
-        !text(&ldmig(&a.control, &["list"])).contains("ldg1"),
-        "a kept a reservation"
-    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while text(&ldmig(&a.control, &["list"])).contains("ldg1") {
+        assert!(Instant::now() < deadline, "a kept a reservation");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = std::fs::remove_dir_all(&directory);
 }
 

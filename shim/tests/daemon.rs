@@ -71,35 +71,45 @@ fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
         .map(|domain| domain.state)
 }
 
+/// Waits (a generous safety net, no timed assertion) until `done`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The migration `daemon` shows for ldg1, if any.
+fn migration_info(daemon: &Daemon) -> Option<ldmig_shim::control::MigrationInfo> {
+    domains(daemon)
+        .into_iter()
+        .find(|domain| domain.name == "ldg1")
+        .and_then(|domain| domain.migration)
+}
+
 #[test]
 fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
-    let source = daemon("src", &host("t5-a", Some("8M")), PASSWORD, "moderate");
+    // The source holds the migration once round 0 ended (the test hook),
+    // so both sides are surely seen in the middle of it, however fast or
+    // slow the machine is; then it goes on.
+    let source = daemon_with("src", &host("t5-a", Some("8M")), PASSWORD, "moderate", true);
     let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
     let address = target.listen_addr().to_string();
-    // A bandwidth cap stretches the migration so both sides can be watched.
     let migration = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, Some(4 << 20)));
-        let (mut seen_source, mut seen_target) = (false, false);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !(seen_source && seen_target) && Instant::now() < deadline && !running.is_finished() {
-            for domain in domains(&source) {
-                seen_source |= domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.side == "source" && info.progress_percent < 100);
-            }
-            for domain in domains(&target) {
-                seen_target |= domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.side == "target" && info.progress_percent < 100);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            seen_source && seen_target,
-            "status not seen on both sides during the migration"
-        );
+        let running = scope.spawn(|| migrate(&source, &address, false, None));
+        wait_for("the migration held", || {
+            running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
+        });
+        let on_source = migration_info(&source).expect("the source shows the migration");
+        assert_eq!(on_source.side, "source");
+        assert!(on_source.progress_percent < 100, "{on_source:?}");
+        assert!(on_source.transferred_bytes > 0, "{on_source:?}");
+        let on_target = migration_info(&target).expect("the target shows the migration");
+        assert_eq!(on_target.side, "target");
+        assert!(on_target.progress_percent < 100, "{on_target:?}");
+        assert_eq!(state_of(&target, "ldg1").as_deref(), Some("bound"));
+        release(&source);
         running.join().expect("migration thread")
     });
     let Event::Done {
@@ -137,27 +147,31 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
     target.shutdown();
 }
 
+fn release(source: &Daemon) {
+    let released = call(
+        source.control_path(),
+        &Request::ReleaseMigration {
+            domain: "ldg1".into(),
+            then: Default::default(),
+        },
+        |_| {},
+    )
+    .expect("daemon answers");
+    assert!(matches!(released, Event::Done { .. }), "{released:?}");
+}
+
 #[test]
 fn cancel_from_another_client_leaves_the_source_running() {
-    let source = daemon("src", &host("t5-a", Some("8M")), PASSWORD, "moderate");
+    // Held after round 0 (the test hook): the cancel surely comes while
+    // the migration runs, before the commit.
+    let source = daemon_with("src", &host("t5-a", Some("8M")), PASSWORD, "moderate", true);
     let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
     let address = target.listen_addr().to_string();
     let (migration, cancel) = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, Some(1 << 20)));
-        // Wait until the migration runs, then cancel it from here.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            let moving = domains(&source).iter().any(|domain| {
-                domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.status == "active" && info.transferred_bytes > 0)
-            });
-            if moving {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let running = scope.spawn(|| migrate(&source, &address, false, None));
+        wait_for("the migration held", || {
+            running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
+        });
         let cancel = call(
             source.control_path(),
             &Request::CancelMigration {
@@ -177,15 +191,9 @@ fn cancel_from_another_client_leaves_the_source_running() {
         other => panic!("the migration was not cancelled: {other:?}"),
     }
     assert_eq!(state_of(&source, "ldg1").as_deref(), Some("active"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&target, "ldg1").is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(
-        state_of(&target, "ldg1"),
-        None,
-        "the target kept the reservation"
-    );
+    wait_for("the target releases its reservation", || {
+        state_of(&target, "ldg1").is_none()
+    });
     source.shutdown();
     target.shutdown();
 }
@@ -338,15 +346,9 @@ fn tampered_replayed_and_truncated_streams_are_refused_and_nothing_is_lost() {
             "{name} stream accepted: {event:?}"
         );
         // The target noticed and released what it reserved; the source runs.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while state_of(&target, "ldg1").is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(
-            state_of(&target, "ldg1"),
-            None,
-            "{name}: the target kept the domain"
-        );
+        wait_for("the target releases what it reserved", || {
+            state_of(&target, "ldg1").is_none()
+        });
         assert_eq!(
             state_of(&source, "ldg1").as_deref(),
             Some("active"),

@@ -1160,6 +1160,39 @@ mod tests {
     }
 
     #[test]
+    fn allowed_targets_are_hosts_with_an_optional_port() {
+        let listed = |list: &str| {
+            HostDescription::from_toml_str(&format!(
+                "{MINIMAL}\n[migration]\nallowed_targets = {list}\n"
+            ))
+        };
+        let description = listed(r#"["t5-b", "10.0.0.7:8101"]"#).expect("valid");
+        assert_eq!(description.allowed_targets(), ["t5-b", "10.0.0.7:8101"]);
+        assert!(HostDescription::from_toml_str(MINIMAL)
+            .expect("valid")
+            .allowed_targets()
+            .is_empty());
+        for bad in [
+            r#"["t5-b:99999"]"#,
+            r#"["t5-b:0"]"#,
+            r#"[""]"#,
+            r#"["a b"]"#,
+            r#"[":8101"]"#,
+        ] {
+            let error = match listed(bad) {
+                Ok(_) => panic!("{bad} accepted"),
+                Err(error) => error,
+            };
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("migration.allowed_targets[0]:"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn a_read_error_says_its_cause_once() {
         let directory = std::env::temp_dir();
         let error = match HostDescription::load(&directory) {

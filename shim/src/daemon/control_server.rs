@@ -9,7 +9,7 @@
 //! `max_request_bytes` bytes and be UTF-8 JSON; every refusal is answered
 //! with a `Failed` event saying why, once, and the connection closed.
 
-use super::{lock, State};
+use super::{lock, MigrationTrack, State};
 use crate::control::{read_request, Event, Request, RequestError};
 use crate::control_socket::{peer_credentials, ControlSocket, Credentials};
 use crate::hooks::AfterRelease;
@@ -132,7 +132,14 @@ fn serve(state: &Arc<State>, stream: UnixStream, credentials: Credentials) {
         Request::CancelMigration { domain } => cancel(state, &domain),
         Request::RecoverDomain { domain, resume } => recover(state, &domain, resume),
         Request::Operate { operation } => crate::operations::operate(state, &operation),
-        Request::ReleaseMigration { domain, then } => release(state, &domain, then),
+        Request::ReleaseMigration { domain, then } => {
+            let (event, track) = release(state, &domain, then);
+            emit(&event);
+            if let Some(track) = track {
+                track.release_answered.store(true, Ordering::SeqCst);
+            }
+            return;
+        }
         Request::InjectFault { fault } => inject_fault(state, &fault),
     };
     emit(&event);
@@ -174,8 +181,8 @@ fn cancel(state: &State, name: &str) -> Event {
     }
 }
 
-/// The hold test hooks' release.
-fn release(state: &State, name: &str, then: AfterRelease) -> Event {
+/// The hold test hooks' release; the track is told once the answer left.
+fn release(state: &State, name: &str, then: AfterRelease) -> (Event, Option<Arc<MigrationTrack>>) {
     let domains = lock(&state.domains);
     match domains
         .get(name)
@@ -184,9 +191,15 @@ fn release(state: &State, name: &str, then: AfterRelease) -> Event {
         Some(track) if !track.finished.load(Ordering::SeqCst) => {
             *lock(&track.release_then) = then;
             track.released.store(true, Ordering::SeqCst);
-            Event::done(format!("Migration of domain {name} released"), state.host())
+            (
+                Event::done(format!("Migration of domain {name} released"), state.host()),
+                Some(track.clone()),
+            )
         }
-        _ => Event::failed(format!("No migration of domain {name} is in progress")),
+        _ => (
+            Event::failed(format!("No migration of domain {name} is in progress")),
+            None,
+        ),
     }
 }
 
