@@ -16,27 +16,10 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::processes::{ldmig, password_file, serve_with, text, Host, BINARY};
+use support::processes::{host_toml, ldmig, password_file, serve_with, text, Host, BINARY};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     support::processes::scratch("cli", name)
-}
-
-fn host_toml(name: &str, with_domain: bool) -> String {
-    let mut text = format!(
-        "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
-         engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
-         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n{}",
-        support::ALLOW_LOOPBACK
-    );
-    if with_domain {
-        text.push_str(
-            "\n[[domain]]\nname = \"ldg1\"\nstate = \"active\"\nvcpus = 4\n\
-             memory = [{ ra = 0x8000000, pa = 0x8000000, size = \"16M\" }]\n\
-             network = [{ name = \"vnet0\", switch = \"primary-vsw0\" }]\n",
-        );
-    }
-    text
 }
 
 fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
@@ -58,35 +41,18 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let a = serve_with(
         &directory,
         "t5-a",
-        &host_toml("t5-a", true),
+        &host_toml("t5-a", Some("16M")),
         &password,
         &hold,
     );
     let b = serve_with(
         &directory,
         "t5-b",
-        &host_toml("t5-b", false),
+        &host_toml("t5-b", None),
         &password,
         &hold,
     );
     let password_arg = password.to_str().expect("utf-8 path");
-    let held = |host: &Host| {
-        let output = ldmig(&host.control, &["--json", "list", "ldg1"]);
-        serde_json::from_slice::<serde_json::Value>(&output.stdout)
-            .is_ok_and(|answer| answer["domains"][0]["migration"]["held"] == true)
-    };
-    let wait_held = |host: &Host, migration: &std::thread::JoinHandle<Output>| {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while !held(host) {
-            assert!(
-                !migration.is_finished(),
-                "the migration ended before it held"
-            );
-            assert!(Instant::now() < deadline, "the migration never held");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-
     // Migrate ldg1 a -> b, watched from both sides while it holds.
     let target = b.address.clone();
     let control = a.control.clone();
@@ -104,7 +70,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
             ],
         )
     });
-    wait_held(&a, &migration);
+    wait_held(&a, "ldg1", &migration);
     let on_a = text(&ldmig(&a.control, &["list", "-o", "status"]));
     assert!(on_a.contains("TARGET"), "{on_a}");
     let on_b = text(&ldmig(&b.control, &["list", "-o", "status"]));
@@ -144,7 +110,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
             &["migrate-domain", "-p", &password_owned, "ldg1", &target],
         )
     });
-    wait_held(&b, &second);
+    wait_held(&b, "ldg1", &second);
     let cancel = ldmig(&b.control, &["cancel-operation", "migration", "ldg1"]);
     assert!(cancel.status.success(), "cancel failed: {}", text(&cancel));
     let second = second.join().expect("second migration");
@@ -329,6 +295,21 @@ fn migration_of(host: &Host, domain: &str) -> serde_json::Value {
     answer["domains"][0]["migration"].clone()
 }
 
+/// Waits until `host` holds the migration of `domain` (the hold test
+/// hooks), which `migration` (the `migrate-domain` process) runs; the
+/// deadline is a safety net, not a timing.
+fn wait_held(host: &Host, domain: &str, migration: &std::thread::JoinHandle<Output>) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while migration_of(host, domain)["held"] != true {
+        assert!(
+            !migration.is_finished(),
+            "the migration ended before it held"
+        );
+        assert!(Instant::now() < deadline, "the migration never held");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every guarded operation on a host while `migrating` migrates there.
 fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive: &str) {
     for command in domain_commands(migrating) {
@@ -398,11 +379,7 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
             &["migrate-domain", "-p", &password_arg, "ldg1", &target],
         )
     });
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while migration_of(&a, "ldg1")["held"] != true {
-        assert!(Instant::now() < deadline, "the migration never held");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&a, "ldg1", &migration);
     let checks = std::panic::catch_unwind(|| {
         let listed = succeeds(&b, "list ldg1");
         assert!(

@@ -11,8 +11,7 @@ use ldmig_shim::secure::HANDSHAKE_LEN;
 use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
-use support::{daemon_with, host_file, ALLOW_LOOPBACK, PASSWORD};
+use support::{daemon_with, host_file, wait_until, ALLOW_LOOPBACK, PASSWORD};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -71,15 +70,6 @@ fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
         .map(|domain| domain.state)
 }
 
-/// Waits (a generous safety net, no timed assertion) until `done`.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// The migration `daemon` shows for ldg1, if any.
 fn migration_info(daemon: &Daemon) -> Option<ldmig_shim::control::MigrationInfo> {
     domains(daemon)
@@ -98,7 +88,7 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
     let address = target.listen_addr().to_string();
     let migration = std::thread::scope(|scope| {
         let running = scope.spawn(|| migrate(&source, &address, false, None));
-        wait_for("the migration held", || {
+        wait_until("the migration held", || {
             running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
         });
         let on_source = migration_info(&source).expect("the source shows the migration");
@@ -169,7 +159,7 @@ fn cancel_from_another_client_leaves_the_source_running() {
     let address = target.listen_addr().to_string();
     let (migration, cancel) = std::thread::scope(|scope| {
         let running = scope.spawn(|| migrate(&source, &address, false, None));
-        wait_for("the migration held", || {
+        wait_until("the migration held", || {
             running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
         });
         let cancel = call(
@@ -191,7 +181,7 @@ fn cancel_from_another_client_leaves_the_source_running() {
         other => panic!("the migration was not cancelled: {other:?}"),
     }
     assert_eq!(state_of(&source, "ldg1").as_deref(), Some("active"));
-    wait_for("the target releases its reservation", || {
+    wait_until("the target releases its reservation", || {
         state_of(&target, "ldg1").is_none()
     });
     source.shutdown();
@@ -346,7 +336,7 @@ fn tampered_replayed_and_truncated_streams_are_refused_and_nothing_is_lost() {
             "{name} stream accepted: {event:?}"
         );
         // The target noticed and released what it reserved; the source runs.
-        wait_for("the target releases what it reserved", || {
+        wait_until("the target releases what it reserved", || {
             state_of(&target, "ldg1").is_none()
         });
         assert_eq!(

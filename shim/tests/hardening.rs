@@ -21,8 +21,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use support::{domains, listing, migration, options, outcome, socket_path, PASSWORD};
+use std::time::Duration;
+use support::{domains, listing, migration, options, outcome, socket_path, wait_until, PASSWORD};
 
 /// A host with ldg1 (active, 4M) when `with_domain`, allowing `allowed`.
 fn host(name: &str, with_domain: bool, allowed: &str) -> String {
@@ -72,15 +72,6 @@ fn start(options: DaemonOptions) -> Daemon {
 
 fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
     listing(daemon, name).map(|domain| domain.state)
-}
-
-/// Waits (no time limit but a generous safety net) for `done`.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -244,7 +235,7 @@ fn capped(tag: &str, cap: usize, timeout: Duration) -> Daemon {
         control_idle_timeout: timeout,
         max_peer_connections: cap,
         handshake_timeout: timeout,
-        ..Limits::default()
+        ..options.limits
     };
     start(options)
 }
@@ -353,7 +344,7 @@ fn failed_authentications_back_off_and_log_a_summary() {
     options.log = Some(sink);
     options.limits = Limits {
         auth_backoff_base: Duration::from_secs(3600),
-        ..Limits::default()
+        ..options.limits
     };
     let daemon = start(options);
     assert!(matches!(

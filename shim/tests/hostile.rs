@@ -15,23 +15,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use support::processes::{ldmig, password_file, scratch, serve_with, text};
-
-fn host_toml(name: &str, with_domain: bool) -> String {
-    let mut text = format!(
-        "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
-         engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
-         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n{}",
-        support::ALLOW_LOOPBACK
-    );
-    if with_domain {
-        text.push_str(
-            "\n[[domain]]\nname = \"ldg1\"\nstate = \"active\"\nvcpus = 4\n\
-             memory = [{ ra = 0x8000000, pa = 0x8000000, size = \"8M\" }]\n",
-        );
-    }
-    text
-}
+use support::processes::{host_toml, ldmig, password_file, scratch, serve_with, text};
 
 fn is_root() -> bool {
     ldmig_shim::control_socket::effective_uid() == 0
@@ -49,17 +33,11 @@ fn host_only_a_killed_daemon_never_shows_a_domain_that_left() {
     let mut a = serve_with(
         &directory,
         "t5-a",
-        &host_toml("t5-a", true),
+        &host_toml("t5-a", Some("8M")),
         &password,
         &["--workload", "idle"],
     );
-    let b = serve_with(
-        &directory,
-        "t5-b",
-        &host_toml("t5-b", false),
-        &password,
-        &[],
-    );
+    let b = serve_with(&directory, "t5-b", &host_toml("t5-b", None), &password, &[]);
     let migrated = ldmig(&a.control, &["migrate-domain", "ldg1", &b.address]);
     assert!(migrated.status.success(), "{}", text(&migrated));
     a.kill9();
@@ -103,7 +81,7 @@ fn host_only_files_given_where_they_do_not_belong_are_refused_once() {
     assert_eq!(said.matches(&cause).count(), 1, "{said}");
     // A password file others may change or read.
     let host = directory.join("t5-a.toml");
-    std::fs::write(&host, host_toml("t5-a", false)).expect("host file");
+    std::fs::write(&host, host_toml("t5-a", None)).expect("host file");
     for mode in [0o666, 0o644, 0o620] {
         std::fs::set_permissions(&password, std::fs::Permissions::from_mode(mode)).expect("chmod");
         let output = serve(&host, &password);
@@ -130,7 +108,7 @@ fn host_only_the_control_socket_is_private_whatever_the_umask() {
     let password = directory.join("password");
     password_file(&password, "s3cret\n");
     let host = directory.join("t5-a.toml");
-    std::fs::write(&host, host_toml("t5-a", true)).expect("host file");
+    std::fs::write(&host, host_toml("t5-a", Some("8M"))).expect("host file");
     let control = directory.join("t5-a.sock");
     // `umask 000; exec ldmig serve ...`: the daemon's umask only.
     let script = format!(
@@ -200,7 +178,7 @@ fn host_only_nothing_goes_to_a_socket_of_another_user() {
     password_file(&password, "s3cret\n");
     std::os::unix::fs::chown(&password, Some(65534), Some(65534)).expect("chown");
     let host = directory.join("t5-x.toml");
-    std::fs::write(&host, host_toml("t5-x", true)).expect("host file");
+    std::fs::write(&host, host_toml("t5-x", Some("8M"))).expect("host file");
     std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let control = directory.join("trap.sock");
     // nobody's daemon, at a path root might be told to use.
@@ -261,15 +239,9 @@ fn host_only_a_second_daemon_never_takes_the_socket_over() {
     let directory = scratch("hostile", "second");
     let password = directory.join("password");
     password_file(&password, "s3cret\n");
-    let first = serve_with(
-        &directory,
-        "t5-a",
-        &host_toml("t5-a", false),
-        &password,
-        &[],
-    );
+    let first = serve_with(&directory, "t5-a", &host_toml("t5-a", None), &password, &[]);
     let host = directory.join("t5-b.toml");
-    std::fs::write(&host, host_toml("t5-b", false)).expect("host file");
+    std::fs::write(&host, host_toml("t5-b", None)).expect("host file");
     let second = |control: &Path| {
         Command::new(support::processes::BINARY)
             .arg("--control")

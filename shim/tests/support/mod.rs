@@ -6,6 +6,7 @@
 pub mod fault_proxy;
 pub mod processes;
 
+use ldmig_shim::bounds::Limits;
 use ldmig_shim::control::{call, DomainListing, Event, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
@@ -13,6 +14,17 @@ use ldmig_sim::description::HostDescription;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Waits until `done` holds: the daemons say when something happened,
+/// and the deadline is only a safety net against a hang, never a timing.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// The migration password of the test daemons.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -44,7 +56,24 @@ pub fn options(tag: &str, toml: &str, password: &str, workload: &str) -> DaemonO
     );
     options.seed = 7;
     options.workload = workload.into();
+    options.limits = patient_limits();
     options
+}
+
+/// The default bounds with every timeout at ten minutes: a test daemon
+/// never gives up on a client or a peer only because the machine is busy
+/// or slow (qemu-sparc64 under load); the tests of the timeouts set their
+/// own.
+pub fn patient_limits() -> Limits {
+    let patient = Duration::from_secs(600);
+    Limits {
+        control_idle_timeout: patient,
+        control_write_timeout: patient,
+        handshake_timeout: patient,
+        setup_timeout: patient,
+        peer_timeout: patient,
+        ..Limits::default()
+    }
 }
 
 /// The `[migration]` table of the test hosts: every loopback port.

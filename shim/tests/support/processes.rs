@@ -97,6 +97,26 @@ pub fn scratch(prefix: &str, name: &str) -> PathBuf {
     directory
 }
 
+/// A small SPARC T5 host file of the process tests (every loopback port an
+/// allowed target), with `ldg1` active on `ldg1_memory` bytes (a size such
+/// as `"8M"`) when given.
+pub fn host_toml(name: &str, ldg1_memory: Option<&str>) -> String {
+    let mut text = format!(
+        "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
+         engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
+         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n{}",
+        super::ALLOW_LOOPBACK
+    );
+    if let Some(size) = ldg1_memory {
+        text.push_str(&format!(
+            "\n[[domain]]\nname = \"ldg1\"\nstate = \"active\"\nvcpus = 4\n\
+             memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"{size}\" }}]\n\
+             network = [{{ name = \"vnet0\", switch = \"primary-vsw0\" }}]\n",
+        ));
+    }
+    text
+}
+
 /// A password file the daemons accept: this user's, mode 0600.
 pub fn password_file(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
