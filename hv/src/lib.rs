@@ -20,6 +20,7 @@
 //!   implementation.
 //! - [`resources`]: what a host description tells the migration checks
 //!   (host resources, domain requirements), `no_std`, heap-free.
+//! - [`domain_name`]: the rule every outside domain name passes.
 //!
 //! The simulated T-series machine used on the host is the `ldmig-sim` crate.
 #![no_std]
@@ -32,6 +33,7 @@ extern crate std;
 
 pub mod abi;
 pub mod conformance;
+pub mod domain_name;
 pub mod fast_trap;
 pub mod forward;
 pub mod hypervisor;

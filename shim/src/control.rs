@@ -9,11 +9,12 @@
 //!    | <---- Event::Done | Failed  |   then the daemon closes
 //! ```
 
+use crate::control_socket::{connect_checked, ConnectError};
+use crate::hooks::AfterRelease;
 use crate::operations::AdminOperation;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a command asks of its daemon.
@@ -30,8 +31,11 @@ pub enum Request {
         target_domain: String,
         /// Only check.
         dry_run: bool,
-        /// The migration password.
-        password: String,
+        /// A password file the daemon reads for the user who asks (who
+        /// must own it; absolute path). `None`: the daemon's own password.
+        /// The request never carries a password itself.
+        #[serde(default)]
+        password_file: Option<PathBuf>,
         /// Downtime limit in milliseconds.
         downtime_limit_ms: u64,
         /// Bandwidth cap in bytes per second.
@@ -63,11 +67,19 @@ pub enum Request {
         /// What to do.
         operation: AdminOperation,
     },
-    /// Test hook: let a migration that a daemon started with
-    /// `hold_migrations` holds go on.
+    /// Test hook: let a migration that a daemon holds (`hold_migrations`,
+    /// `hooks.hold_at`) go on.
     ReleaseMigration {
         /// The domain.
         domain: String,
+        /// What the daemon does once it goes on.
+        #[serde(default)]
+        then: AfterRelease,
+    },
+    /// Test hook: a fault of the machine (`out-of-memory`, or `none`).
+    InjectFault {
+        /// The fault.
+        fault: String,
     },
 }
 
@@ -271,11 +283,59 @@ impl Event {
     }
 }
 
+/// Why a request line could not be read (the daemon answers each once).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// Nothing came within the idle timeout (or the client left).
+    Silent,
+    /// More than the limit before a newline.
+    TooLong(usize),
+    /// Not UTF-8.
+    NotUtf8,
+    /// UTF-8, but no request.
+    Invalid(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Silent => f.write_str("no request came"),
+            RequestError::TooLong(limit) => write!(
+                f,
+                "bad request: longer than {} bytes without a newline",
+                limit
+            ),
+            RequestError::NotUtf8 => f.write_str("bad request: the request line is not UTF-8"),
+            RequestError::Invalid(reason) => write!(f, "bad request: {reason}"),
+        }
+    }
+}
+
+/// Reads one request line of at most `limit` bytes from `reader` (the
+/// daemon's decoder of this protocol: bounded before anything is parsed).
+pub fn read_request(reader: impl Read, limit: usize) -> Result<Request, RequestError> {
+    let mut line = Vec::new();
+    let read = BufReader::new(reader.take(limit as u64 + 1)).read_until(b'\n', &mut line);
+    if read.is_err() && line.is_empty() {
+        return Err(RequestError::Silent);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limit {
+        return Err(RequestError::TooLong(limit));
+    }
+    if line.is_empty() {
+        return Err(RequestError::Silent);
+    }
+    let text = std::str::from_utf8(&line).map_err(|_| RequestError::NotUtf8)?;
+    serde_json::from_str(text).map_err(|error| RequestError::Invalid(error.to_string()))
+}
+
 /// Why talking to a daemon failed.
 #[derive(Debug)]
 pub enum ClientError {
-    /// No daemon at that socket.
-    Connect(std::path::PathBuf, std::io::Error),
+    /// No daemon at that socket, or one the client does not trust.
+    Connect(PathBuf, ConnectError),
     /// The connection broke.
     Io(std::io::Error),
     /// The daemon said something that is not an event.
@@ -287,9 +347,14 @@ pub enum ClientError {
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::Connect(path, error) => write!(
+            ClientError::Connect(path, ConnectError::Unreachable(error)) => write!(
                 f,
                 "cannot reach the ldmig daemon at {}: {error} (is `ldmig serve` running? set --control or LDMIG_CONTROL)",
+                path.display()
+            ),
+            ClientError::Connect(path, error) => write!(
+                f,
+                "not talking to {}: {error}",
                 path.display()
             ),
             ClientError::Io(error) => write!(f, "the daemon connection broke: {error}"),
@@ -302,13 +367,14 @@ impl std::fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// Sends `request` to the daemon at `socket` and hands every event to
-/// `on_event`; returns the final one.
+/// `on_event`; returns the final one. Nothing is sent unless the socket
+/// and the daemon behind it belong to this user or root.
 pub fn call(
     socket: &Path,
     request: &Request,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Event, ClientError> {
-    let mut stream = UnixStream::connect(socket)
+    let mut stream = connect_checked(socket)
         .map_err(|error| ClientError::Connect(socket.to_path_buf(), error))?;
     let mut line =
         serde_json::to_string(request).map_err(|error| ClientError::Garbled(error.to_string()))?;
@@ -331,4 +397,42 @@ pub fn call(
         }
     }
     Err(ClientError::NoAnswer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_bounded_and_checked() {
+        let list = b"{\"command\":\"list\",\"domain\":null}\n";
+        assert!(matches!(
+            read_request(&list[..], 1024),
+            Ok(Request::List { domain: None })
+        ));
+        let long = vec![b'x'; 5000];
+        assert_eq!(
+            read_request(&long[..], 1024).map(|_| ()),
+            Err(RequestError::TooLong(1024))
+        );
+        assert_eq!(
+            read_request(&b"\xff\xfe{}\n"[..], 1024).map(|_| ()),
+            Err(RequestError::NotUtf8)
+        );
+        assert!(matches!(
+            read_request(&b"{\"command\":\"fly\"}\n"[..], 1024),
+            Err(RequestError::Invalid(_))
+        ));
+        assert_eq!(
+            read_request(&b""[..], 1024).map(|_| ()),
+            Err(RequestError::Silent)
+        );
+        // Exactly the limit, then the newline, is still a request.
+        let mut exact = b"{\"command\":\"list\",\"domain\":null}".to_vec();
+        let limit = exact.len();
+        exact.push(b'\n');
+        assert!(read_request(&exact[..], limit).is_ok());
+        let message = RequestError::NotUtf8.to_string();
+        assert!(message.contains("UTF-8"), "{message}");
+    }
 }

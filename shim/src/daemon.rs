@@ -2,42 +2,70 @@
 //! built from its TOML description, the guests' workloads, the control
 //! socket for local commands, and the listener for incoming migrations.
 //!
-//! Threads: one accepts control connections (one thread each), one accepts
-//! peers (one thread per incoming migration), one runs the guests'
-//! workloads. Locks are always taken in the order `domains`, then `locks`,
-//! then `host`, then the machine; engine threads take only the machine.
+//! Threads: one accepts control connections (one thread each, at most
+//! [`Limits::max_control_connections`]), one accepts peers (one thread per
+//! incoming migration, at most [`Limits::max_peer_connections`]), one runs
+//! the guests' workloads. The lock order is on [`State`]; engine threads
+//! take only the machine, or the domains to record a commit.
+//!
+//! The state directory ([`crate::persist`]) is saved after every change;
+//! a daemon started on one restores what it says ([`snapshot`]).
+//!
+//! - [`control_server`]: the control socket's connections and requests;
+//! - [`peer_listener`]: incoming peers, their bounds and back-off;
+//! - [`snapshot`]: the daemon's state to and from the state directory.
 //!
 //! The `ldm` operations other than migrations live in
 //! [`crate::operations`], `list` in [`crate::listing`].
 
-use super::control::{Event, MigrationInfo, Request};
+mod control_server;
+mod peer_listener;
+mod snapshot;
+
+use super::bounds::log_limit::Verdict;
+use super::bounds::{AuthBackoff, Limits, LogLimiter, Slots};
+use super::control::MigrationInfo;
+use super::control_socket::{effective_uid, ControlAccess, ControlSocket};
+use super::hooks::{AfterRelease, GuestTicks, HeldPoints, HoldPoint, Pauses, PhaseHooks};
+use super::persist::{Departed, StateDirectory};
 use ldmig::rules::OperationLocks;
 use ldmig::stats::MigrationStats;
-use ldmig_hv::hypervisor::{DomainControl, DomainId, DomainRunState, VcpuControl};
-use ldmig_hv::resources::{DomainRequirements, DomainState, FreeRange, HostResources, PowerMode};
+use ldmig_hv::hypervisor::DomainId;
+use ldmig_hv::resources::{DomainRequirements, FreeRange, HostResources, PowerMode};
 use ldmig_sim::description::HostDescription;
 use ldmig_sim::handle::MachineHandle;
 use ldmig_sim::workload::{Workload, WorkloadSpec};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How to start a daemon.
+/// Where a daemon's log lines go (standard error when none is given).
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to start a daemon ([`DaemonOptions::new`] gives the defaults).
 pub struct DaemonOptions {
     /// The machine and its domains.
     pub description: HostDescription,
     /// Where peers connect (already bound; port 0 is fine).
     pub listener: TcpListener,
-    /// The control socket's path (created; a stale one is replaced).
+    /// The control socket's path (see [`crate::control_socket`]: a stale
+    /// socket of this user's is replaced, anything else refused).
     pub control_path: PathBuf,
-    /// The migration password.
+    /// Who may use the control socket besides this user and root.
+    pub control_access: ControlAccess,
+    /// The migration password (incoming migrations, and outgoing ones
+    /// whose request names no password file).
     pub password: String,
+    /// The state directory (see [`crate::persist`]); `None` keeps nothing
+    /// across restarts.
+    pub state_dir: Option<PathBuf>,
+    /// The daemon's bounds.
+    pub limits: Limits,
     /// Seed of the guests' workloads.
     pub seed: u64,
     /// Workload of every active guest (idle, moderate, hot, heavy,
@@ -49,13 +77,45 @@ pub struct DaemonOptions {
     /// Initial memory content for a domain (the demo's `--image`).
     pub images: Vec<(String, Vec<u8>)>,
     /// Test hook: an outgoing live migration holds once its first pre-copy
-    /// round ended (before the commit) until a `ReleaseMigration` request,
-    /// and an incoming one waits for its source without a time limit.
-    /// Lets a test try operations while a migration surely runs.
+    /// round ended (before the commit) until a `ReleaseMigration` request.
+    /// Lets a test try operations while a migration surely runs. The same
+    /// as `hooks.hold_at = Some(HoldPoint::AfterRoundZero)`.
     pub hold_migrations: bool,
     /// Worker threads of each migration engine's page pipeline (0: the
     /// engine's own thread does the page work).
     pub workers: u32,
+    /// Test hooks: hold migrations at a phase (see [`crate::hooks`]).
+    pub hooks: PhaseHooks,
+    /// Where log lines go.
+    pub log: Option<LogSink>,
+}
+
+impl DaemonOptions {
+    /// Options with the defaults: no state directory, the default limits,
+    /// seed 1, the `moderate` workload, no hooks, logs to standard error.
+    pub fn new(
+        description: HostDescription,
+        listener: TcpListener,
+        control_path: PathBuf,
+        password: impl Into<String>,
+    ) -> Self {
+        DaemonOptions {
+            description,
+            listener,
+            control_path,
+            control_access: ControlAccess::default(),
+            password: password.into(),
+            state_dir: None,
+            limits: Limits::default(),
+            seed: 1,
+            workload: "moderate".into(),
+            images: Vec::new(),
+            hold_migrations: false,
+            workers: crate::host::workers::default_workers(),
+            hooks: PhaseHooks::default(),
+            log: None,
+        }
+    }
 }
 
 /// A migration under way or finished, as `list -o status` shows it.
@@ -67,8 +127,27 @@ pub struct MigrationTrack {
     pub cancel: AtomicBool,
     /// Set once it ended.
     pub finished: AtomicBool,
-    /// Set by `ReleaseMigration` (the `hold_migrations` test hook).
+    /// Set by `ReleaseMigration` (the hold test hooks).
     pub released: AtomicBool,
+    /// Set once the release's answer was written (a daemon that stops or
+    /// kills itself on release does so only then).
+    pub(crate) release_answered: AtomicBool,
+    /// What the held daemon does once released.
+    pub(crate) release_then: Mutex<AfterRelease>,
+    /// The hold points it already held at.
+    pub(crate) held_points: HeldPoints,
+    /// Time its engine's clock stood still (holds, the peer's holds).
+    pub(crate) pauses: Pauses,
+    /// Source: the commit may have left. Target: its acknowledgement may
+    /// have left. Recorded in the state directory before the frame goes.
+    pub(crate) committing: AtomicBool,
+    /// Source: the target acknowledged the commit (the domain left).
+    pub(crate) acknowledged: AtomicBool,
+    /// The deterministic guest of the test hooks.
+    pub(crate) guest_ticks: GuestTicks,
+    /// Source: probes of the link sent, and the last one answered.
+    pub(crate) probes: AtomicU64,
+    pub(crate) probe_answered: AtomicU64,
 }
 
 impl MigrationTrack {
@@ -81,6 +160,14 @@ impl MigrationTrack {
             info.peer = peer.to_string();
             info.status = "setup".into();
         }
+        Arc::new(track)
+    }
+
+    /// A finished track with `info` (a migration a restart found).
+    pub(crate) fn finished_with(info: MigrationInfo) -> Arc<Self> {
+        let track = MigrationTrack::default();
+        *lock(&track.info) = info;
+        track.finished.store(true, Ordering::SeqCst);
         Arc::new(track)
     }
 
@@ -113,6 +200,11 @@ impl MigrationTrack {
     /// A copy of the current information.
     pub fn snapshot(&self) -> MigrationInfo {
         lock(&self.info).clone()
+    }
+
+    /// The side (`source` or `target`).
+    pub(crate) fn side(&self) -> String {
+        lock(&self.info).side.clone()
     }
 }
 
@@ -164,10 +256,17 @@ pub(crate) struct HostSettings {
 }
 
 /// Everything the daemon's threads share.
+///
+/// Locks are taken in this order: `domains`, `departed`, `locks`, `host`,
+/// `backoff`, `log_limiter`, then the machine. Everything that changes
+/// what the state directory holds persists with `domains` held, so the
+/// saved states follow each other in the order of the changes.
 pub(crate) struct State {
     pub(crate) description: HostDescription,
     pub(crate) machine: MachineHandle,
     pub(crate) domains: Mutex<BTreeMap<String, Domain>>,
+    /// Domains of the host file that left.
+    pub(crate) departed: Mutex<Vec<Departed>>,
     pub(crate) locks: Mutex<OperationLocks>,
     pub(crate) host: Mutex<HostSettings>,
     pub(crate) password: String,
@@ -177,10 +276,24 @@ pub(crate) struct State {
     /// Seed of the guests' workloads.
     seed: u64,
     pub(crate) stop: AtomicBool,
-    /// The `hold_migrations` test hook.
-    pub(crate) hold_migrations: bool,
     /// Worker threads of each engine's page pipeline.
     pub(crate) workers: u32,
+    /// The test hooks.
+    pub(crate) hooks: PhaseHooks,
+    /// The out-of-memory test switch.
+    pub(crate) out_of_memory: Arc<AtomicBool>,
+    pub(crate) limits: Limits,
+    pub(crate) control_access: ControlAccess,
+    /// The daemon's user: it, root and `control_access` may use it.
+    pub(crate) owner: u32,
+    /// Targets the host file allows.
+    pub(crate) allowed_targets: Vec<String>,
+    pub(crate) state_dir: Option<StateDirectory>,
+    pub(crate) control_slots: Slots,
+    pub(crate) peer_slots: Slots,
+    pub(crate) backoff: Mutex<AuthBackoff>,
+    log_limiter: Mutex<LogLimiter>,
+    log: Option<LogSink>,
     started: Instant,
 }
 
@@ -200,6 +313,43 @@ impl State {
     /// The host's name.
     pub(crate) fn host(&self) -> &str {
         self.description.name()
+    }
+
+    /// Writes one line to the daemon's log.
+    pub(crate) fn log(&self, line: &str) {
+        let line = format!("ldmig[{}]: {line}", self.host());
+        match &self.log {
+            Some(sink) => sink(&line),
+            None => {
+                // Best effort: a closed standard error must not stop the daemon.
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        }
+    }
+
+    /// Writes a line of kind `kind` (e.g. one peer address's refusals), at
+    /// most once per log window, saying how many were held back.
+    pub(crate) fn log_limited(&self, kind: &str, line: &str) {
+        let verdict = lock(&self.log_limiter).admit(kind, Instant::now());
+        if let Verdict::Print { held_back } = verdict {
+            let text = lock(&self.log_limiter).summarise(line, held_back);
+            self.log(&text);
+        }
+    }
+
+    /// Saves the state directory (`domains` is the caller's guard of the
+    /// domains lock). A failure is logged and returned: what depends on it
+    /// (a commit) must not go on.
+    pub(crate) fn persist(&self, domains: &BTreeMap<String, Domain>) -> Result<(), String> {
+        let Some(directory) = &self.state_dir else {
+            return Ok(());
+        };
+        let state = snapshot::snapshot(self, domains);
+        directory.save(&state).map_err(|error| {
+            let message = format!("the state directory could not be saved: {error}");
+            self.log_limited("state", &message);
+            message
+        })
     }
 
     /// The host as the checks see it now: the description's fixed facts,
@@ -249,11 +399,7 @@ impl State {
             domain.workload = self
                 .start_workload(domain.seed, id, fill)
                 .unwrap_or_else(|error| {
-                    eprintln!(
-                        "ldmig[{}]: {}: {error}",
-                        self.host(),
-                        domain.requirements.name
-                    );
+                    self.log(&format!("{}: {error}", domain.requirements.name));
                     None
                 });
         }
@@ -283,6 +429,48 @@ impl State {
         Ok(Some(workload))
     }
 
+    /// The test hook: holds the migration of `track` at `point` (once), if
+    /// this daemon holds there, until it is released or cancelled or the
+    /// daemon stops; `announce` tells the peer (true: held, false: going
+    /// on). The engine's clock stands still meanwhile. Once released, the
+    /// daemon does what the release said (go on, stop or kill itself).
+    pub(crate) fn hold(
+        &self,
+        track: &MigrationTrack,
+        point: HoldPoint,
+        announce: &mut dyn FnMut(bool),
+    ) {
+        if !self.hooks.holds(point) || !track.held_points.first_time(point) {
+            return;
+        }
+        track.pauses.begin(self.now_ns());
+        lock(&track.info).held = true;
+        announce(true);
+        let going_on = || {
+            let then = *lock(&track.release_then);
+            track.released.load(Ordering::SeqCst)
+                && (then == AfterRelease::Continue || track.release_answered.load(Ordering::SeqCst))
+        };
+        while !going_on()
+            && !track.cancel.load(Ordering::SeqCst)
+            && !self.stop.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        lock(&track.info).held = false;
+        announce(false);
+        track.pauses.end(self.now_ns());
+        let then = *lock(&track.release_then);
+        then.apply();
+    }
+
+    /// The clock of the engine of `track`: the daemon's, less the time it
+    /// stood still.
+    pub(crate) fn engine_now(&self, track: &MigrationTrack) -> u64 {
+        let now = self.now_ns();
+        now.saturating_sub(track.pauses.total(now))
+    }
+
     /// The workload seed of the domain named `name` that migrated in.
     pub(crate) fn incoming_seed(&self, name: &str) -> u64 {
         // FNV-1a of the name: the same domain gets the same seed.
@@ -296,100 +484,120 @@ impl State {
 /// A running daemon.
 pub struct Daemon {
     state: Arc<State>,
-    control_path: PathBuf,
+    control: Arc<ControlSocket>,
     listen: SocketAddr,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Daemon {
-    /// Builds the machine, starts the guests and every thread.
+    /// Builds the machine (from the state directory when it holds a state,
+    /// else from the host file), starts the guests and every thread.
     pub fn start(options: DaemonOptions) -> Result<Daemon, String> {
-        let machine = options
-            .description
-            .build_machine()
+        if options.workload != "none" && WorkloadSpec::by_name(&options.workload, 0).is_none() {
+            return Err(format!("unknown workload '{}'", options.workload));
+        }
+        let state_dir = options
+            .state_dir
+            .as_deref()
+            .map(StateDirectory::open)
+            .transpose()
             .map_err(|error| error.to_string())?;
-        let handle = MachineHandle::new(machine);
-        let mut domains = BTreeMap::new();
-        let names: Vec<String> = options
-            .description
-            .domain_names()
-            .map(str::to_string)
-            .collect();
-        let host = HostSettings {
-            power_mode: options.description.resources().power_mode,
-            delayed_reconfiguration: options
-                .description
-                .resources()
-                .delayed_reconfiguration_pending,
+        let saved = match &state_dir {
+            Some(directory) => directory
+                .load(options.description.name())
+                .map_err(|error| error.to_string())?,
+            None => None,
         };
+        let restored = snapshot::restore(&options.description, saved, options.seed)?;
+        let mut hooks = options.hooks;
+        if options.hold_migrations && hooks.hold_at.is_none() {
+            hooks.hold_at = Some(HoldPoint::AfterRoundZero);
+        }
+        let limits = options.limits;
+        let allowed_targets = options.description.allowed_targets().to_vec();
         let state = Arc::new(State {
             description: options.description,
-            machine: handle,
+            machine: MachineHandle::new(restored.machine),
             domains: Mutex::new(BTreeMap::new()),
-            locks: Mutex::new(OperationLocks::new()),
-            host: Mutex::new(host),
+            departed: Mutex::new(restored.departed),
+            locks: Mutex::new(restored.locks),
+            host: Mutex::new(restored.host),
             password: options.password,
             seed: options.seed,
             stop: AtomicBool::new(false),
             workload: options.workload.clone(),
-            hold_migrations: options.hold_migrations,
             workers: options.workers,
+            hooks,
+            out_of_memory: Arc::new(AtomicBool::new(false)),
+            limits,
+            control_access: options.control_access,
+            owner: effective_uid(),
+            allowed_targets,
+            state_dir,
+            control_slots: Slots::new(limits.max_control_connections),
+            peer_slots: Slots::new(limits.max_peer_connections),
+            backoff: Mutex::new(AuthBackoff::new(
+                limits.auth_backoff_base,
+                limits.auth_backoff_max,
+                limits.auth_backoff_addresses,
+            )),
+            log_limiter: Mutex::new(LogLimiter::new(limits.log_window, 1024)),
+            log: options.log,
             started: Instant::now(),
         });
-        if options.workload != "none" && WorkloadSpec::by_name(&options.workload, 0).is_none() {
-            return Err(format!("unknown workload '{}'", options.workload));
+        for note in &restored.notes {
+            state.log(&format!("{}: {}", note.domain, note.text));
         }
-        for (index, name) in names.iter().enumerate() {
-            let requirements = state
-                .description
-                .domain_requirements(name)
-                .map_err(|error| error.to_string())?;
-            let id = state.machine.lock().domain_id(name);
-            let seed = options.seed.wrapping_add(index as u64);
-            let active = requirements.state == DomainState::Active;
-            let mut domain = Domain::new(requirements, id, seed);
-            if active {
-                let image = options.images.iter().find(|(domain, _)| domain == name);
+        let mut domains = BTreeMap::new();
+        for (name, mut domain, boot) in restored.domains {
+            if boot {
+                let image = options.images.iter().find(|(domain, _)| *domain == name);
                 // With an image, memory is the image and zeros: the
                 // workload writes from there instead of filling first.
                 state.boot_guest(&mut domain, image.is_none());
-                if let (Some((_, image)), Some(id)) = (image, id) {
+                if let (Some((_, image)), Some(id)) = (image, domain.id) {
                     load_image(&state.machine, id, image)?;
                 }
             }
-            domains.insert(name.clone(), domain);
+            domains.insert(name, domain);
         }
-        *lock(&state.domains) = domains;
+        {
+            let mut guard = lock(&state.domains);
+            *guard = domains;
+            state.persist(&guard)?;
+        }
 
         let listen = options
             .listener
             .local_addr()
             .map_err(|error| error.to_string())?;
-        let _ = std::fs::remove_file(&options.control_path);
-        let control = UnixListener::bind(&options.control_path).map_err(|error| {
-            format!(
-                "cannot create the control socket {}: {error}",
-                options.control_path.display()
-            )
-        })?;
+        let control = ControlSocket::bind(&options.control_path, options.control_access)
+            .map_err(|error| format!("control socket: {error}"))?;
         control
+            .listener()
             .set_nonblocking(true)
             .map_err(|error| error.to_string())?;
         options
             .listener
             .set_nonblocking(true)
             .map_err(|error| error.to_string())?;
+        let control = Arc::new(control);
         let mut threads = Vec::new();
         let shared = state.clone();
-        threads.push(std::thread::spawn(move || control_loop(shared, control)));
+        let socket = control.clone();
+        threads.push(std::thread::spawn(move || {
+            control_server::control_loop(shared, socket)
+        }));
         let shared = state.clone();
         let listener = options.listener;
-        threads.push(std::thread::spawn(move || peer_loop(shared, listener)));
+        threads.push(std::thread::spawn(move || {
+            peer_listener::peer_loop(shared, listener)
+        }));
         let shared = state.clone();
         threads.push(std::thread::spawn(move || workload_loop(shared)));
         Ok(Daemon {
             state,
-            control_path: options.control_path,
+            control,
             listen,
             threads,
         })
@@ -397,7 +605,7 @@ impl Daemon {
 
     /// The control socket.
     pub fn control_path(&self) -> &Path {
-        &self.control_path
+        self.control.path()
     }
 
     /// The address peers connect to.
@@ -410,6 +618,16 @@ impl Daemon {
         self.state.machine.clone()
     }
 
+    /// Control connections being served now.
+    pub fn control_connections(&self) -> usize {
+        self.state.control_slots.taken()
+    }
+
+    /// Peer connections being served now.
+    pub fn peer_connections(&self) -> usize {
+        self.state.peer_slots.taken()
+    }
+
     /// Runs until the process is killed.
     pub fn wait(mut self) {
         for thread in self.threads.drain(..) {
@@ -417,13 +635,14 @@ impl Daemon {
         }
     }
 
-    /// Stops every thread and removes the control socket.
+    /// Stops every thread and removes the control socket (if the path
+    /// still holds it).
     pub fn shutdown(mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.control_path);
+        self.control.remove();
     }
 }
 
@@ -443,30 +662,6 @@ fn load_image(machine: &MachineHandle, id: DomainId, image: &[u8]) -> Result<(),
     Ok(())
 }
 
-fn control_loop(state: Arc<State>, listener: UnixListener) {
-    while !state.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let shared = state.clone();
-                std::thread::spawn(move || serve_control(shared, stream));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-fn peer_loop(state: Arc<State>, listener: TcpListener) {
-    while !state.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                let shared = state.clone();
-                std::thread::spawn(move || super::incoming::accept_migration(shared, stream, peer));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
 fn workload_loop(state: Arc<State>) {
     while !state.stop.load(Ordering::SeqCst) {
         {
@@ -481,131 +676,5 @@ fn workload_loop(state: Arc<State>) {
             }
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn serve_control(state: Arc<State>, stream: UnixStream) {
-    let _ = stream.set_nonblocking(false);
-    let Ok(reader_stream) = stream.try_clone() else {
-        return;
-    };
-    let mut writer = stream;
-    let mut line = String::new();
-    if BufReader::new(reader_stream).read_line(&mut line).is_err() {
-        return;
-    }
-    let mut emit = |event: &Event| {
-        if let Ok(mut text) = serde_json::to_string(event) {
-            text.push('\n');
-            let _ = writer.write_all(text.as_bytes());
-        }
-    };
-    let request: Request = match serde_json::from_str(&line) {
-        Ok(request) => request,
-        Err(error) => {
-            emit(&Event::failed(format!("bad request: {error}")));
-            return;
-        }
-    };
-    let event = match request {
-        Request::MigrateDomain { .. } => {
-            super::outgoing::migrate_domain(&state, request, &mut emit)
-        }
-        Request::List { domain } => super::listing::list(&state, domain.as_deref()),
-        Request::ListDevicesMemory => super::listing::free_memory(&state),
-        Request::CancelMigration { domain } => cancel(&state, &domain),
-        Request::RecoverDomain { domain, resume } => recover(&state, &domain, resume),
-        Request::Operate { operation } => super::operations::operate(&state, &operation),
-        Request::ReleaseMigration { domain } => release(&state, &domain),
-    };
-    emit(&event);
-}
-
-fn cancel(state: &State, name: &str) -> Event {
-    let track = {
-        let domains = lock(&state.domains);
-        let Some(domain) = domains.get(name) else {
-            return Event::failed(format!("Domain {name} not found on {}", state.host()));
-        };
-        match &domain.migration {
-            Some(track) if !track.finished.load(Ordering::SeqCst) => track.clone(),
-            _ => return Event::failed(format!("No migration of domain {name} is in progress")),
-        }
-    };
-    track.cancel.store(true, Ordering::SeqCst);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !track.finished.load(Ordering::SeqCst) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let info = track.snapshot();
-    match info.status.as_str() {
-        "cancelled" => Event::done(
-            format!("Migration of domain {name} cancelled; {name} is running on the source"),
-            state.host(),
-        ),
-        status => Event::Failed {
-            message: format!(
-                "The migration of domain {name} could not be cancelled: it is {status} ({})",
-                info.result
-                    .clone()
-                    .unwrap_or_else(|| "past the commit".into())
-            ),
-            migration: Some(info),
-        },
-    }
-}
-
-/// The `hold_migrations` test hook's release.
-fn release(state: &State, name: &str) -> Event {
-    let domains = lock(&state.domains);
-    match domains
-        .get(name)
-        .and_then(|domain| domain.migration.as_ref())
-    {
-        Some(track) if !track.finished.load(Ordering::SeqCst) => {
-            track.released.store(true, Ordering::SeqCst);
-            Event::done(format!("Migration of domain {name} released"), state.host())
-        }
-        _ => Event::failed(format!("No migration of domain {name} is in progress")),
-    }
-}
-
-fn recover(state: &State, name: &str, resume: bool) -> Event {
-    let mut domains = lock(&state.domains);
-    let Some(domain) = domains.get_mut(name) else {
-        return Event::failed(format!("Domain {name} not found on {}", state.host()));
-    };
-    let Some(id) = domain.id.filter(|_| domain.error_state) else {
-        return Event::failed(format!(
-            "Domain {name} is not in the error state: nothing to recover"
-        ));
-    };
-    let mut machine = state.machine.clone();
-    if resume {
-        let result = machine
-            .set_domain_state(id, DomainRunState::Normal)
-            .and_then(|()| machine.resume(id));
-        if let Err(error) = result {
-            return Event::failed(format!("Resuming {name} failed: {error}"));
-        }
-        // A source's workload (kept while it was stopped) goes on by
-        // itself; a domain a target kept after a failure boots one.
-        domain.error_state = false;
-        if domain.workload.is_none() && domain.requirements.state == DomainState::Active {
-            state.boot_guest(domain, false);
-        }
-        Event::done(
-            format!("Domain {name} resumed on {}", state.host()),
-            state.host(),
-        )
-    } else {
-        if let Err(error) = machine.destroy_domain(id) {
-            return Event::failed(format!("Removing {name} failed: {error}"));
-        }
-        domains.remove(name);
-        Event::done(
-            format!("Domain {name} removed from {}", state.host()),
-            state.host(),
-        )
     }
 }

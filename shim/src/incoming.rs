@@ -1,6 +1,12 @@
-//! The target side of a migration in the shim: authenticate the source's
-//! shim, run every check against this machine as it is now, then run the
-//! target engine and take the domain in.
+//! The target side of a migration in the shim: once the source's shim is
+//! authenticated (see the daemon's peer listener), run every check against
+//! this machine as it is now, then run the target engine and take the
+//! domain in.
+//!
+//! The state directory follows the migration: the reservation is recorded
+//! once it is locked, as acknowledging before the commit's acknowledgement
+//! leaves (from then on the source may let its copy go), and as the
+//! domain's own state once it is settled here.
 
 use super::channel::frame_channel_with_room;
 use super::daemon::{lock, Domain, MigrationTrack, State};
@@ -10,46 +16,39 @@ use super::peer::{
     decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
 };
 use super::relay::PeerRelay;
+use crate::hooks::HoldPoint;
+use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::watched::{Direction, WatchedTransport};
 use crate::host::workers::{with_workers, PipelineStorage, Side};
+use crate::relay::SharedSender;
 use crate::secure::SecureChannel;
 use ldmig::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
 use ldmig::rules::{
     check_migration, DomainAction, LockDecision, MigrationSide, Operation, OperationLocks,
 };
+use ldmig::transport::TransportError;
 use ldmig::wire::frame::MAX_FRAME_PAYLOAD;
+use ldmig::wire::FrameType;
 use ldmig::wire::FRAME_HEADER_BYTES;
+use ldmig_hv::domain_name::domain_name;
 use ldmig_hv::resources::{DomainState, Name};
 use ldmig_sim::workload::Workload;
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Serves one incoming connection from a source shim.
-pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let Ok(shutdown_handle) = stream.try_clone() else {
-        return;
-    };
-    let mut channel = match SecureChannel::accept(stream, state.password.as_bytes()) {
-        Ok(channel) => channel,
-        Err(error) => {
-            // Best effort: a closed standard error must not stop the daemon.
-            let _ = writeln!(
-                std::io::stderr(),
-                "ldmig[{}]: refused a migration from {peer}: {error}",
-                state.host()
-            );
-            return;
-        }
-    };
+/// Serves one incoming migration on `channel`, authenticated already.
+pub(crate) fn accept_migration(
+    state: &Arc<State>,
+    mut channel: SecureChannel<TcpStream>,
+    shutdown_handle: TcpStream,
+    peer: SocketAddr,
+) {
     let Some(PeerRecord::Message(PeerMessage::Begin {
         source,
         domain,
@@ -59,6 +58,19 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
     else {
         return;
     };
+    if let Err(error) = domain_name(&target_domain) {
+        let verdict = PeerMessage::Checks {
+            failed: true,
+            report: format!(
+                "Target domain name {target_domain:?}: {error}\nDomain Migration of LDom {} failed",
+                domain.name
+            ),
+            findings: Vec::new(),
+        };
+        let _ = channel.send(&encode_message(&verdict));
+        let _ = channel.receive_or_close();
+        return;
+    }
     let mut requirements = *domain;
     let mut report = String::new();
     let mut findings = Vec::new();
@@ -73,7 +85,7 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
                 state.host()
             ))
         } else {
-            binding_refused(&state, &lock(&state.locks), &target_domain, &requirements)
+            binding_refused(state, &lock(&state.locks), &target_domain, &requirements)
         };
         if let Some(message) = refusal {
             failed = true;
@@ -100,9 +112,11 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         let _ = channel.receive_or_close();
         return;
     }
-    match channel.receive().ok().and_then(decode) {
-        Some(PeerRecord::Message(PeerMessage::Start)) => {}
-        _ => return,
+    if !wait_for_start(state, &mut channel, &shutdown_handle) {
+        state.log(&format!(
+            "incoming migration of {target_domain} from {peer} ended before it started: the source stopped answering"
+        ));
+        return;
     }
     if let Ok(name) = ldmig_hv::resources::name(&target_domain) {
         requirements.name = name;
@@ -120,7 +134,7 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
                 state.host()
             ))
         } else {
-            binding_refused(&state, &locks, &target_domain, &requirements).or_else(|| {
+            binding_refused(state, &locks, &target_domain, &requirements).or_else(|| {
                 locks
                     .begin_migration(&target_domain, MigrationSide::Target)
                     .err()
@@ -135,10 +149,17 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         let mut placeholder = Domain::new(requirements.clone(), None, seed);
         placeholder.migration = Some(track.clone());
         domains.insert(target_domain.clone(), placeholder);
+        drop(locks);
+        if let Err(reason) = state.persist(&domains) {
+            domains.remove(&target_domain);
+            drop(domains);
+            state.end_migration(&target_domain);
+            let _ = channel.send(&encode_message(&PeerMessage::Abort { reason }));
+            return;
+        }
     }
 
-    let settle =
-        |taken: Option<Taken>| settle(&state, &track, &target_domain, &requirements, taken);
+    let settle = |taken: Option<Taken>| settle(state, &track, &target_domain, &requirements, taken);
     if requirements.state == DomainState::Inactive {
         {
             let mut info = lock(&track.info);
@@ -152,7 +173,7 @@ pub(crate) fn accept_migration(state: Arc<State>, stream: TcpStream, peer: Socke
         let _ = channel.receive_or_close();
     } else {
         run_target_engine(
-            &state,
+            state,
             &track,
             channel,
             shutdown_handle,
@@ -195,14 +216,75 @@ fn settle(
                 entry.id = Some(id);
                 entry.error_state = true;
             }
+            let mut info = lock(&track.info);
+            let source = info.peer.clone();
+            info.recovery = Some(format!(
+                "The acknowledgement of the commit left, then resuming {target_domain} here failed: {source} let its copy go or holds it in the error state. If {target_domain} does not run on {source}, resume it here (ldmig recover-domain {target_domain} --resume); if it does, remove it here (ldmig recover-domain {target_domain} --remove)"
+            ));
         }
         _ => {
             domains.remove(target_domain);
         }
     }
-    drop(domains);
+    let (peer, result) = {
+        let mut info = lock(&track.info);
+        info.held = false;
+        (info.peer.clone(), info.result.clone().unwrap_or_default())
+    };
     state.end_migration(target_domain);
     track.finished.store(true, Ordering::SeqCst);
+    let _ = state.persist(&domains);
+    drop(domains);
+    state.log(&format!(
+        "incoming migration of {target_domain} from {peer} ended: {result}"
+    ));
+}
+
+/// Waits for the source's `Start` (the test hooks' `Held` messages may
+/// come first: while the source holds, no read timeout runs).
+fn wait_for_start(
+    state: &State,
+    channel: &mut SecureChannel<TcpStream>,
+    stream: &TcpStream,
+) -> bool {
+    loop {
+        match channel.receive().ok().and_then(decode) {
+            Some(PeerRecord::Message(PeerMessage::Start)) => {
+                let _ = stream.set_read_timeout(Some(state.limits.setup_timeout));
+                return true;
+            }
+            Some(PeerRecord::Message(PeerMessage::Held { held })) => {
+                let timeout = (!held).then_some(state.limits.setup_timeout);
+                let _ = stream.set_read_timeout(timeout);
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The watcher of a target engine's frames: the test hook's hold before
+/// the commit's acknowledgement leaves, and the state directory's record
+/// that it may have left.
+fn target_watcher(
+    state: Arc<State>,
+    track: Arc<MigrationTrack>,
+    sender: SharedSender,
+) -> crate::host::watched::Watcher {
+    Box::new(move |direction, frame_type| {
+        if (direction, frame_type) == (Direction::Outgoing, FrameType::CommitAck) {
+            state.hold(&track, HoldPoint::CommitAck, &mut |held| {
+                let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+            });
+            if !track.committing.swap(true, Ordering::SeqCst) {
+                let domains = lock(&state.domains);
+                if state.persist(&domains).is_err() {
+                    track.committing.store(false, Ordering::SeqCst);
+                    return Err(TransportError::Disconnected);
+                }
+            }
+        }
+        Ok(true)
+    })
 }
 
 /// Why receiving `requirements` as `target_domain` would be refused now:
@@ -258,7 +340,25 @@ fn run_target_engine(
         return settle(None);
     };
     let hop = Rc::new(RefCell::new(hop));
-    let relay = PeerRelay::start(sender.clone(), receiver, stream, relay_end.clone(), |_| {});
+    let peer_track = track.clone();
+    let peer_state = state.clone();
+    let answer = sender.clone();
+    let relay = PeerRelay::start(
+        sender.clone(),
+        receiver,
+        stream,
+        relay_end.clone(),
+        move |message| match message {
+            PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
+            PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
+            // Answered only while the engine here runs: a target that
+            // gave up lets the source's probe go unanswered.
+            PeerMessage::Probe { id } if !peer_track.finished.load(Ordering::SeqCst) => {
+                let _ = lock(&answer).send(&encode_message(&PeerMessage::ProbeReply { id }));
+            }
+            _ => {}
+        },
+    );
     let mut storage = PipelineStorage::new(
         Side::Target,
         state.workers,
@@ -267,27 +367,25 @@ fn run_target_engine(
     let Ok(pipeline) = storage.pipeline() else {
         return settle(None);
     };
-    let mut config = MigrationConfig {
+    let config = MigrationConfig {
+        response_timeout_ns: state.limits.peer_timeout.as_nanos() as u64,
         workers: state.workers,
         ..MigrationConfig::default()
     };
-    if state.hold_migrations {
-        // The test hook: the source may hold as long as the test wants.
-        config.response_timeout_ns = u64::MAX / 2;
-    }
-    let mut engine = TargetEngine::new(
-        state.machine.clone(),
+    let hv = CountingHv::new(state.machine.clone())
+        .with_out_of_memory_switch(state.out_of_memory.clone());
+    let transport = WatchedTransport::new(
         HopTransport(hop.clone()),
-        config,
-        &pipeline,
+        target_watcher(state.clone(), track.clone(), sender.clone()),
     );
+    let mut engine = TargetEngine::new(hv, transport, config, &pipeline);
     let mut reserved = None;
     let outcome = with_workers(&pipeline, state.workers, |workers| loop {
         if track.cancel.swap(false, Ordering::SeqCst) && !engine.cancel() {
             lock(&track.info).result = Some("cancel refused: the source already committed".into());
         }
         let before = engine.stats().transferred;
-        let poll = engine.poll(state.now_ns());
+        let poll = engine.poll(state.engine_now(track));
         workers.wake(&pipeline);
         track.update(engine.stats());
         if engine.domain() != reserved {
@@ -317,7 +415,7 @@ fn run_target_engine(
             state
                 .start_workload(state.incoming_seed(target_domain), id, false)
                 .unwrap_or_else(|error| {
-                    eprintln!("ldmig[{}]: {name}: {error}", state.host());
+                    state.log(&format!("{name}: {error}"));
                     None
                 })
         } else {

@@ -9,6 +9,11 @@
 //!
 //! - [`daemon`], [`control`], [`incoming`], [`outgoing`], [`peer`],
 //!   [`channel`], [`relay`], [`digest`]: the daemon of one machine;
+//! - [`control_socket`], [`password`], [`targets`], [`bounds`]: who may
+//!   steer it, with which password, to where, and how much anyone may ask
+//!   of it;
+//! - [`persist`]: its state directory, kept across crashes;
+//! - [`hooks`]: its test hooks (hold a migration at a phase);
 //! - [`operations`], [`listing`]: its `ldm` operations and `list`;
 //! - [`secure`]: the authenticated, encrypted channel between shims;
 //! - [`ldc_end`]: the shim's end of an engine's LDC channel;
@@ -20,11 +25,14 @@
 //!   the demo.
 #![deny(missing_docs)]
 
+pub mod bounds;
 pub mod channel;
 pub mod control;
+pub mod control_socket;
 pub mod daemon;
 pub mod digest;
 pub mod harness;
+pub mod hooks;
 pub mod host;
 pub mod incoming;
 pub mod ldc_end;
@@ -32,10 +40,13 @@ pub mod listing;
 pub mod logging;
 pub mod operations;
 pub mod outgoing;
+pub mod password;
 pub mod peer;
+pub mod persist;
 pub mod relay;
 pub mod secure;
 pub mod serial;
+pub mod targets;
 
 pub use control::{call, Event, Request};
-pub use daemon::{Daemon, DaemonOptions};
+pub use daemon::{Daemon, DaemonOptions, LogSink};

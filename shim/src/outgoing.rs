@@ -1,25 +1,40 @@
-//! The source side of a migration in the shim: reach and authenticate the
-//! target's shim, have it run every check, then run the source engine and
-//! relay its frames, and settle the domain by the outcome.
+//! The source side of a migration in the shim: check the request (names,
+//! an allowed target, the password), reach and authenticate the target's
+//! shim, have it run every check, then run the source engine and relay its
+//! frames, and settle the domain by the outcome.
+//!
+//! The state directory follows the migration: the domain is recorded as
+//! migrating out once it is locked, as committing before the commit frame
+//! leaves (from then on the target may own it), and as gone once the
+//! target acknowledged, before the source copy is destroyed.
 
-use super::channel::frame_channel_with_room;
+use super::channel::{frame_channel_with_room, ChannelEnd};
 use super::control::{Event, MigrationInfo, Request};
 use super::daemon::{lock, MigrationTrack, State};
 use super::digest::domain_digest;
 use super::peer::{
     decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
 };
-use super::relay::PeerRelay;
+use super::relay::{PeerRelay, SharedSender};
+use crate::control_socket::Credentials;
+use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
+use crate::host::watched::{Direction, WatchedTransport};
 use crate::host::workers::{with_workers, PipelineStorage, Side};
+use crate::password::read_password_file;
+use crate::persist::Departed;
 use crate::secure::{ChannelError, SecureChannel};
+use crate::targets::{allowed, parse_address};
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
     DomainShape, MigrationConfig, Outcome, SourceBuffers, SourceDomainState, SourceEngine,
     SourcePoll,
 };
 use ldmig::rules::MigrationSide;
+use ldmig::transport::TransportError;
+use ldmig::wire::FrameType;
+use ldmig_hv::domain_name::domain_name;
 use ldmig_hv::hypervisor::{DomainId, MemoryBlock};
 use ldmig_hv::resources::{DomainRequirements, DomainState};
 use std::cell::RefCell;
@@ -31,13 +46,13 @@ use std::time::{Duration, Instant};
 
 /// Bytes of a page frame the source engine builds.
 pub const FRAME_BYTES: usize = 256 << 10;
-/// How long to wait for the peer's answers during setup.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `ldmig migrate-domain` on this (source) daemon; returns the final event.
+/// Runs `ldmig migrate-domain` on this (source) daemon for the client
+/// `client`; returns the final event.
 pub(crate) fn migrate_domain(
     state: &Arc<State>,
     request: Request,
+    client: &Credentials,
     emit: &mut dyn FnMut(&Event),
 ) -> Event {
     let Request::MigrateDomain {
@@ -45,7 +60,7 @@ pub(crate) fn migrate_domain(
         target,
         target_domain,
         dry_run,
-        password,
+        password_file,
         downtime_limit_ms,
         max_bandwidth,
     } = request
@@ -56,6 +71,31 @@ pub(crate) fn migrate_domain(
         Event::failed(format!(
             "{message}\nDomain Migration of LDom {domain} failed"
         ))
+    };
+    // The request, before anything is looked up or dialled.
+    if let Err(error) = domain_name(&domain) {
+        return Event::failed(format!("Domain name {domain:?}: {error}"));
+    }
+    if let Err(error) = domain_name(&target_domain) {
+        return failed(format!("Target domain name {target_domain:?}: {error}"));
+    }
+    let address = match parse_address(&target) {
+        Ok(address) => address,
+        Err(error) => return failed(error),
+    };
+    if !allowed(&state.allowed_targets, &address) {
+        return failed(format!(
+            "Migration to {target} refused: the host file of {} does not allow it as a target ([migration] allowed_targets = {:?})",
+            state.host(),
+            state.allowed_targets
+        ));
+    }
+    let password = match &password_file {
+        Some(path) => match read_password_file(path, client.uid) {
+            Ok(password) => password,
+            Err(error) => return failed(error.to_string()),
+        },
+        None => state.password.clone(),
     };
     let (requirements, id) = {
         let domains = lock(&state.domains);
@@ -80,7 +120,8 @@ pub(crate) fn migrate_domain(
     };
 
     // Reach and authenticate the target.
-    let address = match target
+    let address = match address
+        .address()
         .to_socket_addrs()
         .ok()
         .and_then(|mut addresses| addresses.next())
@@ -88,12 +129,13 @@ pub(crate) fn migrate_domain(
         Some(address) => address,
         None => return failed(format!("Cannot resolve the target address {target}")),
     };
-    let stream = match TcpStream::connect_timeout(&address, Duration::from_secs(10)) {
+    let stream = match TcpStream::connect_timeout(&address, state.limits.handshake_timeout) {
         Ok(stream) => stream,
         Err(error) => return failed(format!("Cannot reach the target {target}: {error}")),
     };
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(SETUP_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(state.limits.handshake_timeout));
+    let _ = stream.set_write_timeout(Some(state.limits.handshake_timeout));
     let Ok(shutdown_handle) = stream.try_clone() else {
         return failed("Cannot set up the connection".into());
     };
@@ -101,6 +143,8 @@ pub(crate) fn migrate_domain(
         Ok(channel) => channel,
         Err(error) => return failed(describe_channel_error(&target, &error)),
     };
+    let _ = shutdown_handle.set_read_timeout(Some(state.limits.setup_timeout));
+    let _ = shutdown_handle.set_write_timeout(Some(state.limits.setup_timeout));
 
     // Every check, on the target (it knows both sides then).
     let begin = PeerMessage::Begin {
@@ -156,14 +200,31 @@ pub(crate) fn migrate_domain(
     }
     let track = MigrationTrack::new("source", &target);
     lock(&track.info).domain_state = requirements.state.as_str().to_string();
-    if let Some(entry) = lock(&state.domains).get_mut(&domain) {
-        entry.migration = Some(track.clone());
+    {
+        let mut domains = lock(&state.domains);
+        if let Some(entry) = domains.get_mut(&domain) {
+            entry.migration = Some(track.clone());
+        }
+        if let Err(error) = state.persist(&domains) {
+            drop(domains);
+            let _ = channel.send(&encode_message(&PeerMessage::Abort {
+                reason: format!("the source cannot record the migration: {error}"),
+            }));
+            state.end_migration(&domain);
+            track.finished.store(true, Ordering::SeqCst);
+            return failed(error);
+        }
     }
+    state.hold(&track, HoldPoint::Setup, &mut |held| {
+        let _ = channel_send_held(&mut channel, held);
+    });
     let result = if channel.send(&encode_message(&PeerMessage::Start)).is_err() {
         Err(format!("The connection to {target} broke"))
     } else {
         match (requirements.state, id) {
-            (DomainState::Inactive, _) | (_, None) => move_inactive(state, &domain, channel),
+            (DomainState::Inactive, _) | (_, None) => {
+                move_inactive(state, &domain, &target, channel)
+            }
             (domain_state, Some(id)) => {
                 let options = EngineOptions {
                     domain: &domain,
@@ -184,17 +245,25 @@ pub(crate) fn migrate_domain(
     let event = match result {
         Ok(outcome) => settle(state, &domain, &requirements, &track, outcome, findings),
         Err(message) => {
-            lock(&track.info).result = Some(message.clone());
+            {
+                let mut info = lock(&track.info);
+                info.result = Some(message.clone());
+                info.held = false;
+                if info.status != "completed" {
+                    info.status = "failed".into();
+                }
+            }
+            let domains = lock(&state.domains);
+            state.end_migration(&domain);
+            track.finished.store(true, Ordering::SeqCst);
+            let _ = state.persist(&domains);
+            drop(domains);
             Event::Failed {
                 message: format!("{message}\nDomain Migration of LDom {domain} failed"),
                 migration: Some(track.snapshot()),
             }
         }
     };
-    // The domain's books are settled: the locks go, and a power-policy
-    // switch that waited for this migration takes effect.
-    state.end_migration(&domain);
-    track.finished.store(true, Ordering::SeqCst);
     event
 }
 
@@ -207,20 +276,37 @@ pub(crate) fn describe_channel_error(target: &str, error: &ChannelError) -> Stri
     }
 }
 
+/// Sends the test hooks' `Held` message on a channel not split yet.
+fn channel_send_held(channel: &mut SecureChannel<TcpStream>, held: bool) -> bool {
+    channel
+        .send(&encode_message(&PeerMessage::Held { held }))
+        .is_ok()
+}
+
 /// An inactive domain has no memory or vCPU bound: its configuration moves.
 fn move_inactive(
     state: &State,
     domain: &str,
+    target: &str,
     mut channel: SecureChannel<TcpStream>,
 ) -> Result<Outcome, String> {
-    match channel.receive().ok().and_then(decode) {
-        Some(PeerRecord::Message(PeerMessage::Configured)) => {
-            let _ = channel.close();
-            lock(&state.domains).remove(domain);
-            Ok(Outcome::Completed)
+    loop {
+        match channel.receive().ok().and_then(decode) {
+            Some(PeerRecord::Message(PeerMessage::Held { .. })) => continue,
+            Some(PeerRecord::Message(PeerMessage::Configured)) => {
+                let _ = channel.close();
+                let mut domains = lock(&state.domains);
+                domains.remove(domain);
+                lock(&state.departed).push(Departed {
+                    name: domain.to_string(),
+                    how: format!("migrated to {target}"),
+                });
+                let _ = state.persist(&domains);
+                return Ok(Outcome::Completed);
+            }
+            Some(PeerRecord::Message(PeerMessage::Abort { reason })) => return Err(reason),
+            _ => return Err("The target did not take the domain's configuration".into()),
         }
-        Some(PeerRecord::Message(PeerMessage::Abort { reason })) => Err(reason),
-        _ => Err("The target did not take the domain's configuration".into()),
     }
 }
 
@@ -231,6 +317,139 @@ struct EngineOptions<'a> {
     active: bool,
     crypto_units: u64,
     config: MigrationConfig,
+}
+
+/// Where the frames of a source engine stand, for its watcher.
+#[derive(Default)]
+struct FrameCount {
+    round_ends: u32,
+    suspended: bool,
+}
+
+/// The watcher of a source engine's frames (see [`WatchedTransport`]):
+/// the test hooks' holds and guest ticks, a cancel that holds the frames
+/// back until the engine heard it, the probe of the link before the
+/// commit, and the state directory's commit records.
+fn source_watcher(
+    state: Arc<State>,
+    track: Arc<MigrationTrack>,
+    id: DomainId,
+    sender: SharedSender,
+    link: ChannelEnd,
+) -> crate::host::watched::Watcher {
+    let mut count = FrameCount::default();
+    Box::new(move |direction, frame_type| {
+        let mut announce = |held: bool| {
+            let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+        };
+        let stopping = matches!(frame_type, FrameType::Cancel | FrameType::Failure);
+        if direction == Direction::Outgoing && !stopping && track.cancel.load(Ordering::SeqCst) {
+            // A cancel waits for the engine's next poll: nothing more
+            // leaves meanwhile, so the commit cannot slip out after it.
+            return Ok(false);
+        }
+        match (direction, frame_type) {
+            (Direction::Outgoing, FrameType::Pages) => {
+                let point = match (count.suspended, count.round_ends) {
+                    (true, _) => HoldPoint::FinalPages,
+                    (false, 0) => HoldPoint::RoundZero,
+                    (false, _) => HoldPoint::LaterRounds,
+                };
+                state.hold(&track, point, &mut announce);
+                if !count.suspended {
+                    guest_tick(&state, &track, id);
+                }
+            }
+            (Direction::Outgoing, FrameType::RoundEnd) => {
+                count.round_ends += 1;
+                guest_tick(&state, &track, id);
+            }
+            (Direction::Outgoing, FrameType::Suspended) => {
+                count.suspended = true;
+                state.hold(&track, HoldPoint::Suspend, &mut announce);
+            }
+            (Direction::Outgoing, FrameType::VcpuState) => {
+                state.hold(&track, HoldPoint::VcpuState, &mut announce);
+            }
+            (Direction::Outgoing, FrameType::Commit) => {
+                state.hold(&track, HoldPoint::Commit, &mut announce);
+                if track.cancel.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                if !track.committing.load(Ordering::SeqCst) {
+                    // The commit goes only over a link known alive: a
+                    // link that failed before it leaves the source running.
+                    probe(&state, &track, &sender, &link)?;
+                    // From the moment the commit leaves, the target may
+                    // own the domain: a restart must not find it
+                    // "migrating, pre-copy".
+                    track.committing.store(true, Ordering::SeqCst);
+                    let domains = lock(&state.domains);
+                    if state.persist(&domains).is_err() {
+                        track.committing.store(false, Ordering::SeqCst);
+                        return Err(TransportError::Disconnected);
+                    }
+                }
+            }
+            // The target owns the domain: it left, before its copy here is
+            // destroyed.
+            (Direction::Incoming, FrameType::CommitAck)
+                if !track.acknowledged.swap(true, Ordering::SeqCst) =>
+            {
+                let domains = lock(&state.domains);
+                let _ = state.persist(&domains);
+            }
+            _ => {}
+        }
+        // A cancel that came while the frame was held holds it back too.
+        Ok(direction == Direction::Incoming || stopping || !track.cancel.load(Ordering::SeqCst))
+    })
+}
+
+/// A round trip through the target's shim: `Ok` once it answered the
+/// probe, an error once the link closed or the peer timeout passed.
+fn probe(
+    state: &State,
+    track: &MigrationTrack,
+    sender: &SharedSender,
+    link: &ChannelEnd,
+) -> Result<(), TransportError> {
+    let id = track.probes.fetch_add(1, Ordering::SeqCst) + 1;
+    if lock(sender)
+        .send(&encode_message(&PeerMessage::Probe { id }))
+        .is_err()
+    {
+        return Err(TransportError::Disconnected);
+    }
+    let since = state.engine_now(track);
+    let timeout = state.limits.peer_timeout.as_nanos() as u64;
+    while track.probe_answered.load(Ordering::SeqCst) < id {
+        if link.is_closed() || state.engine_now(track).saturating_sub(since) > timeout {
+            lock(&track.info).result =
+                Some("the link to the target failed just before the commit".into());
+            return Err(TransportError::Disconnected);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
+}
+
+/// The test hooks' deterministic guest: with a hold point set, the
+/// migrating domain writes one page per tick (a page frame or round end
+/// sent), so every later round and the final pages have pages to send.
+fn guest_tick(state: &State, track: &MigrationTrack, id: DomainId) {
+    if !state.hooks.enabled() {
+        return;
+    }
+    let tick = track.guest_ticks.next();
+    let mut machine = state.machine.lock();
+    let blocks = machine.memory_blocks(id);
+    let Some((block, _)) = blocks.first() else {
+        return;
+    };
+    let pages = (block.size / ldmig::page::PAGE_SIZE as u64).max(1);
+    let ra = block.ra + (tick % pages) * ldmig::page::PAGE_SIZE as u64;
+    let _ = machine.guest_write(id, ra, &tick.to_be_bytes());
 }
 
 fn run_source_engine(
@@ -244,15 +463,18 @@ fn run_source_engine(
     lock(&track.info).cipher = channel.aead().name().to_string();
     let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
     let _ = stream.set_read_timeout(None);
+    let _ = stream.set_write_timeout(Some(state.limits.peer_timeout));
     let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC (ring exported by the engine, read by the shim's end
     // with LDC_COPY) -> shim's end -> relay -> secure TCP channel.
     let hop = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end)?;
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
+    let peer_state = state.clone();
     let abort_end = relay_end.clone();
+    let sender: SharedSender = Arc::new(Mutex::new(sender));
     let relay = PeerRelay::start(
-        Arc::new(Mutex::new(sender)),
+        sender.clone(),
         receiver,
         stream,
         relay_end.clone(),
@@ -270,6 +492,11 @@ fn run_source_engine(
                 // sees the link close at once and the source keeps running.
                 lock(&peer_track.info).result = Some(reason);
                 abort_end.close();
+            }
+            PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
+            PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
+            PeerMessage::ProbeReply { id } => {
+                peer_track.probe_answered.fetch_max(id, Ordering::SeqCst);
             }
             _ => {}
         },
@@ -308,56 +535,65 @@ fn run_source_engine(
         bitmap: &mut bitmap,
         pipeline: &pipeline,
     };
-    let config = MigrationConfig {
+    let mut config = MigrationConfig {
         workers: state.workers,
         ..options.config
     };
-    let mut engine = SourceEngine::new(
-        hv,
+    config.response_timeout_ns = state.limits.peer_timeout.as_nanos() as u64;
+    let transport = WatchedTransport::new(
         HopTransport(hop.clone()),
-        options.id,
-        shape,
-        config,
-        buffers,
-    )
-    .map_err(|error| error.to_string())?;
+        source_watcher(
+            state.clone(),
+            track.clone(),
+            options.id,
+            sender.clone(),
+            relay_end.clone(),
+        ),
+    );
+    let mut engine = SourceEngine::new(hv, transport, options.id, shape, config, buffers)
+        .map_err(|error| error.to_string())?;
 
-    let outcome = with_workers(&pipeline, state.workers, |workers| {
-        let mut last_report = Instant::now();
-        // Time spent held by the test hook, hidden from the engine's clock.
-        let mut held_ns = 0u64;
-        let mut cancel_asked = false;
-        loop {
-            if track.cancel.swap(false, Ordering::SeqCst) {
-                cancel_asked = true;
-                if !engine.cancel() {
-                    lock(&track.info).result =
-                        Some("cancel refused: the final state was already sent".into());
-                }
+    let mut announce = |held: bool| {
+        let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+    };
+    let mut last_report = Instant::now();
+    let mut cancel_asked = false;
+    let outcome = with_workers(&pipeline, state.workers, |workers| loop {
+        if track.cancel.swap(false, Ordering::SeqCst) {
+            cancel_asked = true;
+            if !engine.cancel() {
+                lock(&track.info).result =
+                    Some("cancel refused: the final state was already sent".into());
             }
-            if options.active && hold(state, track, cancel_asked, engine.stats().rounds) {
-                let since = Instant::now();
-                std::thread::sleep(Duration::from_millis(5));
-                held_ns += since.elapsed().as_nanos() as u64;
+        }
+        if options.active && !cancel_asked {
+            let stats = engine.stats();
+            if stats.rounds >= 1 {
+                state.hold(track, HoldPoint::AfterRoundZero, &mut announce);
+            }
+            if engine.stats().cpu_throttle_percentage > 0 {
+                state.hold(track, HoldPoint::Throttled, &mut announce);
+            }
+            if track.cancel.load(Ordering::SeqCst) {
                 continue;
             }
-            let before = engine.stats().transferred;
-            let poll = engine.poll(state.now_ns().saturating_sub(held_ns));
-            workers.wake(&pipeline);
-            track.update(engine.stats());
-            if last_report.elapsed() >= Duration::from_millis(100) {
-                last_report = Instant::now();
-                emit(&Event::Progress {
-                    domain: options.domain.to_string(),
-                    info: track.snapshot(),
-                });
-            }
-            if let SourcePoll::Finished(outcome) = poll {
-                break outcome;
-            }
-            if engine.stats().transferred == before {
-                std::thread::sleep(Duration::from_micros(50));
-            }
+        }
+        let before = engine.stats().transferred;
+        let poll = engine.poll(state.engine_now(track));
+        workers.wake(&pipeline);
+        track.update(engine.stats());
+        if last_report.elapsed() >= Duration::from_millis(100) {
+            last_report = Instant::now();
+            emit(&Event::Progress {
+                domain: options.domain.to_string(),
+                info: track.snapshot(),
+            });
+        }
+        if let SourcePoll::Finished(outcome) = poll {
+            break outcome;
+        }
+        if engine.stats().transferred == before {
+            std::thread::sleep(Duration::from_micros(50));
         }
     });
     if outcome == Outcome::Completed {
@@ -372,21 +608,6 @@ fn run_source_engine(
     Ok(outcome)
 }
 
-/// The `hold_migrations` test hook: true while the live migration of an
-/// active domain must wait, from the end of its first pre-copy round (the target holds a half-copied
-/// domain; the commit needs at least one more poll of the engine, since
-/// the target's acknowledgement of round 0 must come back first) until the
-/// test releases it or cancels it.
-fn hold(state: &State, track: &MigrationTrack, cancel_asked: bool, rounds: u32) -> bool {
-    let holding = state.hold_migrations
-        && rounds >= 1
-        && !cancel_asked
-        && !track.released.load(Ordering::SeqCst);
-    let mut info = lock(&track.info);
-    info.held = holding;
-    holding
-}
-
 /// Applies an outcome to the source's books and words the final event.
 fn settle(
     state: &State,
@@ -399,6 +620,7 @@ fn settle(
     let mut info = track.snapshot();
     let text = outcome.to_string().replace("DOMAIN", domain);
     info.result = Some(text.clone());
+    info.held = false;
     if requirements.state == DomainState::Inactive {
         // Nothing was copied: the summary still names what moved.
         info.total_bytes = requirements.memory_bytes();
@@ -406,7 +628,12 @@ fn settle(
     let mut domains = lock(&state.domains);
     let event = match outcome {
         Outcome::Completed => {
-            domains.remove(domain);
+            if domains.remove(domain).is_some() {
+                lock(&state.departed).push(Departed {
+                    name: domain.to_string(),
+                    how: format!("migrated to {}", info.peer),
+                });
+            }
             // Gone from here: nothing of it stays locked.
             lock(&state.locks).domain_rebooted(domain);
             info.status = "completed".into();
@@ -449,6 +676,12 @@ fn settle(
         }
     };
     *lock(&track.info) = info;
+    // The domain's books are settled: the locks go, a power-policy switch
+    // that waited for this migration takes effect, and the saved state
+    // says how it ended.
+    state.end_migration(domain);
+    track.finished.store(true, Ordering::SeqCst);
+    let _ = state.persist(&domains);
     event
 }
 

@@ -7,8 +7,11 @@
 //!    | <--- Checks {failed, report, findings}     |
 //!    | Start ----------------------------------->  |  lock, start the engine
 //!    | Frame* <=================================> Frame*   (engine <-> engine)
+//!    | Probe ----------------------------------->  |  just before the commit
+//!    | <--- ProbeReply                             |  (the link is alive)
 //!    | <--- Report {digests}                       |  after the domain resumed
-//!  Abort {reason} either way ends it.
+//!  Abort {reason} either way ends it; Held {held} either way (test hooks)
+//!  says a side holds the migration, so the other's clock stands still.
 //! ```
 
 use crate::channel::QueuedFrame;
@@ -65,6 +68,24 @@ pub enum PeerMessage {
     Abort {
         /// Why.
         reason: String,
+    },
+    /// Source: is the link alive? Sent just before the commit: the source
+    /// lets its commit go only once the target's shim answered.
+    Probe {
+        /// Echoed in the answer.
+        id: u64,
+    },
+    /// Target: the answer to a [`PeerMessage::Probe`].
+    ProbeReply {
+        /// The probe's id.
+        id: u64,
+    },
+    /// Test hooks: this side holds the migration (`held`) or goes on; the
+    /// other side's engine clock stands still meanwhile, so no timeout
+    /// runs out while a test holds a migration at a phase.
+    Held {
+        /// Holding (true) or going on (false).
+        held: bool,
     },
 }
 

@@ -13,117 +13,17 @@
 
 mod support;
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::processes::{host_toml, ldmig, password_file, serve_with, text, Host, BINARY};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_ldmig");
-
-struct Host {
-    child: Child,
-    control: PathBuf,
-    address: String,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.control);
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("ldmig-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&directory).expect("scratch directory");
-    directory
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-fn host_toml(name: &str, with_domain: bool) -> String {
-    let mut text = format!(
-        "[host]\nname = \"{name}\"\ncpu_type = \"SPARC T5\"\ncpu_frequency_mhz = 3600\nstrands = 64\n\
-         engine_versions = {{ oldest = 1, newest = 1 }}\n\n[[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
-         [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n"
-    );
-    if with_domain {
-        text.push_str(
-            "\n[[domain]]\nname = \"ldg1\"\nstate = \"active\"\nvcpus = 4\n\
-             memory = [{ ra = 0x8000000, pa = 0x8000000, size = \"16M\" }]\n\
-             network = [{ name = \"vnet0\", switch = \"primary-vsw0\" }]\n",
-        );
-    }
-    text
+fn scratch(name: &str) -> std::path::PathBuf {
+    support::processes::scratch("cli", name)
 }
 
 fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
     serve_with(directory, name, toml, password_file, &[])
-}
-
-fn serve_with(
-    directory: &Path,
-    name: &str,
-    toml: &str,
-    password_file: &Path,
-    options: &[&str],
-) -> Host {
-    let description = directory.join(format!("{name}.toml"));
-    std::fs::write(&description, toml).expect("write description");
-    let control = directory.join(format!("{name}.sock"));
-    let address = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(BINARY)
-        .args([
-            "--control",
-            control.to_str().expect("utf-8 path"),
-            "serve",
-            "--host",
-        ])
-        .arg(&description)
-        .args(["--listen", &address, "--password-file"])
-        .arg(password_file)
-        .args(options)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ldmig serve starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !control.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        control.exists(),
-        "ldmig serve did not create its control socket"
-    );
-    Host {
-        child,
-        control,
-        address,
-    }
-}
-
-fn ldmig(control: &Path, args: &[&str]) -> Output {
-    Command::new(BINARY)
-        .args(["--control", control.to_str().expect("utf-8 path")])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ldmig runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -134,14 +34,26 @@ fn text(output: &Output) -> String {
 fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     let directory = scratch("migrate");
     let password = directory.join("password");
-    std::fs::File::create(&password)
-        .and_then(|mut file| file.write_all(b"s3cret-migration\n"))
-        .expect("password file");
-    let a = serve(&directory, "t5-a", &host_toml("t5-a", true), &password);
-    let b = serve(&directory, "t5-b", &host_toml("t5-b", false), &password);
+    password_file(&password, "s3cret-migration\n");
+    // Both hold their outgoing migrations after round 0 (the test hook):
+    // each migration is surely watched, and cancelled, while it runs.
+    let hold = ["--hold-migrations"];
+    let a = serve_with(
+        &directory,
+        "t5-a",
+        &host_toml("t5-a", Some("16M")),
+        &password,
+        &hold,
+    );
+    let b = serve_with(
+        &directory,
+        "t5-b",
+        &host_toml("t5-b", None),
+        &password,
+        &hold,
+    );
     let password_arg = password.to_str().expect("utf-8 path");
-
-    // Migrate ldg1 a -> b, capped so that it can be watched from both sides.
+    // Migrate ldg1 a -> b, watched from both sides while it holds.
     let target = b.address.clone();
     let control = a.control.clone();
     let password_owned = password_arg.to_string();
@@ -153,29 +65,23 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
                 "migrate-domain",
                 "-p",
                 &password_owned,
-                "--max-bandwidth",
-                "8M",
                 "ldg1",
                 &target,
             ],
         )
     });
-    let (mut seen_a, mut seen_b) = (false, false);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !(seen_a && seen_b) && Instant::now() < deadline && !migration.is_finished() {
-        seen_a |= text(&ldmig(&a.control, &["list", "-o", "status"])).contains("TARGET");
-        seen_b |= text(&ldmig(&b.control, &["list", "-o", "status"])).contains("SOURCE");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&a, "ldg1", &migration);
+    let on_a = text(&ldmig(&a.control, &["list", "-o", "status"]));
+    assert!(on_a.contains("TARGET"), "{on_a}");
+    let on_b = text(&ldmig(&b.control, &["list", "-o", "status"]));
+    assert!(on_b.contains("SOURCE"), "{on_b}");
+    let released = ldmig(&a.control, &["release-migration", "ldg1"]);
+    assert!(released.status.success(), "{}", text(&released));
     let output = migration.join().expect("migration thread");
     assert!(
         output.status.success(),
         "migration failed: {}",
         text(&output)
-    );
-    assert!(
-        seen_a && seen_b,
-        "list -o status did not show the migration on both sides"
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     let info = &report["migration"];
@@ -194,31 +100,17 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     );
     assert!(text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"));
 
-    // Migrate it back very slowly and cancel from a third process.
+    // Migrate it back and cancel it from a third process while it holds.
     let target = a.address.clone();
     let control = b.control.clone();
     let password_owned = password_arg.to_string();
     let second = std::thread::spawn(move || {
         ldmig(
             &control,
-            &[
-                "migrate-domain",
-                "-p",
-                &password_owned,
-                "--max-bandwidth",
-                "1M",
-                "ldg1",
-                &target,
-            ],
+            &["migrate-domain", "-p", &password_owned, "ldg1", &target],
         )
     });
-    // b is the source now: wait until its status shows the migration.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !text(&ldmig(&b.control, &["list", "-o", "status"])).contains("TARGET")
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&b, "ldg1", &second);
     let cancel = ldmig(&b.control, &["cancel-operation", "migration", "ldg1"]);
     assert!(cancel.status.success(), "cancel failed: {}", text(&cancel));
     let second = second.join().expect("second migration");
@@ -228,10 +120,11 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
         text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"),
         "ldg1 does not run on b"
     );
-    assert!(
-        !text(&ldmig(&a.control, &["list"])).contains("ldg1"),
-        "a kept a reservation"
-    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while text(&ldmig(&a.control, &["list"])).contains("ldg1") {
+        assert!(Instant::now() < deadline, "a kept a reservation");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = std::fs::remove_dir_all(&directory);
 }
 
@@ -243,7 +136,7 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
 fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
     let directory = scratch("guide");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hv/sim/hosts");
     let read = |file: &str| std::fs::read_to_string(hosts.join(file)).expect("host file");
     let source = serve(
@@ -292,8 +185,8 @@ fn host_only_bad_input_gets_a_clear_error() {
         "{}",
         text(&output)
     );
-    let output = ldmig(&missing, &["migrate-domain", "ldg1", "somewhere"]);
-    assert!(text(&output).contains("no password"), "{}", text(&output));
+    let output = ldmig(&missing, &["migrate-domain", "ldg1", "somewhere:99999"]);
+    assert!(text(&output).contains("out of range"), "{}", text(&output));
     let output = ldmig(&missing, &["demo", "--memory", "3Q"]);
     assert!(text(&output).contains("unknown unit"), "{}", text(&output));
     let output = Command::new(BINARY)
@@ -402,6 +295,21 @@ fn migration_of(host: &Host, domain: &str) -> serde_json::Value {
     answer["domains"][0]["migration"].clone()
 }
 
+/// Waits until `host` holds the migration of `domain` (the hold test
+/// hooks), which `migration` (the `migrate-domain` process) runs; the
+/// deadline is a safety net, not a timing.
+fn wait_held(host: &Host, domain: &str, migration: &std::thread::JoinHandle<Output>) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while migration_of(host, domain)["held"] != true {
+        assert!(
+            !migration.is_finished(),
+            "the migration ended before it held"
+        );
+        assert!(Instant::now() < deadline, "the migration never held");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every guarded operation on a host while `migrating` migrates there.
 fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive: &str) {
     for command in domain_commands(migrating) {
@@ -444,7 +352,7 @@ fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive:
 fn host_only_operations_during_a_migration_between_two_serve_processes() {
     let directory = scratch("operations");
     let password = directory.join("password");
-    std::fs::write(&password, "s3cret-migration\n").expect("password file");
+    password_file(&password, "s3cret-migration\n");
     // The hook holds the migration after its first pre-copy round, before
     // the commit, until release-migration: it surely runs meanwhile.
     let hold = ["--hold-migrations"];
@@ -471,11 +379,7 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
             &["migrate-domain", "-p", &password_arg, "ldg1", &target],
         )
     });
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while migration_of(&a, "ldg1")["held"] != true {
-        assert!(Instant::now() < deadline, "the migration never held");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&a, "ldg1", &migration);
     let checks = std::panic::catch_unwind(|| {
         let listed = succeeds(&b, "list ldg1");
         assert!(
@@ -571,7 +475,7 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
 fn host_only_guides_listings_are_printed_character_for_character() {
     let directory = scratch("listings");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let source = serve(
         &directory,
         "guide-source",
@@ -621,7 +525,7 @@ fn into_closed_pipe(control: &Path, args: &[&str]) -> Output {
 fn host_only_a_closed_pipe_ends_ldmig_quietly() {
     let directory = scratch("pipe");
     let password = directory.join("password");
-    std::fs::write(&password, "pw\n").expect("password file");
+    password_file(&password, "pw\n");
     let password_arg = password.to_str().expect("utf-8 path");
     let a = serve(&directory, "t5-a", &support::source_host(), &password);
     let b = serve(&directory, "t5-b", &support::target_host(), &password);

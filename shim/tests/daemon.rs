@@ -11,8 +11,7 @@ use ldmig_shim::secure::HANDSHAKE_LEN;
 use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
-use support::{daemon_with, host_file, PASSWORD};
+use support::{daemon_with, host_file, wait_until, ALLOW_LOOPBACK, PASSWORD};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -20,7 +19,7 @@ fn host(name: &str, domain_memory: Option<&str>) -> String {
          crypto_units = 4\nengine_versions = {{ oldest = 1, newest = 1 }}\n\n\
          [[memory]]\npa = 0x8000000\nsize = \"256M\"\n\n\
          [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
-         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n"
+         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n{ALLOW_LOOPBACK}"
     );
     if let Some(memory) = domain_memory {
         text.push_str(&format!(
@@ -37,19 +36,14 @@ fn daemon(tag: &str, toml: &str, password: &str, workload: &str) -> Daemon {
     daemon_with(tag, toml, password, workload, false)
 }
 
-fn migrate(
-    source: &Daemon,
-    target: &str,
-    dry_run: bool,
-    password: &str,
-    max_bandwidth: Option<u64>,
-) -> Event {
+/// Migrates ldg1 with the source daemon's own password.
+fn migrate(source: &Daemon, target: &str, dry_run: bool, max_bandwidth: Option<u64>) -> Event {
     let request = Request::MigrateDomain {
         domain: "ldg1".into(),
         target: target.into(),
         target_domain: "ldg1".into(),
         dry_run,
-        password: password.into(),
+        password_file: None,
         downtime_limit_ms: 300,
         max_bandwidth,
     };
@@ -76,35 +70,36 @@ fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
         .map(|domain| domain.state)
 }
 
+/// The migration `daemon` shows for ldg1, if any.
+fn migration_info(daemon: &Daemon) -> Option<ldmig_shim::control::MigrationInfo> {
+    domains(daemon)
+        .into_iter()
+        .find(|domain| domain.name == "ldg1")
+        .and_then(|domain| domain.migration)
+}
+
 #[test]
 fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
-    let source = daemon("src", &host("t5-a", Some("8M")), PASSWORD, "moderate");
+    // The source holds the migration once round 0 ended (the test hook),
+    // so both sides are surely seen in the middle of it, however fast or
+    // slow the machine is; then it goes on.
+    let source = daemon_with("src", &host("t5-a", Some("8M")), PASSWORD, "moderate", true);
     let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
     let address = target.listen_addr().to_string();
-    // A bandwidth cap stretches the migration so both sides can be watched.
     let migration = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, PASSWORD, Some(4 << 20)));
-        let (mut seen_source, mut seen_target) = (false, false);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !(seen_source && seen_target) && Instant::now() < deadline && !running.is_finished() {
-            for domain in domains(&source) {
-                seen_source |= domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.side == "source" && info.progress_percent < 100);
-            }
-            for domain in domains(&target) {
-                seen_target |= domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.side == "target" && info.progress_percent < 100);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            seen_source && seen_target,
-            "status not seen on both sides during the migration"
-        );
+        let running = scope.spawn(|| migrate(&source, &address, false, None));
+        wait_until("the migration held", || {
+            running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
+        });
+        let on_source = migration_info(&source).expect("the source shows the migration");
+        assert_eq!(on_source.side, "source");
+        assert!(on_source.progress_percent < 100, "{on_source:?}");
+        assert!(on_source.transferred_bytes > 0, "{on_source:?}");
+        let on_target = migration_info(&target).expect("the target shows the migration");
+        assert_eq!(on_target.side, "target");
+        assert!(on_target.progress_percent < 100, "{on_target:?}");
+        assert_eq!(state_of(&target, "ldg1").as_deref(), Some("bound"));
+        release(&source);
         running.join().expect("migration thread")
     });
     let Event::Done {
@@ -133,17 +128,16 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
     // target's daemon thread records the migrated domain (memory DR off)
     // right after its engine finished, which a loaded machine can delay:
     // wait for that record before looking at it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let migrated = loop {
-        let listing = domains(&target)
+    let listing = || {
+        domains(&target)
             .into_iter()
             .find(|domain| domain.name == "ldg1")
-            .expect("on the target");
-        if listing.memory_dr_disabled || Instant::now() >= deadline {
-            break listing;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+            .expect("on the target")
     };
+    wait_until("the target records ldg1 as migrated in", || {
+        listing().memory_dr_disabled
+    });
+    let migrated = listing();
     assert_eq!(migrated.state, "active");
     assert!(
         migrated.memory_dr_disabled,
@@ -153,27 +147,31 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
     target.shutdown();
 }
 
+fn release(source: &Daemon) {
+    let released = call(
+        source.control_path(),
+        &Request::ReleaseMigration {
+            domain: "ldg1".into(),
+            then: Default::default(),
+        },
+        |_| {},
+    )
+    .expect("daemon answers");
+    assert!(matches!(released, Event::Done { .. }), "{released:?}");
+}
+
 #[test]
 fn cancel_from_another_client_leaves_the_source_running() {
-    let source = daemon("src", &host("t5-a", Some("8M")), PASSWORD, "moderate");
+    // Held after round 0 (the test hook): the cancel surely comes while
+    // the migration runs, before the commit.
+    let source = daemon_with("src", &host("t5-a", Some("8M")), PASSWORD, "moderate", true);
     let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
     let address = target.listen_addr().to_string();
     let (migration, cancel) = std::thread::scope(|scope| {
-        let running = scope.spawn(|| migrate(&source, &address, false, PASSWORD, Some(1 << 20)));
-        // Wait until the migration runs, then cancel it from here.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            let moving = domains(&source).iter().any(|domain| {
-                domain
-                    .migration
-                    .as_ref()
-                    .is_some_and(|info| info.status == "active" && info.transferred_bytes > 0)
-            });
-            if moving {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let running = scope.spawn(|| migrate(&source, &address, false, None));
+        wait_until("the migration held", || {
+            running.is_finished() || migration_info(&source).is_some_and(|info| info.held)
+        });
         let cancel = call(
             source.control_path(),
             &Request::CancelMigration {
@@ -193,15 +191,9 @@ fn cancel_from_another_client_leaves_the_source_running() {
         other => panic!("the migration was not cancelled: {other:?}"),
     }
     assert_eq!(state_of(&source, "ldg1").as_deref(), Some("active"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&target, "ldg1").is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(
-        state_of(&target, "ldg1"),
-        None,
-        "the target kept the reservation"
-    );
+    wait_until("the target releases its reservation", || {
+        state_of(&target, "ldg1").is_none()
+    });
     source.shutdown();
     target.shutdown();
 }
@@ -218,7 +210,7 @@ fn guides_memory_example_fails_with_the_guides_two_lines() {
             target: address.clone(),
             target_domain: "ldg-src".into(),
             dry_run,
-            password: PASSWORD.into(),
+            password_file: None,
             downtime_limit_ms: 300,
             max_bandwidth: None,
         };
@@ -244,13 +236,7 @@ fn guides_memory_example_fails_with_the_guides_two_lines() {
 fn wrong_password_is_refused_and_nothing_moves() {
     let source = daemon("src", &host("t5-a", Some("1M")), PASSWORD, "idle");
     let target = daemon("dst", &host("t5-b", None), "another password", "idle");
-    let event = migrate(
-        &source,
-        &target.listen_addr().to_string(),
-        false,
-        PASSWORD,
-        None,
-    );
+    let event = migrate(&source, &target.listen_addr().to_string(), false, None);
     match event {
         Event::Failed { message, .. } => {
             assert!(message.contains("Authentication"), "{message}");
@@ -354,21 +340,15 @@ fn tampered_replayed_and_truncated_streams_are_refused_and_nothing_is_lost() {
         let source = daemon("src", &host("t5-a", Some("2M")), PASSWORD, "moderate");
         let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
         let address = proxy(target.listen_addr().to_string(), attack);
-        let event = migrate(&source, &address, false, PASSWORD, None);
+        let event = migrate(&source, &address, false, None);
         assert!(
             matches!(event, Event::Failed { .. }),
             "{name} stream accepted: {event:?}"
         );
         // The target noticed and released what it reserved; the source runs.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while state_of(&target, "ldg1").is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(
-            state_of(&target, "ldg1"),
-            None,
-            "{name}: the target kept the domain"
-        );
+        wait_until("the target releases what it reserved", || {
+            state_of(&target, "ldg1").is_none()
+        });
         assert_eq!(
             state_of(&source, "ldg1").as_deref(),
             Some("active"),

@@ -17,10 +17,9 @@ use ldmig_shim::control::{Event, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::Daemon;
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
 use support::{
     ask, daemon_with, domains, guest, host, listing, migration, operate, outcome, source_host,
-    target_host, PASSWORD,
+    target_host, wait_until, PASSWORD,
 };
 
 const MIB: u64 = 1 << 20;
@@ -135,15 +134,6 @@ fn done(daemon: &Daemon, operation: &AdminOperation) -> String {
     message
 }
 
-/// Waits (with a generous deadline against a hang) until `check` holds.
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !check() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Migrates `domain` from `source` to `target`, runs `checks` while the
 /// test hook holds the migration, then releases it (also when a check
 /// failed, so that a failing test ends) and returns the migration's answer.
@@ -152,7 +142,7 @@ fn while_held(source: &Daemon, target: &Daemon, domain: &str, checks: impl FnOnc
     std::thread::scope(|scope| {
         let running = scope.spawn(|| ask(source, &migration(domain, &address, None)));
         let checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            wait_for("the migration held after its first round", || {
+            wait_until("the migration held after its first round", || {
                 listing(source, domain)
                     .and_then(|listed| listed.migration)
                     .is_some_and(|info| info.held)
@@ -162,6 +152,7 @@ fn while_held(source: &Daemon, target: &Daemon, domain: &str, checks: impl FnOnc
         let _ = ask(
             source,
             &Request::ReleaseMigration {
+                then: Default::default(),
                 domain: domain.into(),
             },
         );
@@ -177,7 +168,7 @@ fn while_held(source: &Daemon, target: &Daemon, domain: &str, checks: impl FnOnc
 /// (the source's answer comes once the target settled; this only guards
 /// against a source that gave up waiting for the target's report).
 fn settled(daemon: &Daemon, domain: &str) {
-    wait_for("the migration settled", || {
+    wait_until("the migration settled", || {
         listing(daemon, domain).is_some_and(|listed| listed.flags.ends_with('-'))
     });
 }
@@ -243,7 +234,7 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     let source = daemon_with("src", &source_host(), PASSWORD, "moderate", true);
     let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", true);
     let migrated = while_held(&source, &target, "ldg1", || {
-        wait_for("the target reserved ldg1's memory", || {
+        wait_until("the target reserved ldg1's memory", || {
             listing(&target, "ldg1")
                 .is_some_and(|domain| domain.memory_blocks.iter().all(|(_, _, pa)| pa.is_some()))
         });
@@ -336,7 +327,7 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     done(&target, &operations[2]);
     let id = machine.lock().domain_id("ldg1").expect("bound again");
     let digest = machine.lock().memory_digest(id);
-    wait_for("the started domain's guest writes its memory", || {
+    wait_until("the started domain's guest writes its memory", || {
         machine.lock().memory_digest(id) != digest
     });
     assert_eq!(ldg1(&target).state, "active");

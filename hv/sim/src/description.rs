@@ -15,6 +15,7 @@
 
 use crate::error::SimError;
 use crate::machine::{BlockSpec, DomainSpec, Machine, PhysRange};
+use ldmig_hv::domain_name::{domain_name, DomainNameError};
 use ldmig_hv::resources::{
     self, BlockRequirement, CapacityExceeded, CpuArchClass, DiskService, DomainRequirements,
     DomainState, FreeRange, HostResources, MemorySize, Name, PowerMode, SizeParseError,
@@ -76,6 +77,14 @@ pub enum DescriptionError {
         /// Why it is needed.
         reason: &'static str,
     },
+    /// A domain name that breaks the rule of [`ldmig_hv::domain_name`]
+    /// (empty, a character other than letters, digits, `-`, `_`, `.`, ...).
+    InvalidDomainName {
+        /// The name found.
+        value: String,
+        /// What is wrong with it.
+        reason: DomainNameError,
+    },
     /// A name longer than [`resources::NAME_CAPACITY`] bytes.
     NameTooLong {
         /// The field.
@@ -97,6 +106,25 @@ pub enum DescriptionError {
     OverlappingBlocks {
         /// The later of the two blocks.
         field: String,
+        /// The earlier block it overlaps.
+        other: String,
+    },
+    /// Two ranges of the host's physical memory overlap.
+    OverlappingRanges {
+        /// The later of the two ranges.
+        field: String,
+        /// The earlier range it overlaps.
+        other: String,
+    },
+    /// A range or block whose last byte lies past the top of the 64-bit
+    /// address space.
+    PastAddressSpace {
+        /// The range or block.
+        field: String,
+        /// Its first address.
+        start: u64,
+        /// Its size.
+        size: u64,
     },
     /// No domain with this name in the description.
     UnknownDomain {
@@ -143,6 +171,9 @@ impl fmt::Display for DescriptionError {
             DescriptionError::MissingField { field, reason } => {
                 write!(f, "{field} is missing: {reason}")
             }
+            DescriptionError::InvalidDomainName { value, reason } => {
+                write!(f, "domain.name: {value:?}: {reason}")
+            }
             DescriptionError::NameTooLong { field } => write!(
                 f,
                 "{field}: names hold at most {} bytes",
@@ -154,9 +185,15 @@ impl fmt::Display for DescriptionError {
             DescriptionError::DuplicateDomain { name } => {
                 write!(f, "domain {name:?} is described twice")
             }
-            DescriptionError::OverlappingBlocks { field } => write!(
+            DescriptionError::OverlappingBlocks { field, other } => {
+                write!(f, "{field}: overlaps {other} in real address space")
+            }
+            DescriptionError::OverlappingRanges { field, other } => {
+                write!(f, "{field}: overlaps {other} in physical address space")
+            }
+            DescriptionError::PastAddressSpace { field, start, size } => write!(
                 f,
-                "{field}: overlaps another memory block of the domain in real address space"
+                "{field}: {start:#x} + {size:#x} runs past the top of the 64-bit address space"
             ),
             DescriptionError::UnknownDomain { name } => {
                 write!(f, "no domain named {name:?} in the host description")
@@ -168,16 +205,11 @@ impl fmt::Display for DescriptionError {
     }
 }
 
-impl std::error::Error for DescriptionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DescriptionError::Read { source, .. } => Some(source),
-            DescriptionError::InvalidSize { reason, .. } => Some(reason),
-            DescriptionError::Binding { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The causes (`Read`'s I/O error, `InvalidSize`'s reason, `Binding`'s
+/// machine error) are part of the message and not repeated as a
+/// `source()`: a chain printer (`anyhow`'s `{:#}`) would say them twice
+/// ("Is a directory (os error 21): Is a directory (os error 21)").
+impl std::error::Error for DescriptionError {}
 
 /// A size as written: an integer byte count or a text like `2G`.
 #[derive(Debug, Clone)]
@@ -220,6 +252,15 @@ struct RawDescription {
     services: RawServices,
     #[serde(default, rename = "domain")]
     domains: Vec<RawDomain>,
+    #[serde(default)]
+    migration: RawMigration,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    #[serde(default)]
+    allowed_targets: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -340,6 +381,7 @@ pub struct HostDescription {
     crypto_units: u64,
     resources: HostResources,
     domains: Vec<DescribedDomain>,
+    allowed_targets: Vec<String>,
 }
 
 impl HostDescription {
@@ -413,42 +455,67 @@ impl HostDescription {
     /// its real and physical address. Inactive domains hold no resources and
     /// are not on the machine.
     pub fn build_machine(&self) -> Result<Machine, DescriptionError> {
-        let mut machine = Machine::new(
-            self.resources.name.as_str(),
-            self.physical.clone(),
-            self.strands,
-            self.crypto_units,
-        );
+        let mut machine = self.bare_machine();
         for domain in &self.domains {
-            let requirements = &domain.requirements;
-            if requirements.state == DomainState::Inactive {
+            let Some(spec) = self.domain_spec(domain.requirements.name.as_str()) else {
                 continue;
-            }
-            let blocks = requirements
-                .memory_blocks
-                .iter()
-                .zip(&domain.physical_addresses)
-                .map(|(block, pa)| BlockSpec {
-                    ra: block.real_address,
-                    size: block.size,
-                    pa: *pa,
-                })
-                .collect();
-            let spec = DomainSpec {
-                name: requirements.name.to_string(),
-                vcpus: requirements.vcpus,
-                blocks,
-                crypto_units: requirements.crypto_units,
-                active: requirements.state == DomainState::Active,
             };
             machine
                 .add_domain(spec)
                 .map_err(|source| DescriptionError::Binding {
-                    field: format!("domain[{}]", requirements.name),
+                    field: format!("domain[{}]", domain.requirements.name),
                     source,
                 })?;
         }
         Ok(machine)
+    }
+
+    /// The machine with no domain on it: its physical memory, strands and
+    /// crypto units (a restarted daemon binds its domains as its state
+    /// directory says).
+    pub fn bare_machine(&self) -> Machine {
+        Machine::new(
+            self.resources.name.as_str(),
+            self.physical.clone(),
+            self.strands,
+            self.crypto_units,
+        )
+    }
+
+    /// How the domain named `name` is bound as described (each block at its
+    /// real and physical address); `None` for an inactive or unknown one.
+    pub fn domain_spec(&self, name: &str) -> Option<DomainSpec> {
+        let domain = self
+            .domains
+            .iter()
+            .find(|domain| domain.requirements.name == name)?;
+        let requirements = &domain.requirements;
+        if requirements.state == DomainState::Inactive {
+            return None;
+        }
+        let blocks = requirements
+            .memory_blocks
+            .iter()
+            .zip(&domain.physical_addresses)
+            .map(|(block, pa)| BlockSpec {
+                ra: block.real_address,
+                size: block.size,
+                pa: *pa,
+            })
+            .collect();
+        Some(DomainSpec {
+            name: requirements.name.to_string(),
+            vcpus: requirements.vcpus,
+            blocks,
+            crypto_units: requirements.crypto_units,
+            active: requirements.state == DomainState::Active,
+        })
+    }
+
+    /// The targets this host may migrate domains to (`[migration]
+    /// allowed_targets`): `HOST` (any port) or `HOST:PORT` each.
+    pub fn allowed_targets(&self) -> &[String] {
+        &self.allowed_targets
     }
 }
 
@@ -469,6 +536,43 @@ fn checked_name(field: &str, text: &str) -> Result<Name, DescriptionError> {
     }
     resources::name(text).map_err(|_| DescriptionError::NameTooLong {
         field: field.to_string(),
+    })
+}
+
+/// An allowed target: `HOST` or `HOST:PORT` (port 1 to 65535), the host
+/// a name or an address without spaces.
+fn checked_target(field: &str, text: String) -> Result<String, DescriptionError> {
+    let invalid = || DescriptionError::InvalidValue {
+        field: field.to_string(),
+        value: text.clone(),
+        expected: "HOST or HOST:PORT (port 1 to 65535)",
+    };
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text.as_str(), None),
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == ':' || c == '/') {
+        return Err(invalid());
+    }
+    if let Some(port) = port {
+        if !matches!(port.parse::<u16>(), Ok(port) if port > 0) {
+            return Err(invalid());
+        }
+    }
+    Ok(text)
+}
+
+/// A domain's name: the rule of [`ldmig_hv::domain_name`] (its field is
+/// `domain.name`, since the name cannot name the domain yet).
+fn checked_domain_name(text: &str) -> Result<Name, DescriptionError> {
+    domain_name(text).map_err(|error| match error {
+        DomainNameError::TooLong { .. } => DescriptionError::NameTooLong {
+            field: "domain.name".to_string(),
+        },
+        reason => DescriptionError::InvalidDomainName {
+            value: text.to_string(),
+            reason,
+        },
     })
 }
 
@@ -514,6 +618,18 @@ fn page_aligned(field: &str, value: u64) -> Result<u64, DescriptionError> {
     Ok(value)
 }
 
+/// The last byte of `size` (non-zero) bytes from `start`, or the error of a
+/// range running past 2^64 (a range may end exactly at the top).
+fn last_byte(field: &str, start: u64, size: u64) -> Result<u64, DescriptionError> {
+    start
+        .checked_add(size - 1)
+        .ok_or_else(|| DescriptionError::PastAddressSpace {
+            field: field.to_string(),
+            start,
+            size,
+        })
+}
+
 fn push_checked<T, const N: usize>(
     list: &mut heapless::Vec<T, N>,
     item: T,
@@ -543,10 +659,20 @@ fn convert(raw: RawDescription) -> Result<HostDescription, DescriptionError> {
             expected: "1 <= oldest <= newest",
         });
     }
-    let mut physical = Vec::with_capacity(raw.memory.len());
+    let mut physical: Vec<PhysRange> = Vec::with_capacity(raw.memory.len());
     for (index, range) in raw.memory.iter().enumerate() {
-        let pa = page_aligned(&format!("memory[{index}].pa"), range.pa)?;
-        let size = checked_size(&format!("memory[{index}].size"), &range.size)?;
+        let field = format!("memory[{index}]");
+        let pa = page_aligned(&format!("{field}.pa"), range.pa)?;
+        let size = checked_size(&format!("{field}.size"), &range.size)?;
+        let last = last_byte(&field, pa, size)?;
+        if let Some(other) = physical.iter().position(|earlier| {
+            pa <= earlier.pa.saturating_add(earlier.size - 1) && earlier.pa <= last
+        }) {
+            return Err(DescriptionError::OverlappingRanges {
+                field,
+                other: format!("memory[{other}]"),
+            });
+        }
         physical.push(PhysRange { pa, size });
     }
     let resources = HostResources {
@@ -577,12 +703,20 @@ fn convert(raw: RawDescription) -> Result<HostDescription, DescriptionError> {
         }
         domains.push(domain);
     }
+    let mut allowed_targets = Vec::with_capacity(raw.migration.allowed_targets.len());
+    for (index, target) in raw.migration.allowed_targets.into_iter().enumerate() {
+        allowed_targets.push(checked_target(
+            &format!("migration.allowed_targets[{index}]"),
+            target,
+        )?);
+    }
     Ok(HostDescription {
         physical,
         strands: host.strands,
         crypto_units: host.crypto_units,
         resources,
         domains,
+        allowed_targets,
     })
 }
 
@@ -642,8 +776,8 @@ fn convert_cpu_arch(
 }
 
 fn convert_domain(raw: RawDomain, cpu_type: &str) -> Result<DescribedDomain, DescriptionError> {
-    let field = format!("domain[{}]", raw.name);
-    let name = checked_name("domain.name", &raw.name)?;
+    let name = checked_domain_name(&raw.name)?;
+    let field = format!("domain[{name}]");
     let cpu_arch = convert_cpu_arch(&field, raw.cpu_arch.as_deref(), cpu_type)?;
     let state =
         DomainState::from_name(&raw.state).ok_or_else(|| DescriptionError::InvalidValue {
@@ -694,13 +828,15 @@ fn convert_domain(raw: RawDomain, cpu_type: &str) -> Result<DescribedDomain, Des
             }
             (_, Some(pa)) => Some(page_aligned(&format!("{block_field}.pa"), pa)?),
         };
-        let end = real_address.checked_add(size);
-        let overlaps = requirements.memory_blocks.iter().any(|other| {
-            let other_end = other.real_address.saturating_add(other.size);
-            end.is_none_or(|end| real_address < other_end && other.real_address < end)
-        });
-        if overlaps || end.is_none() {
-            return Err(DescriptionError::OverlappingBlocks { field: block_field });
+        let last = last_byte(&block_field, real_address, size)?;
+        if let Some(other) = requirements.memory_blocks.iter().position(|other| {
+            real_address <= other.real_address.saturating_add(other.size - 1)
+                && other.real_address <= last
+        }) {
+            return Err(DescriptionError::OverlappingBlocks {
+                field: block_field,
+                other: format!("{field}.memory[{other}]"),
+            });
         }
         push_checked(
             &mut requirements.memory_blocks,
@@ -952,9 +1088,127 @@ mod tests {
         "#;
         let error = error_of(&with("", tail));
         assert!(
-            matches!(&error, DescriptionError::OverlappingBlocks { field } if field == "domain[ldg-overlap].memory[1]"),
+            matches!(&error, DescriptionError::OverlappingBlocks { field, other } if field == "domain[ldg-overlap].memory[1]" && other == "domain[ldg-overlap].memory[0]"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn host_ranges_that_overlap_or_run_past_the_top_are_refused() {
+        let overlapping = with("", "").replacen(
+            "[[memory]]",
+            "[[memory]]\npa = 0x100000000\nsize = \"1G\"\n\n[[memory]]",
+            1,
+        );
+        let error = error_of(&overlapping);
+        assert!(
+            matches!(&error, DescriptionError::OverlappingRanges { field, other } if field == "memory[1]" && other == "memory[0]"),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "memory[1]: overlaps memory[0] in physical address space"
+        );
+        let past_top = MINIMAL.replace(
+            "pa = 0x8000000\n        size = \"4G\"",
+            "pa = 0xffffffffc0000000\n        size = \"2G\"",
+        );
+        let error = error_of(&past_top);
+        assert!(
+            matches!(&error, DescriptionError::PastAddressSpace { field, start: 0xffff_ffff_c000_0000, size } if field == "memory[0]" && *size == 2 * GIGABYTE),
+            "{error}"
+        );
+        assert!(error.to_string().contains("past the top"), "{error}");
+        // A range ending exactly at 2^64 is whole.
+        let at_top = MINIMAL.replace(
+            "pa = 0x8000000\n        size = \"4G\"",
+            "pa = 0xffffffffc0000000\n        size = \"1G\"",
+        );
+        let error = error_of(&at_top);
+        assert!(
+            matches!(error, DescriptionError::Binding { .. }),
+            "only the binding of primary fails: {error}"
+        );
+    }
+
+    #[test]
+    fn a_block_wrapping_past_the_top_is_not_called_an_overlap() {
+        let tail = r#"
+            [[domain]]
+            name = "ldg-wrap"
+            state = "inactive"
+            vcpus = 1
+            memory = [{ ra = 0xffffffffffe00000, size = "4M" }]
+        "#;
+        let error = error_of(&with("", tail));
+        assert!(
+            matches!(&error, DescriptionError::PastAddressSpace { field, .. } if field == "domain[ldg-wrap].memory[0]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn domain_names_follow_the_one_rule() {
+        for bad in ["../ldg", "ldg one", "ldg/1", ""] {
+            let error = error_of(&MINIMAL.replace("\"ldg-cold\"", &format!("{bad:?}")));
+            assert!(
+                matches!(error, DescriptionError::InvalidDomainName { .. }),
+                "{bad:?}: {error}"
+            );
+            assert!(error.to_string().starts_with("domain.name: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn allowed_targets_are_hosts_with_an_optional_port() {
+        let listed = |list: &str| {
+            HostDescription::from_toml_str(&format!(
+                "{MINIMAL}\n[migration]\nallowed_targets = {list}\n"
+            ))
+        };
+        let description = listed(r#"["t5-b", "10.0.0.7:8101"]"#).expect("valid");
+        assert_eq!(description.allowed_targets(), ["t5-b", "10.0.0.7:8101"]);
+        assert!(HostDescription::from_toml_str(MINIMAL)
+            .expect("valid")
+            .allowed_targets()
+            .is_empty());
+        for bad in [
+            r#"["t5-b:99999"]"#,
+            r#"["t5-b:0"]"#,
+            r#"[""]"#,
+            r#"["a b"]"#,
+            r#"[":8101"]"#,
+        ] {
+            let error = match listed(bad) {
+                Ok(_) => panic!("{bad} accepted"),
+                Err(error) => error,
+            };
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("migration.allowed_targets[0]:"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_error_says_its_cause_once() {
+        let directory = std::env::temp_dir();
+        let error = match HostDescription::load(&directory) {
+            Ok(_) => panic!("a directory is not a description"),
+            Err(error) => error,
+        };
+        // What a chain printer (anyhow's `{:#}`) shows: the error, then
+        // each source.
+        let mut chain = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let cause = std::io::Error::from_raw_os_error(21).to_string();
+        assert_eq!(chain.matches(&cause).count(), 1, "{chain}");
     }
 
     #[test]

@@ -540,7 +540,12 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                         {
                             fired[index] = true;
                             if let Some((source_hop, _)) = &hops {
-                                source_hop.borrow().engine.core().hypervisor().reset_channel();
+                                source_hop
+                                    .borrow()
+                                    .engine
+                                    .core()
+                                    .hypervisor()
+                                    .reset_channel();
                             }
                         }
                         _ => {}

@@ -1,11 +1,14 @@
 //! A hypervisor wrapper that counts the calls that change a domain's
-//! memory (to prove the source engine never writes the source domain) and
-//! can look at a domain just before it is destroyed (its final state).
+//! memory (to prove the source engine never writes the source domain),
+//! can look at a domain just before it is destroyed (its final state), and
+//! can play a machine out of memory (a test hook: with its switch on,
+//! creating a domain, binding memory, writing pages and vCPU state and
+//! resuming fail with `ETOOMANY`).
 
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::hypervisor::*;
 use ldmig_hv::HvError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Called with a domain's id just before the hypervisor destroys it.
@@ -17,6 +20,7 @@ pub struct CountingHv<H> {
     inner: H,
     writes: Arc<AtomicU64>,
     before_destroy: Option<DestroyHook>,
+    out_of_memory: Option<Arc<AtomicBool>>,
 }
 
 impl<H> CountingHv<H> {
@@ -26,6 +30,20 @@ impl<H> CountingHv<H> {
             inner,
             writes: Arc::new(AtomicU64::new(0)),
             before_destroy: None,
+            out_of_memory: None,
+        }
+    }
+
+    /// While `switch` is on, the calls that need memory fail (`ETOOMANY`).
+    pub fn with_out_of_memory_switch(mut self, switch: Arc<AtomicBool>) -> Self {
+        self.out_of_memory = Some(switch);
+        self
+    }
+
+    fn allocate(&self) -> Result<(), HvError> {
+        match &self.out_of_memory {
+            Some(switch) if switch.load(Ordering::SeqCst) => Err(HvError::TooMany),
+            _ => Ok(()),
         }
     }
 
@@ -52,6 +70,7 @@ impl<H: GuestMemory> GuestMemory for CountingHv<H> {
         self.inner.read_memory(domain, ra, buffer)
     }
     fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
+        self.allocate()?;
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.write_memory(domain, ra, data)
     }
@@ -64,6 +83,7 @@ impl<H: VcpuControl> VcpuControl for CountingHv<H> {
         self.inner.suspend(domain)
     }
     fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
+        self.allocate()?;
         self.inner.resume(domain)
     }
     fn throttle(&mut self, domain: DomainId, percent: u8) -> Result<(), HvError> {
@@ -83,6 +103,7 @@ impl<H: VcpuControl> VcpuControl for CountingHv<H> {
         vcpu: u64,
         state: &VcpuState,
     ) -> Result<(), HvError> {
+        self.allocate()?;
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.set_vcpu_state(domain, vcpu, state)
     }
@@ -90,9 +111,11 @@ impl<H: VcpuControl> VcpuControl for CountingHv<H> {
 
 impl<H: DomainControl> DomainControl for CountingHv<H> {
     fn create_domain(&mut self, vcpus: u64) -> Result<DomainId, HvError> {
+        self.allocate()?;
         self.inner.create_domain(vcpus)
     }
     fn bind_memory_block(&mut self, domain: DomainId, ra: u64, size: u64) -> Result<u64, HvError> {
+        self.allocate()?;
         self.inner.bind_memory_block(domain, ra, size)
     }
     fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {

@@ -237,12 +237,21 @@ pub(crate) fn operate(state: &State, operation: &AdminOperation) -> Event {
         match locks.submit(lock_operation) {
             LockDecision::Allowed => {}
             LockDecision::Refused(reason) => return Event::failed(reason.to_string()),
-            LockDecision::Deferred(reason) => return Event::done(reason.to_string(), state.host()),
+            LockDecision::Deferred(reason) => {
+                let reason = reason.to_string();
+                drop(locks);
+                // The deferred switch is part of the saved state.
+                let _ = state.persist(&domains);
+                return Event::done(reason, state.host());
+            }
         }
     }
     let result = apply(state, &mut domains, operation);
     match result {
-        Ok(message) => Event::done(message, state.host()),
+        Ok(message) => match state.persist(&domains) {
+            Ok(()) => Event::done(message, state.host()),
+            Err(error) => Event::failed(format!("{message}\nbut {error}")),
+        },
         Err(message) => Event::failed(message),
     }
 }

@@ -14,6 +14,8 @@
 //! - [`bandwidth`]: the token bucket behind `--max-bandwidth`.
 //! - [`memory`]: an in-memory duplex stream for running the channel in one
 //!   process.
+//! - `fixed_key` (feature `fuzzing` only): a sender and a receiver under a
+//!   fixed key, for the record layer's fuzz target.
 //! - [`ChannelError`]: one variant per failure (wrong password, tampered,
 //!   replayed, out of order, too long, truncated, ...).
 
@@ -21,6 +23,8 @@ pub mod aead;
 pub mod bandwidth;
 mod channel;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fixed_key;
 mod halves;
 pub mod handshake;
 pub mod memory;

@@ -11,13 +11,19 @@
 use super::line::TcpLine;
 use super::machine::MachineEnd;
 use super::status::{guest_present, migration_info};
-use crate::control::{DomainListing, Event, HostListing, MigrationInfo, Request};
+use crate::bounds::Limits;
+use crate::control::{
+    read_request, DomainListing, Event, HostListing, MigrationInfo, Request, RequestError,
+};
+use crate::control_socket::{
+    effective_uid, peer_credentials, ControlAccess, ControlSocket, Credentials,
+};
 use crate::daemon::{lock, MigrationTrack};
 use crate::listing::CONTROL_DOMAIN;
 use ldmig_sim::description::HostDescription;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +90,7 @@ impl SerialState {
 pub struct SerialDaemon {
     state: Arc<SerialState>,
     control_path: PathBuf,
+    control_socket: Arc<ControlSocket>,
     listen: SocketAddr,
     threads: Vec<JoinHandle<()>>,
 }
@@ -105,28 +112,29 @@ impl SerialDaemon {
             .listener
             .local_addr()
             .map_err(|error| error.to_string())?;
-        let _ = std::fs::remove_file(&options.control_path);
-        let control = UnixListener::bind(&options.control_path).map_err(|error| {
-            format!(
-                "cannot create the control socket {}: {error}",
-                options.control_path.display()
-            )
-        })?;
+        // The same access boundary as the simulated host's daemon: the
+        // socket is this user's (a stale one of its own is replaced,
+        // anything else refused), and only this user and root may use it.
+        let control = ControlSocket::bind(&options.control_path, ControlAccess::default())
+            .map_err(|error| error.to_string())?;
         for nonblocking in [
-            control.set_nonblocking(true),
+            control.listener().set_nonblocking(true),
             options.listener.set_nonblocking(true),
         ] {
             nonblocking.map_err(|error| error.to_string())?;
         }
         let mut threads = Vec::new();
         let shared = state.clone();
-        threads.push(std::thread::spawn(move || control_loop(shared, control)));
+        let control_socket = Arc::new(control);
+        let socket = control_socket.clone();
+        threads.push(std::thread::spawn(move || control_loop(shared, &socket)));
         let shared = state.clone();
         let listener = options.listener;
         threads.push(std::thread::spawn(move || peer_loop(shared, listener)));
         Ok(SerialDaemon {
             state,
             control_path: options.control_path,
+            control_socket,
             listen,
             threads,
         })
@@ -155,16 +163,23 @@ impl SerialDaemon {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.control_path);
+        self.control_socket.remove();
     }
 }
 
-fn control_loop(state: Arc<SerialState>, listener: UnixListener) {
+fn control_loop(state: Arc<SerialState>, socket: &ControlSocket) {
+    let owner = effective_uid();
     while !state.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
+        match socket.listener().accept() {
             Ok((stream, _)) => {
+                let Ok(client) = peer_credentials(&stream) else {
+                    continue;
+                };
+                if !ControlAccess::default().allows(owner, &client) {
+                    continue;
+                }
                 let shared = state.clone();
-                std::thread::spawn(move || serve_control(&shared, stream));
+                std::thread::spawn(move || serve_control(&shared, stream, client));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
@@ -185,26 +200,24 @@ fn peer_loop(state: Arc<SerialState>, listener: TcpListener) {
     }
 }
 
-fn serve_control(state: &SerialState, stream: UnixStream) {
+fn serve_control(state: &SerialState, stream: UnixStream, client: Credentials) {
     let _ = stream.set_nonblocking(false);
     let Ok(reader_stream) = stream.try_clone() else {
         return;
     };
     let mut writer = stream;
-    let mut line = String::new();
-    if BufReader::new(reader_stream).read_line(&mut line).is_err() {
-        return;
-    }
+    let request = read_request(reader_stream, Limits::default().max_request_bytes);
     let mut emit = |event: &Event| {
         if let Ok(mut text) = serde_json::to_string(event) {
             text.push('\n');
             let _ = writer.write_all(text.as_bytes());
         }
     };
-    let event = match serde_json::from_str::<Request>(&line) {
-        Err(error) => Event::failed(format!("bad request: {error}")),
+    let event = match request {
+        Err(RequestError::Silent) => return,
+        Err(error) => Event::failed(error.to_string()),
         Ok(request @ Request::MigrateDomain { .. }) => {
-            super::outgoing::migrate_domain(state, request, &mut emit)
+            super::outgoing::migrate_domain(state, request, &client, &mut emit)
         }
         Ok(Request::List { domain }) => list(state, domain.as_deref()),
         Ok(_) => Event::failed(format!(

@@ -7,8 +7,10 @@
 use super::daemon::SerialState;
 use crate::channel::frame_channel;
 use crate::control::{Event, MigrationInfo, Request};
+use crate::control_socket::Credentials;
 use crate::daemon::{lock, MigrationTrack};
 use crate::outgoing::describe_channel_error;
+use crate::password::read_password_file;
 use crate::peer::{decode, encode_message, PeerMessage, PeerRecord};
 use crate::relay::PeerRelay;
 use crate::secure::SecureChannel;
@@ -38,6 +40,7 @@ static NEXT_REQUEST: AtomicU32 = AtomicU32::new(1);
 pub(crate) fn migrate_domain(
     state: &SerialState,
     request: Request,
+    client: &Credentials,
     emit: &mut dyn FnMut(&Event),
 ) -> Event {
     let Request::MigrateDomain {
@@ -45,7 +48,7 @@ pub(crate) fn migrate_domain(
         target,
         target_domain,
         dry_run,
-        password,
+        password_file,
         downtime_limit_ms,
         max_bandwidth,
     } = request
@@ -56,6 +59,13 @@ pub(crate) fn migrate_domain(
         Event::failed(format!(
             "{message}\nDomain Migration of LDom {domain} failed"
         ))
+    };
+    let password = match &password_file {
+        Some(path) => match read_password_file(path, client.uid) {
+            Ok(password) => password,
+            Err(error) => return failed(error.to_string()),
+        },
+        None => state.password.clone(),
     };
     let view = state.machine.view();
     let runs_here = view.status.is_some_and(|status| {

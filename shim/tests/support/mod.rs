@@ -3,6 +3,10 @@
 // Each test file uses a part of these helpers.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod processes;
+
+use ldmig_shim::bounds::Limits;
 use ldmig_shim::control::{call, DomainListing, Event, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
@@ -10,6 +14,17 @@ use ldmig_sim::description::HostDescription;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Waits until `done` holds: the daemons say when something happened,
+/// and the deadline is only a safety net against a hang, never a timing.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// The migration password of the test daemons.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -26,19 +41,44 @@ pub fn socket_path(tag: &str) -> PathBuf {
 
 /// A daemon of the host `toml` describes, listening on loopback.
 pub fn daemon_with(tag: &str, toml: &str, password: &str, workload: &str, hold: bool) -> Daemon {
-    Daemon::start(DaemonOptions {
-        description: HostDescription::from_toml_str(toml).expect("valid description"),
-        listener: TcpListener::bind("127.0.0.1:0").expect("loopback listener"),
-        control_path: socket_path(tag),
-        password: password.into(),
-        seed: 7,
-        workload: workload.into(),
-        images: Vec::new(),
-        hold_migrations: hold,
-        workers: 2,
-    })
-    .expect("daemon starts")
+    let mut options = options(tag, toml, password, workload);
+    options.hold_migrations = hold;
+    options.workers = 2;
+    Daemon::start(options).expect("daemon starts")
 }
+
+/// The options of a daemon of the host `toml` on loopback (seed 7).
+pub fn options(tag: &str, toml: &str, password: &str, workload: &str) -> DaemonOptions {
+    let mut options = DaemonOptions::new(
+        HostDescription::from_toml_str(toml).expect("valid description"),
+        TcpListener::bind("127.0.0.1:0").expect("loopback listener"),
+        socket_path(tag),
+        password,
+    );
+    options.seed = 7;
+    options.workload = workload.into();
+    options.limits = patient_limits();
+    options
+}
+
+/// The default bounds with every timeout at ten minutes: a test daemon
+/// never gives up on a client or a peer only because the machine is busy
+/// or slow (qemu-sparc64 under load); the tests of the timeouts set their
+/// own.
+pub fn patient_limits() -> Limits {
+    let patient = Duration::from_secs(600);
+    Limits {
+        control_idle_timeout: patient,
+        control_write_timeout: patient,
+        handshake_timeout: patient,
+        setup_timeout: patient,
+        peer_timeout: patient,
+        ..Limits::default()
+    }
+}
+
+/// The `[migration]` table of the test hosts: every loopback port.
+pub const ALLOW_LOOPBACK: &str = "\n[migration]\nallowed_targets = [\"127.0.0.1\"]\n";
 
 /// The text of a host file of `hv/sim/hosts/`.
 pub fn host_file(file: &str) -> String {
@@ -86,7 +126,7 @@ pub fn migration(domain: &str, target: &str, max_bandwidth: Option<u64>) -> Requ
         target: target.into(),
         target_domain: domain.into(),
         dry_run: false,
-        password: PASSWORD.into(),
+        password_file: None,
         downtime_limit_ms: 300,
         max_bandwidth,
     }
@@ -110,7 +150,7 @@ pub fn host(name: &str, cpu_type: &str, crypto_units: u64, niu: bool, guests: &s
          [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
          [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"ldg1-vol0\"]\n\n\
          [[domain]]\nname = \"primary\"\nstate = \"active\"\nvcpus = 8\n\
-         memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"256M\" }}]\n{guests}"
+         memory = [{{ ra = 0x8000000, pa = 0x8000000, size = \"256M\" }}]\n{guests}{ALLOW_LOOPBACK}"
     )
 }
 

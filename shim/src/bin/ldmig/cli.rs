@@ -13,11 +13,19 @@ use std::path::PathBuf;
 /// are bind and stop of its other domains and delayed reconfiguration; a
 /// switch to the elastic power policy waits for the migration's end.
 /// `ldmig demo` runs a whole migration between two simulated hosts.
+///
+/// Access: the control socket is 0600 (0660 with `serve --control-group`),
+/// the daemon serves only its own user, root and that group (checked with
+/// SO_PEERCRED), and a command talks only to a socket and a daemon of its
+/// own user or root. A domain migrates only to a target its host file
+/// allows (`[migration] allowed_targets`), with the daemon's password or a
+/// password file the daemon reads for the user who asks (who must own it).
 #[derive(Debug, Parser)]
 #[command(name = "ldmig", version)]
 pub struct Cli {
     /// Control socket of the daemon to talk to (or that `serve` creates)
-    /// [default: /tmp/ldmig.sock].
+    /// [default: /run/ldmig/ldmig.sock for root, else
+    /// $XDG_RUNTIME_DIR/ldmig/ldmig.sock].
     #[arg(long, global = true, env = "LDMIG_CONTROL", value_name = "PATH")]
     pub control: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
@@ -112,9 +120,13 @@ pub enum Action {
     /// migration goes into or out of an elastic machine.
     #[command(name = "set-power-policy")]
     SetPowerPolicy(PowerPolicyArgs),
-    /// Test hook: let a migration held by `serve --hold-migrations` go on.
+    /// Test hook: let a migration held by `serve --hold-migrations` or
+    /// `--hold-at` go on.
     #[command(name = "release-migration", hide = true)]
-    ReleaseMigration(DomainArgs),
+    ReleaseMigration(ReleaseArgs),
+    /// Test hook: a fault of the machine (out-of-memory, none).
+    #[command(name = "inject-fault", hide = true)]
+    InjectFault(FaultArgs),
     /// Run a live migration between two simulated hosts over loopback TCP.
     Demo(DemoArgs),
 }
@@ -124,6 +136,24 @@ pub enum Action {
 pub struct DomainArgs {
     /// The domain.
     pub domain: String,
+}
+
+/// `ldmig release-migration` (a test hook).
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// What the held daemon does once it goes on: continue, stop (SIGSTOP
+    /// itself) or kill (SIGKILL itself).
+    #[arg(long, value_name = "ACTION", default_value = "continue")]
+    pub then: String,
+    /// The domain.
+    pub domain: String,
+}
+
+/// `ldmig inject-fault` (a test hook).
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// out-of-memory, or none.
+    pub fault: String,
 }
 
 /// `ldmig stop-domain`.
@@ -181,9 +211,18 @@ pub struct ServeArgs {
     /// Address to accept incoming migrations on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8101")]
     pub listen: SocketAddr,
-    /// File holding the migration password (first line).
+    /// File holding the migration password (first line); it must be this
+    /// user's, not writable by others and not readable by all (chmod 600).
     #[arg(long, value_name = "FILE")]
     pub password_file: PathBuf,
+    /// Where the daemon keeps what happened to the machine across crashes
+    /// and restarts [default: /var/lib/ldmig/HOST for root, else
+    /// $XDG_STATE_HOME/ldmig/HOST or ~/.local/state/ldmig/HOST].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Let this group's members use the control socket too (mode 0660).
+    #[arg(long, value_name = "GROUP")]
+    pub control_group: Option<String>,
     /// Seed of the simulated guests' workloads.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -206,6 +245,16 @@ pub struct ServeArgs {
     /// machine's static facts; the workload options do not apply.
     #[arg(long, value_name = "HOST:PORT")]
     pub serial: Option<String>,
+    /// Test hook: hold this side of every migration at a phase (setup,
+    /// round-0, after-round-0, later-rounds, throttled, suspend,
+    /// final-pages, vcpu-state, commit, commit-ack) until
+    /// `release-migration DOMAIN`.
+    #[arg(long, hide = true, value_name = "POINT")]
+    pub hold_at: Option<String>,
+    /// Test hook: how long a daemon waits for its silent peer (the engines,
+    /// and the checks before them).
+    #[arg(long, hide = true, value_name = "MS")]
+    pub peer_timeout_ms: Option<u64>,
 }
 
 /// `ldmig migrate-domain`.
@@ -214,7 +263,8 @@ pub struct MigrateArgs {
     /// Dry run: run every check and report, move nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
-    /// Read the password from this file instead of prompting.
+    /// A password file the daemon reads for you (yours, chmod 600) instead
+    /// of its own password; the password itself never leaves the daemon.
     #[arg(short = 'p', long = "password-file", value_name = "PASSWORD-FILE")]
     pub password_file: Option<PathBuf>,
     /// Longest acceptable downtime in milliseconds.
@@ -226,7 +276,8 @@ pub struct MigrateArgs {
     /// The domain to migrate.
     pub domain: String,
     /// HOST[:PORT][:TARGET-DOMAIN]: the target daemon's address (port 8101
-    /// by default), optionally followed by the name the domain takes there.
+    /// by default; the host file must allow it), optionally followed by the
+    /// name the domain takes there.
     pub target: String,
 }
 

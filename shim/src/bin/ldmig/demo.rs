@@ -52,7 +52,8 @@ fn host_toml(name: &str, ram: u64, domain_memory: Option<u64>) -> String {
          crypto_units = 16\nengine_versions = {{ oldest = 1, newest = 1 }}\n\n\
          [[memory]]\npa = 0x8000000\nsize = {ram}\n\n\
          [services]\nconsole_concentrator = \"primary-vcc0\"\nvirtual_switches = [\"primary-vsw0\"]\n\n\
-         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"{DOMAIN}-vol0\"]\n"
+         [[services.disk]]\nname = \"primary-vds0\"\nvolumes = [\"{DOMAIN}-vol0\"]\n\n\
+         [migration]\nallowed_targets = [\"127.0.0.1\"]\n"
     );
     if let Some(memory) = domain_memory {
         // Two memory blocks, as real domains often have, when large enough.
@@ -94,20 +95,19 @@ fn start(
         .iter()
         .map(|bytes| (DOMAIN.to_string(), bytes.clone()))
         .collect();
-    Daemon::start(DaemonOptions {
+    let mut options = DaemonOptions::new(
         description,
         listener,
-        control_path: directory.join(format!("{name}.sock")),
-        password: PASSWORD.into(),
-        seed: args.seed,
-        workload: args.workload.clone(),
-        images,
-        hold_migrations: false,
-        workers: args
-            .workers
-            .unwrap_or_else(ldmig_shim::host::workers::default_workers),
-    })
-    .map_err(anyhow::Error::msg)
+        directory.join(format!("{name}.sock")),
+        PASSWORD,
+    );
+    options.seed = args.seed;
+    options.workload = args.workload.clone();
+    options.images = images;
+    options.workers = args
+        .workers
+        .unwrap_or_else(ldmig_shim::host::workers::default_workers);
+    Daemon::start(options).map_err(anyhow::Error::msg)
 }
 
 /// Runs the demo.
@@ -177,7 +177,7 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         target: target_address,
         target_domain: DOMAIN.into(),
         dry_run: false,
-        password: PASSWORD.into(),
+        password_file: None,
         downtime_limit_ms: args.downtime_limit,
         max_bandwidth,
     };

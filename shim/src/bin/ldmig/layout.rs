@@ -294,19 +294,15 @@ MEMORY
     /// A daemon of one of the guide's example hosts (hv/sim/hosts/).
     fn guide_daemon(file: &str) -> Daemon {
         let path = format!("{}/../hv/sim/hosts/{file}", env!("CARGO_MANIFEST_DIR"));
-        Daemon::start(DaemonOptions {
-            description: HostDescription::load(&path).expect("the guide's host"),
-            listener: std::net::TcpListener::bind("127.0.0.1:0").expect("loopback"),
-            control_path: std::env::temp_dir()
-                .join(format!("ldmig-layout-{}-{file}.sock", std::process::id())),
-            password: "pw".into(),
-            seed: 1,
-            workload: "none".into(),
-            images: Vec::new(),
-            hold_migrations: false,
-            workers: 1,
-        })
-        .expect("daemon starts")
+        let mut options = DaemonOptions::new(
+            HostDescription::load(&path).expect("the guide's host"),
+            std::net::TcpListener::bind("127.0.0.1:0").expect("loopback"),
+            std::env::temp_dir().join(format!("ldmig-layout-{}-{file}.sock", std::process::id())),
+            "pw",
+        );
+        options.workload = "none".into();
+        options.workers = 1;
+        Daemon::start(options).expect("daemon starts")
     }
 
     fn ask(daemon: &Daemon, request: &Request) -> Event {

@@ -9,21 +9,21 @@ mod output;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{parse_size, Action, Cli, CountArgs, MemoryArgs};
+use cli::{parse_size, Action, Cli, CountArgs, MemoryArgs, ServeArgs};
+use ldmig_shim::bounds::Limits;
 use ldmig_shim::control::{call, Event, Request};
+use ldmig_shim::control_socket::{default_control_path, effective_uid, group_id, ControlAccess};
+use ldmig_shim::hooks::{AfterRelease, HoldPoint};
 use ldmig_shim::operations::AdminOperation;
+use ldmig_shim::password::read_password_file;
 use ldmig_shim::serial::{SerialDaemon, SerialOptions};
+use ldmig_shim::targets::parse_target;
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
 use output::ProgressDisplay;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Where the daemon's control socket is when nobody says otherwise.
-const DEFAULT_CONTROL: &str = "/tmp/ldmig.sock";
-/// The port of a target given without one.
-const DEFAULT_PORT: u16 = 8101;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,73 +44,32 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let control = cli
-        .control
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL));
     let json = cli.json;
+    let command = match cli.command {
+        Action::Demo(args) => return demo::run(args, json),
+        command => command,
+    };
+    let control = match cli.control {
+        Some(path) => path,
+        None => default_control_path().map_err(anyhow::Error::msg)?,
+    };
     let simple = |request: Request| -> Result<ExitCode> {
         let event = call(&control, &request, |_| {})?;
         report(&event, json)
     };
-    match cli.command {
-        Action::Serve(args) => {
-            let description = HostDescription::load(&args.host)
-                .with_context(|| format!("reading {}", args.host.display()))?;
-            let password = read_password_file(&args.password_file)?;
-            let listener = std::net::TcpListener::bind(args.listen)
-                .with_context(|| format!("listening on {}", args.listen))?;
-            if let Some(serial) = args.serial {
-                let daemon = SerialDaemon::start(SerialOptions {
-                    description,
-                    serial: serial.clone(),
-                    listener,
-                    control_path: control.clone(),
-                    password,
-                })
-                .map_err(anyhow::Error::msg)?;
-                console::err_line(&format!(
-                    "ldmig: serving the machine behind {serial} on {} (control socket {})",
-                    daemon.listen_addr(),
-                    daemon.control_path().display()
-                ));
-                daemon.wait();
-                return Ok(ExitCode::SUCCESS);
-            }
-            let daemon = Daemon::start(DaemonOptions {
-                description,
-                listener,
-                control_path: control.clone(),
-                password,
-                seed: args.seed,
-                workload: args.workload,
-                images: Vec::new(),
-                hold_migrations: args.hold_migrations,
-                workers: args
-                    .workers
-                    .unwrap_or_else(ldmig_shim::host::workers::default_workers),
-            })
-            .map_err(anyhow::Error::msg)?;
-            console::err_line(&format!(
-                "ldmig: serving host on {} (control socket {})",
-                daemon.listen_addr(),
-                daemon.control_path().display()
-            ));
-            daemon.wait();
-            Ok(ExitCode::SUCCESS)
-        }
+    match command {
+        Action::Serve(args) => serve(args, control),
         Action::MigrateDomain(args) => {
-            let password = match &args.password_file {
-                Some(path) => read_password_file(path)?,
-                None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password("Target Password: ")
-                        .context("reading the password")?
-                }
-                None => {
-                    bail!("no password: give -p PASSWORD-FILE (standard input is not a terminal)")
-                }
-            };
-            let (target, target_domain) = split_target(&args.target, &args.domain)?;
+            let password_file = args
+                .password_file
+                .as_deref()
+                .map(|path| {
+                    std::fs::canonicalize(path)
+                        .with_context(|| format!("password file {}", path.display()))
+                })
+                .transpose()?;
+            let (target, target_domain) =
+                parse_target(&args.target, &args.domain).map_err(anyhow::Error::msg)?;
             let max_bandwidth = args
                 .max_bandwidth
                 .as_deref()
@@ -119,10 +78,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             let request = Request::MigrateDomain {
                 domain: args.domain.clone(),
-                target,
+                target: target.address(),
                 target_domain,
                 dry_run: args.dry_run,
-                password,
+                password_file,
                 downtime_limit_ms: args.downtime_limit,
                 max_bandwidth,
             };
@@ -197,10 +156,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 resume: args.resume,
             })
         }
-        Action::ReleaseMigration(args) => simple(Request::ReleaseMigration {
-            domain: args.domain,
-        }),
-        Action::Demo(args) => demo::run(args, json),
+        Action::ReleaseMigration(args) => {
+            let then = match args.then.as_str() {
+                "continue" => AfterRelease::Continue,
+                "stop" => AfterRelease::Stop,
+                "kill" => AfterRelease::Kill,
+                other => bail!("--then {other}: continue, stop or kill"),
+            };
+            simple(Request::ReleaseMigration {
+                domain: args.domain,
+                then,
+            })
+        }
+        Action::InjectFault(args) => simple(Request::InjectFault { fault: args.fault }),
         operation => simple(Request::Operate {
             operation: admin_operation(operation)?,
         }),
@@ -351,32 +319,95 @@ fn report(event: &Event, json: bool) -> Result<ExitCode> {
     })
 }
 
-/// The first line of a password file.
-fn read_password_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
-    let password = text.lines().next().unwrap_or("").to_string();
-    if password.is_empty() {
-        bail!("the password file {} is empty", path.display());
+/// `ldmig serve`: the daemon of one machine, until it is killed.
+fn serve(args: ServeArgs, control: PathBuf) -> Result<ExitCode> {
+    let description = HostDescription::load(&args.host)?;
+    let password_path = std::fs::canonicalize(&args.password_file)
+        .with_context(|| format!("password file {}", args.password_file.display()))?;
+    let password = read_password_file(&password_path, effective_uid())?;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    if let Some(serial) = args.serial {
+        let daemon = SerialDaemon::start(SerialOptions {
+            description,
+            serial: serial.clone(),
+            listener,
+            control_path: control,
+            password,
+        })
+        .map_err(anyhow::Error::msg)?;
+        console::err_line(&format!(
+            "ldmig: serving the machine behind {serial} on {} (control socket {})",
+            daemon.listen_addr(),
+            daemon.control_path().display()
+        ));
+        daemon.wait();
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(password)
+    let state_dir = match args.state_dir {
+        Some(directory) => directory,
+        None => default_state_dir(description.name())?,
+    };
+    let control_access = ControlAccess {
+        group: args
+            .control_group
+            .as_deref()
+            .map(group_id)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    };
+    let mut limits = Limits::default();
+    if let Some(milliseconds) = args.peer_timeout_ms {
+        limits.peer_timeout = Duration::from_millis(milliseconds);
+        limits.setup_timeout = limits.peer_timeout;
+    }
+    let mut options = DaemonOptions::new(description, listener, control, password);
+    options.control_access = control_access;
+    options.state_dir = Some(state_dir);
+    options.limits = limits;
+    options.seed = args.seed;
+    options.workload = args.workload;
+    options.hold_migrations = args.hold_migrations;
+    options.workers = args
+        .workers
+        .unwrap_or_else(ldmig_shim::host::workers::default_workers);
+    options.hooks.hold_at = args
+        .hold_at
+        .as_deref()
+        .map(|name| {
+            HoldPoint::from_name(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--hold-at {name}: {}",
+                    HoldPoint::ALL.map(HoldPoint::name).join(", ")
+                )
+            })
+        })
+        .transpose()?;
+    let daemon = Daemon::start(options).map_err(anyhow::Error::msg)?;
+    console::err_line(&format!(
+        "ldmig: serving host on {} (control socket {})",
+        daemon.listen_addr(),
+        daemon.control_path().display()
+    ));
+    daemon.wait();
+    Ok(ExitCode::SUCCESS)
 }
 
-/// Splits `HOST[:PORT][:TARGET-DOMAIN]` into an address and a domain name.
-fn split_target(target: &str, domain: &str) -> Result<(String, String)> {
-    let parts: Vec<&str> = target.split(':').collect();
-    let port_like = |text: &str| text.parse::<u16>().is_ok();
-    let (host, port, name) = match parts.as_slice() {
-        [host] => (*host, DEFAULT_PORT.to_string(), domain),
-        [host, port] if port_like(port) => (*host, (*port).to_string(), domain),
-        [host, name] => (*host, DEFAULT_PORT.to_string(), *name),
-        [host, port, name] if port_like(port) => (*host, (*port).to_string(), *name),
-        _ => bail!("target '{target}' is not HOST[:PORT][:TARGET-DOMAIN]"),
-    };
-    if host.is_empty() || name.is_empty() {
-        bail!("target '{target}' is not HOST[:PORT][:TARGET-DOMAIN]");
+/// Where a daemon keeps its state when nobody says otherwise.
+fn default_state_dir(host: &str) -> Result<PathBuf> {
+    if effective_uid() == 0 {
+        return Ok(Path::new("/var/lib/ldmig").join(host));
     }
-    Ok((format!("{host}:{port}"), name.to_string()))
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|directory| directory.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no state directory: set --state-dir (neither $XDG_STATE_HOME nor $HOME is set)"
+            )
+        })?;
+    Ok(base.join("ldmig").join(host))
 }
 
 #[cfg(test)]
@@ -384,22 +415,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets_split_like_ldm() {
-        let split = |text: &str| split_target(text, "ldg1").ok();
-        assert_eq!(split("t5-b"), Some(("t5-b:8101".into(), "ldg1".into())));
+    fn unknown_list_sections_are_refused() {
+        for bad in ["bogus", "status,bogus", "", "status,"] {
+            let error = list_sections(Some(bad), false).expect_err(bad);
+            assert!(error.to_string().contains("unknown -o section"), "{error}");
+        }
         assert_eq!(
-            split("127.0.0.1:9000"),
-            Some(("127.0.0.1:9000".into(), "ldg1".into()))
+            list_sections(Some("status,memory"), false).expect("known"),
+            vec!["status", "memory"]
         );
-        assert_eq!(
-            split("t5-b:ldg9"),
-            Some(("t5-b:8101".into(), "ldg9".into()))
-        );
-        assert_eq!(
-            split("127.0.0.1:9000:ldg9"),
-            Some(("127.0.0.1:9000".into(), "ldg9".into()))
-        );
-        assert_eq!(split("a:b:c:d"), None);
-        assert_eq!(split(":9000"), None);
+        assert!(list_sections(None, false).expect("none").is_empty());
+    }
+
+    #[test]
+    fn the_state_directory_is_per_host() {
+        let directory = default_state_dir("t5-a").expect("a default");
+        assert!(directory.ends_with("ldmig/t5-a"), "{}", directory.display());
     }
 }
