@@ -36,7 +36,6 @@ use ldmig_sim::description::HostDescription;
 use ldmig_sim::handle::MachineHandle;
 use ldmig_sim::workload::{Workload, WorkloadSpec};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -320,10 +319,9 @@ impl State {
         let line = format!("ldmig[{}]: {line}", self.host());
         match &self.log {
             Some(sink) => sink(&line),
-            None => {
-                // Best effort: a closed standard error must not stop the daemon.
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
+            // The log facade: the installed logger (standard error, or
+            // the journal under systemd) decides what shows.
+            None => log::info!("{line}"),
         }
     }
 

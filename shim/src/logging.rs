@@ -202,12 +202,13 @@ impl Log for StderrLogger {
 
 static LOGGER: OnceLock<StderrLogger> = OnceLock::new();
 
-/// Installs the logger once per process: `RUST_LOG` (or `info` when unset),
-/// moved by `verbosity` (`-v` counts up, `-q` down), in the style the
-/// environment asks for. A second call keeps the first logger.
-pub fn install(verbosity: i32) -> Result<(), FilterError> {
+/// Installs the logger once per process: `RUST_LOG` (or `default` when
+/// unset: `info` for a daemon, `warn` for a command whose output is its
+/// answer), moved by `verbosity` (`-v` counts up, `-q` down), in the style
+/// the environment asks for. A second call keeps the first logger.
+pub fn install(default: LevelFilter, verbosity: i32) -> Result<(), FilterError> {
     let spec = std::env::var("RUST_LOG").unwrap_or_default();
-    let filter = Filter::parse(&spec, LevelFilter::Info)?.shifted(verbosity);
+    let filter = Filter::parse(&spec, default)?.shifted(verbosity);
     let style = Style::detect(std::env::var("JOURNAL_STREAM").ok().as_deref());
     let max = filter.max_level();
     let logger = LOGGER.get_or_init(|| StderrLogger { filter, style });

@@ -80,9 +80,9 @@ impl SerialState {
         }
     }
 
-    /// Logs `message` on standard error (best effort).
+    /// Logs `message` through the log facade.
     pub(crate) fn log(&self, message: &str) {
-        let _ = writeln!(std::io::stderr(), "ldmig[{}] {message}", self.host());
+        log::info!("ldmig[{}] {message}", self.host());
     }
 }
 

@@ -11,7 +11,6 @@ use crate::daemon::lock;
 use ldmig::serial_link::{LinkStatistics, SerialLink};
 use ldmig::transport::Transport;
 use ldmig::wire::serial::{Command, MachineStatus};
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -59,7 +58,7 @@ pub struct MachineEnd {
 }
 
 impl MachineEnd {
-    /// Starts pumping `line`; console lines go to standard error as
+    /// Starts pumping `line`; console lines go to the log (info) as
     /// `ldmig[host] console: ...`.
     pub fn start(line: TcpLine, host: &str) -> MachineEnd {
         let shared = Arc::new(Shared::default());
@@ -161,8 +160,7 @@ impl Pump {
     }
 
     fn log(&self, message: &str) {
-        // Best effort: a closed standard error must not stop the shim.
-        let _ = writeln!(std::io::stderr(), "ldmig[{}] {message}", self.host);
+        log::info!("ldmig[{}] {message}", self.host);
     }
 
     fn step(&mut self) -> Result<(), String> {
@@ -288,6 +286,7 @@ mod tests {
     use crate::channel::frame_channel;
     use ldmig::wire::codec::{Reserved, Text};
     use ldmig::wire::serial::{CommandKind, MachinePhase, MachineRole, MachineState};
+    use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     use zerocopy::FromZeros;
 

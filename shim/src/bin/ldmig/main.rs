@@ -27,8 +27,13 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = ldmig_shim::logging::install(i32::from(cli.verbose) - i32::from(cli.quiet))
-    {
+    // A daemon logs what it does; a command's output is its answer.
+    let default_level = match cli.command {
+        Action::Serve(_) => log::LevelFilter::Info,
+        _ => log::LevelFilter::Warn,
+    };
+    let verbosity = i32::from(cli.verbose) - i32::from(cli.quiet);
+    if let Err(error) = ldmig_shim::logging::install(default_level, verbosity) {
         console::err_line(&format!("ldmig: {error}"));
         return ExitCode::from(2);
     }
