@@ -48,6 +48,8 @@ impl fmt::Display for PipelineError {
     }
 }
 
+impl core::error::Error for PipelineError {}
+
 /// The shared half of an engine's page work: what the state machine and
 /// its workers both reach (it is `Sync`; both sides borrow it).
 pub struct PagePipeline<'b> {

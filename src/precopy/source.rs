@@ -95,6 +95,8 @@ impl core::fmt::Display for SourceSetupError {
     }
 }
 
+impl core::error::Error for SourceSetupError {}
+
 /// What a poll left the migration doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourcePoll {
