@@ -741,7 +741,13 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             elapsed_ns: self.stats.total_time_ns,
         };
         self.stats.expected_downtime_ns = summary.expected_downtime_ns().unwrap_or(0);
-        self.phase = Phase::Decided(self.policy.decide(&summary));
+        let decision = self.policy.decide(&summary);
+        log::debug!(
+            "round {round}: {} pages sent, {dirty} dirty, {} bytes/s: {decision:?}",
+            self.round_pages,
+            summary.bandwidth.unwrap_or(0)
+        );
+        self.phase = Phase::Decided(decision);
         Ok(())
     }
 
@@ -756,6 +762,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
                     .throttle(self.domain, percent)
                     .map_err(StepError::Hypervisor)?;
                 self.stats.cpu_throttle_percentage = percent;
+                log::info!("domain {}: vCPUs throttled to {percent} %", self.domain);
                 self.start_round(now_ns);
                 self.phase = Phase::Precopy;
             }
@@ -773,6 +780,11 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
                 self.suspended_at = Some(now_ns);
                 self.stats.status = MigrationStatus::Switchover;
                 let dirty = self.sync(now_ns)?;
+                log::info!(
+                    "domain {} suspended after {} rounds: {dirty} dirty pages left",
+                    self.domain,
+                    self.stats.rounds
+                );
                 self.start_round(now_ns);
                 let marker = Suspended {
                     dirty_pages: U64::new(dirty),
@@ -1092,6 +1104,14 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         };
         if outcome == Outcome::Completed {
             self.stats.remaining = 0;
+        }
+        match outcome {
+            Outcome::Completed | Outcome::Cancelled => {
+                log::info!("migration of domain {}: {outcome}", self.domain);
+            }
+            Outcome::GaveUp(_) | Outcome::Failed(_) => {
+                log::warn!("migration of domain {}: {outcome}", self.domain);
+            }
         }
         self.phase = Phase::Done(outcome);
     }

@@ -612,6 +612,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> TargetEngine<'b, 'p, H, T> {
             self.hv.resume(domain).map_err(StepError::Hypervisor)?;
         }
         self.resumed_at = Some(now_ns);
+        log::info!("domain {domain} ({}) resumed here", self.name.as_str());
         self.queue_control(|buffer, sequence| {
             write_empty_frame(buffer, FrameType::Resumed, sequence)
         })?;
@@ -699,6 +700,9 @@ impl<'b, 'p, H: Hypervisor, T: Transport> TargetEngine<'b, 'p, H, T> {
             Outcome::Cancelled => MigrationStatus::Cancelled,
             Outcome::GaveUp(_) | Outcome::Failed(_) => MigrationStatus::Failed,
         };
+        if !matches!(outcome, Outcome::Completed | Outcome::Cancelled) {
+            log::warn!("incoming migration of {}: {outcome}", self.name.as_str());
+        }
         self.phase = Phase::Done(outcome);
     }
 

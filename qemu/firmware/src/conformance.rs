@@ -17,7 +17,7 @@
 //! The LDC cases (`ldc_cases`) do not run here: this hypervisor implements
 //! no LDC calls (the engines in the image are linked by memory rings, or
 //! by the UART in the two-machine run), and the image has no room left
-//! for them within its 256 KiB (hv/API.md, "Worked example").
+//! for them within its 512 KiB (hv/API.md, "Worked example").
 
 use crate::guest_layout::{GUEST_CODE_BYTES, GUEST_CRYPTO_UNITS, GUEST_DATA_BYTES, GUEST_VCPUS};
 use crate::hypervisor::partition::SERVICE_VCPUS;

@@ -3,7 +3,7 @@
 //! vCPU, one crypto unit.
 //!
 //! - Code block: a copy of this image at RA = the image's link address
-//!   (`0xfff0000000`, 256 KiB): the guest's text, read-only data and trap
+//!   (`0xfff0000000`, 512 KiB): the guest's text, read-only data and trap
 //!   table, fetched and read through its MMU like any guest kernel's. The
 //!   guest never writes it.
 //! - Data block: 1 MiB at RA `0x10000000`: page 0 the guest's state (its

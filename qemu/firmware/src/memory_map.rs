@@ -74,7 +74,7 @@ pub const PARTITION_RAM: Range = Range {
 pub const IMAGE_BASE: u64 = 0xff_f000_0000;
 /// The most the image may take (linker/niagara.ld asserts it): the guest's
 /// code block, a copy of the image, is this big.
-pub const IMAGE_LIMIT: u64 = 256 * 1024;
+pub const IMAGE_LIMIT: u64 = 512 * 1024;
 /// The 16550 UART's registers.
 pub const UART_BASE: u64 = 0x1f_1000_0000;
 /// The hypervisor-description ROM (`1up-hv.bin`): qemu/boot puts the boot

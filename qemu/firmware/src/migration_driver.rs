@@ -19,6 +19,7 @@ use crate::service_console::ServiceConsole;
 use crate::service_report::{MigrationEnd, ServiceReport};
 use crate::switchover_check::{guest_state_word, SwitchoverCheck, SwitchoverMode};
 use core::fmt::Write;
+use ldmig::pipeline::{BatchBuffers, PagePipeline};
 use ldmig::precopy::config::{NS_PER_MS, NS_PER_SECOND};
 use ldmig::precopy::{
     DomainShape, MigrationConfig, Outcome, SourceBuffers, SourceEngine, SourcePoll, TargetEngine,
@@ -111,9 +112,25 @@ pub fn cpu_yield() {
 /// The source engine as the image runs it: over the observed `Sun4v` and
 /// whatever link carries its frames (one engine type for both links, so
 /// the image holds its code once).
-pub type ImageSourceEngine<'a> = SourceEngine<'a, ObservedHypervisor<'a>, &'a mut dyn Transport>;
+pub type ImageSourceEngine<'a, 'p> =
+    SourceEngine<'a, 'p, ObservedHypervisor<'a>, &'a mut dyn Transport>;
 /// The target engine as the image runs it.
-pub type ImageTargetEngine<'a> = TargetEngine<'a, ObservedHypervisor<'a>, &'a mut dyn Transport>;
+pub type ImageTargetEngine<'a, 'p> =
+    TargetEngine<'a, 'p, ObservedHypervisor<'a>, &'a mut dyn Transport>;
+
+/// An engine's page pipeline as the image gives it: one batch of one
+/// (aligned) page and `frame`. The one strand does the page work inside
+/// the engine's polls (no workers: `MigrationConfig::workers` is 0).
+pub fn image_pipeline<'b>(
+    page: &'b mut AlignedPage,
+    frame: &'b mut [u8],
+) -> Option<PagePipeline<'b>> {
+    let buffers = BatchBuffers {
+        pages: core::slice::from_mut(&mut page.0),
+        frame,
+    };
+    PagePipeline::new([buffers], None).ok()
+}
 
 /// A negotiated `Sun4v` handle, or the refusal on the console.
 pub fn negotiated(console: &mut ServiceConsole) -> Option<Sun4v> {
@@ -160,6 +177,14 @@ pub fn migrate_guest(
     let mut frame = [0u8; SOURCE_SLOT_BYTES];
     let mut page = AlignedPage::zeroed();
     let mut inbox = [0u8; SOURCE_SLOT_BYTES];
+    let mut target_page = AlignedPage::zeroed();
+    let (Some(source_pipeline), Some(target_pipeline)) = (
+        image_pipeline(&mut page, &mut frame),
+        image_pipeline(&mut target_page, &mut inbox),
+    ) else {
+        let _ = writeln!(console, "the page pipelines could not be laid out");
+        return;
+    };
     let config = engine_config();
     let shape = DomainShape {
         target_name: GUEST_NAME,
@@ -168,10 +193,9 @@ pub fn migrate_guest(
     };
     let buffers = SourceBuffers {
         bitmap: &mut bitmap,
-        frame: &mut frame,
-        page: &mut page.0,
+        pipeline: &source_pipeline,
     };
-    let mut source_engine: ImageSourceEngine<'_> = match SourceEngine::new(
+    let mut source_engine: ImageSourceEngine<'_, '_> = match SourceEngine::new(
         ObservedHypervisor::new(source_hv, &log, None),
         &mut source_end as &mut dyn Transport,
         source,
@@ -185,11 +209,11 @@ pub fn migrate_guest(
             return;
         }
     };
-    let mut target_engine: ImageTargetEngine<'_> = TargetEngine::new(
+    let mut target_engine: ImageTargetEngine<'_, '_> = TargetEngine::new(
         ObservedHypervisor::new(target_hv, &log, Some(&check)),
         &mut target_end as &mut dyn Transport,
         config,
-        &mut inbox,
+        &target_pipeline,
     );
     let _ = writeln!(
         console,

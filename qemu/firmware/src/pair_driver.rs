@@ -18,7 +18,9 @@ use crate::console_line::ConsoleLine;
 use crate::cpu_registers::now_ns;
 use crate::guest_layout::{GUEST_CRYPTO_UNITS, GUEST_NAME};
 use crate::guest_workload::PROGRESS_OFFSET;
-use crate::migration_driver::{cpu_yield, negotiated, ImageSourceEngine, ImageTargetEngine};
+use crate::migration_driver::{
+    cpu_yield, image_pipeline, negotiated, ImageSourceEngine, ImageTargetEngine,
+};
 use crate::observed_hypervisor::{CallLog, ObservedHypervisor};
 use crate::pages::AlignedPage;
 use crate::service_console::ServiceConsole;
@@ -230,6 +232,10 @@ fn run_source(
     let mut bitmap = [0u64; BITMAP_WORDS];
     let mut frame = [0u8; FRAME_BYTES];
     let mut page = AlignedPage::zeroed();
+    let Some(pipeline) = image_pipeline(&mut page, &mut frame) else {
+        let _ = writeln!(console, "the page pipeline could not be laid out");
+        return false;
+    };
     let shape = DomainShape {
         target_name: command.target_domain.as_str(),
         active: true,
@@ -237,10 +243,9 @@ fn run_source(
     };
     let buffers = SourceBuffers {
         bitmap: &mut bitmap,
-        frame: &mut frame,
-        page: &mut page.0,
+        pipeline: &pipeline,
     };
-    let mut engine: ImageSourceEngine<'_> = match ldmig::precopy::SourceEngine::new(
+    let mut engine: ImageSourceEngine<'_, '_> = match ldmig::precopy::SourceEngine::new(
         ObservedHypervisor::new(engine_hv, &log, Some(&check)),
         &mut transport as &mut dyn Transport,
         machine.guest,
@@ -293,11 +298,16 @@ fn run_target(
     let check = SwitchoverCheck::new(SwitchoverMode::TargetDigest, corrupt);
     let mut transport = SerialTransport::new(machine.link);
     let mut inbox = [0u8; INBOX_BYTES];
-    let mut engine: ImageTargetEngine<'_> = ldmig::precopy::TargetEngine::new(
+    let mut page = AlignedPage::zeroed();
+    let Some(pipeline) = image_pipeline(&mut page, &mut inbox) else {
+        let _ = writeln!(console, "the page pipeline could not be laid out");
+        return;
+    };
+    let mut engine: ImageTargetEngine<'_, '_> = ldmig::precopy::TargetEngine::new(
         ObservedHypervisor::new(engine_hv, &log, Some(&check)),
         &mut transport as &mut dyn Transport,
         engine_config(None),
-        &mut inbox,
+        &pipeline,
     );
     let _ = writeln!(
         console,

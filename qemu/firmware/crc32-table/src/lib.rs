@@ -36,6 +36,8 @@ const fn table() -> [u32; 256] {
 #[derive(Clone, Debug)]
 pub struct Hasher {
     state: u32,
+    /// Bytes added (what [`Hasher::combine`] needs of the second CRC).
+    amount: u64,
 }
 
 impl Default for Hasher {
@@ -47,7 +49,10 @@ impl Default for Hasher {
 impl Hasher {
     /// A CRC over no bytes yet.
     pub fn new() -> Self {
-        Hasher { state: u32::MAX }
+        Hasher {
+            state: u32::MAX,
+            amount: 0,
+        }
     }
 
     /// Adds `bytes`.
@@ -57,6 +62,17 @@ impl Hasher {
             state = TABLE[usize::from((state as u8) ^ byte)] ^ (state >> 8);
         }
         self.state = state;
+        self.amount += bytes.len() as u64;
+    }
+
+    /// Makes this the CRC of its bytes followed by `other`'s (zlib's
+    /// `crc32_combine`: `other`'s length in zero bits applied to this CRC
+    /// by squaring the shift-by-one-bit matrix over GF(2)).
+    pub fn combine(&mut self, other: &Hasher) {
+        let first = !self.state;
+        let second = !other.state;
+        self.state = !combine(first, second, other.amount);
+        self.amount += other.amount;
     }
 
     /// The CRC of every byte added.
@@ -70,4 +86,64 @@ pub fn hash(bytes: &[u8]) -> u32 {
     let mut hasher = Hasher::new();
     hasher.update(bytes);
     hasher.finalize()
+}
+
+/// `matrix` × `vector` over GF(2).
+fn gf2_times(matrix: &[u32; 32], mut vector: u32) -> u32 {
+    let mut sum = 0;
+    let mut row = 0;
+    while vector != 0 {
+        if vector & 1 != 0 {
+            sum ^= matrix[row];
+        }
+        vector >>= 1;
+        row += 1;
+    }
+    sum
+}
+
+/// `matrix` squared over GF(2).
+fn gf2_square(matrix: &[u32; 32]) -> [u32; 32] {
+    let mut square = [0u32; 32];
+    for (row, column) in square.iter_mut().zip(matrix) {
+        *row = gf2_times(matrix, *column);
+    }
+    square
+}
+
+/// The CRC of A then B from the CRCs of A (`first`) and B (`second`) and
+/// B's length.
+fn combine(mut first: u32, second: u32, mut length: u64) -> u32 {
+    if length == 0 {
+        return first;
+    }
+    // The operator that appends one zero bit, then two, then four.
+    let mut odd = [0u32; 32];
+    odd[0] = POLYNOMIAL;
+    for (bit, row) in odd.iter_mut().enumerate().skip(1) {
+        *row = 1 << (bit - 1);
+    }
+    let mut even = gf2_square(&odd);
+    odd = gf2_square(&even);
+    // One zero byte (eight bits) first, then doubling: apply the operator
+    // for each set bit of the length in bytes.
+    loop {
+        even = gf2_square(&odd);
+        if length & 1 != 0 {
+            first = gf2_times(&even, first);
+        }
+        length >>= 1;
+        if length == 0 {
+            break;
+        }
+        odd = gf2_square(&even);
+        if length & 1 != 0 {
+            first = gf2_times(&odd, first);
+        }
+        length >>= 1;
+        if length == 0 {
+            break;
+        }
+    }
+    first ^ second
 }
