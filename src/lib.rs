@@ -103,6 +103,8 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
+// Tests cast freely (their numbers are small by construction).
+#![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 #![deny(missing_docs)]
 
 #[cfg(test)]

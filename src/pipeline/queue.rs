@@ -176,7 +176,9 @@ impl<'b> PagePipeline<'b> {
         self.batches[index].lock().job = job;
         // Cannot overflow: a batch is in at most one queue, and the
         // queues hold MAX_BATCHES.
-        let _ = self.queued.lock().push_back(index as u8);
+        #[allow(clippy::cast_possible_truncation)] // below MAX_BATCHES (16)
+        let index = index as u8;
+        let _ = self.queued.lock().push_back(index);
     }
 
     /// State machine side: the next batch a worker finished.

@@ -41,8 +41,7 @@ impl BandwidthMeter {
         let elapsed = now_ns.saturating_sub(self.window_start_ns);
         self.partial_ns = elapsed;
         if elapsed >= self.window_ns && elapsed > 0 {
-            self.bytes_per_second =
-                (u128::from(self.window_bytes) * 1_000_000_000 / u128::from(elapsed)) as u64;
+            self.bytes_per_second = super::rate::per_second(self.window_bytes, elapsed);
             self.window_start_ns = now_ns;
             self.window_bytes = 0;
             self.partial_ns = 0;
@@ -58,9 +57,7 @@ impl BandwidthMeter {
             return Some(self.bytes_per_second);
         }
         (self.partial_ns >= self.window_ns / 2 && self.partial_ns > 0 && self.window_bytes > 0)
-            .then(|| {
-                (u128::from(self.window_bytes) * 1_000_000_000 / u128::from(self.partial_ns)) as u64
-            })
+            .then(|| super::rate::per_second(self.window_bytes, self.partial_ns))
     }
 
     /// True when `cap` bytes/s (0 = none) allows no more bytes in this window.

@@ -163,7 +163,8 @@ impl CompressionPolicy {
         let full = PAGE_SIZE - 1;
         if self.share[at] >= ALL / 2 {
             self.lz4_bytes[at].0.map_or(full, |bytes| {
-                (bytes as usize)
+                usize::try_from(bytes)
+                    .unwrap_or(usize::MAX)
                     .saturating_sub(RECORD_HEADER_BYTES)
                     .min(full)
             })
@@ -193,8 +194,7 @@ impl CompressionPolicy {
         } else {
             Mode::Raw
         };
-        let bandwidth =
-            (u128::from(self.window_bytes) * 1_000_000_000 / u128::from(elapsed)) as u64;
+        let bandwidth = super::rate::per_second(self.window_bytes, elapsed);
         if self.window_bytes > 0 {
             let measure = &mut self.links[mode as usize];
             *measure = Some(match *measure {
@@ -293,6 +293,7 @@ impl CompressionPolicy {
             let raw_work = raw_ns as f64 / 1e9 / workers as f64;
             let share = (raw_wire - raw_work) / (wire_gain + work_cost);
             if share > 0.0 && share < 1.0 {
+                #[allow(clippy::cast_possible_truncation)] // 0 < share < 1: at most ALL
                 let per_mille = (share * f64::from(ALL)) as u32;
                 let bytes = (u64::from(per_mille) * lz4_bytes
                     + u64::from(ALL - per_mille) * RAW_RECORD_BYTES)

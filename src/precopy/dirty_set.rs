@@ -40,7 +40,9 @@ pub struct DirtySet<'b> {
 }
 
 fn words_for(block: &MemoryBlock) -> usize {
-    block.pages().div_ceil(64) as usize
+    // A bitmap larger than the address space cannot be given anyway: the
+    // caller's buffer check refuses it.
+    usize::try_from(block.pages().div_ceil(64)).unwrap_or(usize::MAX)
 }
 
 impl<'b> DirtySet<'b> {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dirty_set;
 pub mod outcome;
 pub mod policy;
+pub mod rate;
 pub mod source;
 mod step_error;
 pub mod target;

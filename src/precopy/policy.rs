@@ -36,7 +36,7 @@ impl RoundSummary {
         let bandwidth = self.bandwidth?;
         let bytes = u128::from(self.dirty_pages) * u128::from(self.wire_bytes_per_page.max(1));
         Some(
-            (bytes * 1_000_000_000 / u128::from(bandwidth.max(1))).min(u128::from(u64::MAX)) as u64,
+            u64::try_from(bytes * 1_000_000_000 / u128::from(bandwidth.max(1))).unwrap_or(u64::MAX),
         )
     }
 }

@@ -29,6 +29,7 @@ use super::config::MigrationConfig;
 use super::dirty_set::{DirtySet, DirtySetError};
 use super::outcome::{Failure, Outcome, SourceDomainState};
 use super::policy::{ConvergencePolicy, RoundDecision, RoundSummary};
+use super::rate::{per_second, saturating_u32};
 use super::step_error::StepError;
 use crate::page::PAGE_SIZE;
 use crate::pipeline::{Job, PageKind, PagePipeline, MAX_BATCHES, MAX_BATCH_PAGES};
@@ -509,7 +510,9 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             self.batches[index] = BatchState::Ready;
             self.working -= 1;
             // Cannot overflow: one entry per batch at most.
-            let _ = self.ready.push_back(index as u8);
+            #[allow(clippy::cast_possible_truncation)] // below MAX_BATCHES (16)
+            let index = index as u8;
+            let _ = self.ready.push_back(index);
         }
     }
 
@@ -615,11 +618,11 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         let hello = Hello {
             wire_version: U16::new(WIRE_VERSION),
             flags: flags.into(),
-            vcpus: U32::new(self.vcpus as u32),
-            block_count: U32::new(self.blocks.len() as u32),
-            crypto_units: U32::new(self.crypto_units as u32),
+            vcpus: U32::new(saturating_u32(self.vcpus)),
+            block_count: U32::new(saturating_u32(self.blocks.len())),
+            crypto_units: U32::new(saturating_u32(self.crypto_units)),
             total_pages: U64::new(self.dirty.total_pages()),
-            frame_bytes: U32::new(self.pipeline.frame_capacity() as u32),
+            frame_bytes: U32::new(saturating_u32(self.pipeline.frame_capacity())),
             reserved: Reserved::ZERO,
             name: self.target_name,
         };
@@ -673,8 +676,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         self.stats.remaining = dirty * PAGE_SIZE as u64;
         let elapsed = now_ns.saturating_sub(self.round_started_at).max(1);
         if self.stats.dirty_sync_count > 1 {
-            self.stats.dirty_pages_rate =
-                (u128::from(dirty) * 1_000_000_000 / u128::from(elapsed)) as u64;
+            self.stats.dirty_pages_rate = per_second(dirty, elapsed);
         }
         Ok(dirty)
     }
@@ -837,8 +839,8 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         let commit = Commit {
             total_records: U64::new(self.total_records),
             final_records: U64::new(self.final_records),
-            vcpus: U32::new(vcpus_sent as u32),
-            crypto_units: U32::new(self.crypto_units as u32),
+            vcpus: U32::new(saturating_u32(vcpus_sent)),
+            crypto_units: U32::new(saturating_u32(self.crypto_units)),
         };
         self.queue_message(&commit)?;
         self.stats.status = MigrationStatus::Committing;
@@ -951,8 +953,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
                 }
                 let delivered = self.round_end_bytes[round as usize % 64];
                 let elapsed = now_ns.saturating_sub(self.precopy_started_at).max(1);
-                self.delivered_rate =
-                    Some((u128::from(delivered) * 1_000_000_000 / u128::from(elapsed)) as u64);
+                self.delivered_rate = Some(per_second(delivered, elapsed));
                 self.rounds_acked += 1;
                 Ok(())
             }

@@ -189,7 +189,7 @@ impl<const TX: usize> Sender<TX> {
             acked: 0,
             next: 0,
             // Until the first Ack: one record's worth.
-            window_end: MAX_DATA_PAYLOAD as u32,
+            window_end: stream_length(MAX_DATA_PAYLOAD),
             sent_high: 0,
             timer: None,
             retries: 0,
@@ -244,7 +244,7 @@ impl<const TX: usize> Sender<TX> {
 
     /// `length` bytes at `position` went out.
     fn sent(&mut self, position: u32, length: usize, now: u64) {
-        self.next = position.wrapping_add(length as u32);
+        self.next = position.wrapping_add(stream_length(length));
         if ahead(self.sent_high, self.next).is_some_and(|n| n > 0) {
             self.sent_high = self.next;
         }
@@ -269,7 +269,7 @@ impl<const TX: usize> Sender<TX> {
 
     /// The next chunk to send: its position and length (0: nothing).
     fn next_chunk(&self) -> (u32, usize) {
-        let queued_end = self.acked.wrapping_add(self.ring.len() as u32);
+        let queued_end = self.acked.wrapping_add(stream_length(self.ring.len()));
         let available = ahead(self.next, queued_end).unwrap_or(0);
         let allowed = if self.probing && self.next != self.acked {
             0
@@ -315,7 +315,7 @@ impl<const RX: usize> Receiver<RX> {
             Some(old) if old < payload.len() => {
                 let fresh = &payload[old..];
                 if self.ring.push(fresh) {
-                    self.received = self.received.wrapping_add(fresh.len() as u32);
+                    self.received = self.received.wrapping_add(stream_length(fresh.len()));
                 }
             }
             Some(_) => {}
@@ -594,14 +594,14 @@ impl<L: SerialLine, const TX: usize, const RX: usize> SerialLink<L, TX, RX> {
             position != received || now.saturating_sub(at) >= NAK_INTERVAL_NS
         });
         if receiver.nak_due && nak_allowed {
-            if self.put(RecordKind::Nak, received, window as u32, &[]) {
+            if self.put(RecordKind::Nak, received, stream_length(window), &[]) {
                 self.statistics.naks_sent += 1;
                 self.receiver.last_nak = Some((received, now));
                 self.acknowledged(now, window);
             }
         } else if (self.receiver.ack_due
             || now.saturating_sub(self.receiver.last_ack) >= ACK_INTERVAL_NS)
-            && self.put(RecordKind::Ack, received, window as u32, &[])
+            && self.put(RecordKind::Ack, received, stream_length(window), &[])
         {
             self.acknowledged(now, window);
         }
@@ -658,6 +658,14 @@ impl<L: SerialLine, const TX: usize, const RX: usize> SerialLink<L, TX, RX> {
         }
         Ok(())
     }
+}
+
+/// A length (at most a ring's bytes) as a distance between stream
+/// positions, which count modulo 2^32: the low 32 bits are the arithmetic.
+const fn stream_length(length: usize) -> u32 {
+    #[allow(clippy::cast_possible_truncation)]
+    let length = length as u32;
+    length
 }
 
 #[cfg(test)]

@@ -309,7 +309,7 @@ fn write_header(
         version: U16::new(FRAME_VERSION),
         frame_type: frame_type.into(),
         // At most MAX_FRAME_PAYLOAD (callers' buffers), which fits a u32.
-        length: U32::new(payload_len as u32),
+        length: U32::new(u32::try_from(payload_len).unwrap_or(u32::MAX)),
         crc: U32::new(0),
         sequence: U64::new(sequence),
     };

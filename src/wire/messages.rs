@@ -187,7 +187,8 @@ impl Hello {
             .get_mut(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length)
             .ok_or(short)?;
         let hello = Hello {
-            block_count: U32::new(blocks.len() as u32),
+            // At most MAX_MEMORY_BLOCKS (checked above).
+            block_count: U32::new(u32::try_from(blocks.len()).unwrap_or(u32::MAX)),
             ..*self
         };
         let (fixed, rest) = payload.split_at_mut(Hello::BYTES);

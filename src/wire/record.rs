@@ -183,13 +183,20 @@ pub fn encode_delta_record(
     Some(RECORD_HEADER_BYTES + length)
 }
 
+/// A record's data length as its header carries it.
+fn page_record_length(length: usize) -> u16 {
+    // Below PAGE_SIZE + 1 for every encoding: fits a u16.
+    #[allow(clippy::cast_possible_truncation)]
+    let length = length as u16;
+    length
+}
+
 fn write_header(out: &mut [u8], ra: u64, encoding: PageEncoding, length: usize, crc: u32) {
     let header = PageRecordHeader {
         ra: U64::new(ra),
         encoding: encoding.into(),
         reserved: Reserved::ZERO,
-        // Below PAGE_SIZE + 1 for every encoding: fits a u16.
-        length: U16::new(length as u16),
+        length: U16::new(page_record_length(length)),
         crc: U32::new(crc),
     };
     out.copy_from_slice(header.as_bytes());
