@@ -128,6 +128,11 @@ impl<S: Read + Write> SecureChannel<S> {
         self.sender.wire_bytes()
     }
 
+    /// Records the bandwidth cap held back (the sender waited) so far.
+    pub fn throttle_waits(&self) -> u64 {
+        self.sender.throttle_waits()
+    }
+
     /// Bytes read from the wire by records so far.
     pub fn bytes_received(&self) -> u64 {
         self.receiver.wire_bytes()

@@ -69,6 +69,8 @@ pub(crate) struct SendState {
     bucket: Option<TokenBucket>,
     status: Status,
     wire_bytes: u64,
+    /// Records the bandwidth cap held back before they went out.
+    throttle_waits: u64,
 }
 
 impl SendState {
@@ -80,6 +82,7 @@ impl SendState {
             bucket: None,
             status: Status::Open,
             wire_bytes: 0,
+            throttle_waits: 0,
         }
     }
 
@@ -97,6 +100,10 @@ impl SendState {
 
     pub(crate) fn wire_bytes(&self) -> u64 {
         self.wire_bytes
+    }
+
+    pub(crate) fn throttle_waits(&self) -> u64 {
+        self.throttle_waits
     }
 
     pub(crate) fn send<W: Write>(
@@ -207,6 +214,7 @@ impl SendState {
         if let Some(bucket) = &mut self.bucket {
             let wait = bucket.reserve(record.len(), Instant::now());
             if !wait.is_zero() {
+                self.throttle_waits += 1;
                 thread::sleep(wait);
             }
         }
