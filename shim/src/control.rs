@@ -133,6 +133,12 @@ pub struct MigrationInfo {
     /// Held by the test hook until `ReleaseMigration` (source side).
     #[serde(default)]
     pub held: bool,
+    /// The dirty set of each round as the engine synced it (source side).
+    #[serde(default)]
+    pub round_marks: Vec<crate::timeline::RoundMark>,
+    /// When the switchover began, in milliseconds since the start.
+    #[serde(default)]
+    pub switchover_at_ms: Option<f64>,
 }
 
 /// One domain as `list` shows it.

@@ -14,6 +14,8 @@
 //! - [`ldc_end`]: the shim's end of an engine's LDC channel;
 //! - [`host`]: the glue that puts a simulated engine and its LDC hop in
 //!   one process (what the daemon and the harness share);
+//! - [`timeline`]: a migration's samples over time, as JSON lines and a
+//!   picture;
 //! - [`harness`]: deterministic whole migrations for tests, benchmarks and
 //!   the demo.
 #![deny(missing_docs)]
@@ -32,6 +34,7 @@ pub mod outgoing;
 pub mod peer;
 pub mod relay;
 pub mod secure;
+pub mod timeline;
 
 pub use control::{call, Event, Request};
 pub use daemon::{Daemon, DaemonOptions};

@@ -211,6 +211,9 @@ pub struct MigrateArgs {
     /// HOST[:PORT][:TARGET-DOMAIN]: the target daemon's address (port 8101
     /// by default), optionally followed by the name the domain takes there.
     pub target: String,
+    /// `--timeline`, `--plot`.
+    #[command(flatten)]
+    pub picture: crate::picture::PictureArgs,
 }
 
 /// `ldmig list`.
@@ -277,6 +280,9 @@ pub struct DemoArgs {
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// `--timeline`, `--plot`.
+    #[command(flatten)]
+    pub picture: crate::picture::PictureArgs,
 }
 
 /// Parses sizes and rates like `1G`, `512M`, `8K`, `4096` (powers of 1024).

@@ -6,6 +6,7 @@ mod console;
 mod demo;
 mod layout;
 mod output;
+mod picture;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -101,12 +102,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_bandwidth,
             };
             let mut progress = ProgressDisplay::new(json || args.dry_run);
+            let mut recorder = picture::Recorder::new(&args.picture, &args.domain);
             let event = call(&control, &request, |event| {
                 if let Event::Progress { domain, info } = event {
                     progress.update(domain, info);
+                    recorder.record(info);
                 }
             })?;
             progress.finish();
+            recorder.finish(&event)?;
             report(&event, json)
         }
         Action::List(args) => {
