@@ -110,6 +110,9 @@ pub enum Action {
     ReleaseMigration(DomainArgs),
     /// Run a live migration between two simulated hosts over loopback TCP.
     Demo(DemoArgs),
+    /// Packaging: write the man pages and shell completions into a directory.
+    #[command(name = "generate-docs", hide = true)]
+    GenerateDocs(crate::docs::GenerateDocsArgs),
 }
 
 /// A command on one domain.

@@ -4,6 +4,7 @@
 mod cli;
 mod console;
 mod demo;
+mod docs;
 mod layout;
 mod output;
 mod picture;
@@ -179,6 +180,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             domain: args.domain,
         }),
         Action::Demo(args) => demo::run(args, json),
+        Action::GenerateDocs(args) => docs::run(&args),
         operation => simple(Request::Operate {
             operation: admin_operation(operation)?,
         }),
