@@ -8,6 +8,8 @@
 //! reader (or a test) finds them in the SVG's text.
 
 use super::Timeline;
+use plotters::coord::ranged1d::{DefaultFormatting, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::fmt;
@@ -149,7 +151,7 @@ fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)
 /// Draws the switchover's start and end as vertical lines from `low` to
 /// `high` in a chart, with one legend entry.
 fn mark_switchover<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     timeline: &Timeline,
     low: f64,
     high: f64,
@@ -169,6 +171,55 @@ where
         ))
         .map_err(drawing)?
         .label(label)
+        .legend(legend_line(color));
+    Ok(())
+}
+
+/// A panel's chart builder: margins and label areas.
+fn builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(64);
+    builder
+}
+
+/// A panel's grid and axis names.
+fn mesh<'a, DB: DrawingBackend + 'a, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    y_desc: &str,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+    Y: Ranged<FormatOption = DefaultFormatting> + ValueFormatter<Y::ValueType>,
+{
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(220, 220, 220))
+        .x_desc("time (ms)")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(drawing)
+}
+
+/// Draws series `index` of [`SERIES`] through `points`, with its legend entry.
+fn line<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    index: usize,
+    points: Vec<(f64, f64)>,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let color = color(index);
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(2)))
+        .map_err(drawing)?
+        .label(SERIES[index])
         .legend(legend_line(color));
     Ok(())
 }
@@ -200,32 +251,12 @@ where
         .map(|(_, rate)| *rate)
         .fold(1.0, f64::max)
         * 1.15;
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
+    let mut chart = builder(area)
         .build_cartesian_2d(0.0..end_ms, 0.0..high)
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(220, 220, 220))
-        .x_desc("time (ms)")
-        .y_desc("MB/s")
-        .draw()
-        .map_err(drawing)?;
-    let blue = color(0);
-    let orange = color(1);
-    chart
-        .draw_series(LineSeries::new(sent, blue.stroke_width(2)))
-        .map_err(drawing)?
-        .label(SENT_PER_WINDOW)
-        .legend(legend_line(blue));
-    chart
-        .draw_series(LineSeries::new(estimate, orange.stroke_width(2)))
-        .map_err(drawing)?
-        .label(BANDWIDTH_ESTIMATE)
-        .legend(legend_line(orange));
+    mesh(&mut chart, "MB/s")?;
+    line(&mut chart, 0, sent)?;
+    line(&mut chart, 1, estimate)?;
     mark_switchover(&mut chart, timeline, 0.0, high)?;
     legend(&mut chart)
 }
@@ -266,32 +297,12 @@ where
         .map(|(_, count)| *count)
         .fold(10.0, f64::max)
         * 2.0;
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
+    let mut chart = builder(area)
         .build_cartesian_2d(0.0..end_ms, (1.0..high).log_scale())
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(220, 220, 220))
-        .x_desc("time (ms)")
-        .y_desc("pages (8 KiB)")
-        .draw()
-        .map_err(drawing)?;
-    let green = color(2);
-    let purple = color(3);
-    chart
-        .draw_series(LineSeries::new(remaining, green.stroke_width(2)))
-        .map_err(drawing)?
-        .label(REMAINING_DIRTY)
-        .legend(legend_line(green));
-    chart
-        .draw_series(LineSeries::new(rounds, purple.stroke_width(2)))
-        .map_err(drawing)?
-        .label(DIRTY_PER_ROUND)
-        .legend(legend_line(purple));
+    mesh(&mut chart, "pages (8 KiB)")?;
+    line(&mut chart, 2, remaining)?;
+    line(&mut chart, 3, rounds)?;
     mark_switchover(&mut chart, timeline, 1.0, high)?;
     legend(&mut chart)
 }
@@ -309,26 +320,11 @@ where
         .iter()
         .map(|sample| (sample.t_ms, f64::from(sample.cpu_throttle_percentage)))
         .collect();
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
+    let mut chart = builder(area)
         .build_cartesian_2d(0.0..end_ms, 0.0..105.0)
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(220, 220, 220))
-        .x_desc("time (ms)")
-        .y_desc("%")
-        .draw()
-        .map_err(drawing)?;
-    let brown = color(4);
-    chart
-        .draw_series(LineSeries::new(throttle, brown.stroke_width(2)))
-        .map_err(drawing)?
-        .label(THROTTLE)
-        .legend(legend_line(brown));
+    mesh(&mut chart, "%")?;
+    line(&mut chart, 4, throttle)?;
     mark_switchover(&mut chart, timeline, 0.0, 105.0)?;
     legend(&mut chart)
 }
