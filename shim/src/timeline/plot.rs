@@ -8,7 +8,7 @@
 //! reader (or a test) finds them in the SVG's text.
 
 use super::Timeline;
-use plotters::coord::ranged1d::{DefaultFormatting, ValueFormatter};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -194,7 +194,7 @@ fn mesh<'a, DB: DrawingBackend + 'a, Y>(
 ) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
-    Y: Ranged<FormatOption = DefaultFormatting> + ValueFormatter<Y::ValueType>,
+    Y: Ranged + ValueFormatter<<Y as Ranged>::ValueType>,
 {
     chart
         .configure_mesh()
