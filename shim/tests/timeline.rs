@@ -1,6 +1,7 @@
 //! The picture of a migration from a real (small) one: two daemons in this
 //! process migrate a 16M domain with the idle workload (it converges under
-//! qemu-sparc64 on a loaded machine too); the progress events make
+//! qemu-sparc64 on a loaded machine too), its bandwidth capped so that it
+//! lasts a few dozen progress samples; the progress events make
 //! a timeline, as `ldmig migrate-domain --plot` collects it; its SVG parses
 //! as SVG and holds every series (legend text and a line of its colour),
 //! and its JSON lines read back as the same timeline.
@@ -18,7 +19,9 @@ const DOMAIN_PAGES: u64 = (16 << 20) / 8192;
 fn migrate_and_record() -> Timeline {
     let source = daemon_with("plot-a", &source_host(), PASSWORD, "idle", false);
     let target = daemon_with("plot-b", &target_host(), PASSWORD, "idle", false);
-    let request = migration("ldg1", &target.listen_addr().to_string(), None);
+    // Capped at 8M a second: the 16M take about two seconds, a few dozen
+    // progress samples.
+    let request = migration("ldg1", &target.listen_addr().to_string(), Some(8 << 20));
     let mut timeline = Timeline::new("ldg1");
     let event = call(source.control_path(), &request, |event| {
         if let Event::Progress { info, .. } = event {
@@ -100,9 +103,26 @@ fn a_migrations_picture_parses_as_svg_and_holds_every_series() {
         "the title tells how it ended: {texts:?}"
     );
 
-    let lines = timeline.to_json_lines();
-    assert_eq!(
-        Timeline::from_json_lines(&lines).expect("the timeline reads back"),
+    // The JSON lines read back (times to the last bit or one off: JSON's
+    // decimal text of a double).
+    let read =
+        Timeline::from_json_lines(&timeline.to_json_lines()).expect("the timeline reads back");
+    assert_eq!(read.samples.len(), timeline.samples.len());
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    for (back, sample) in read.samples.iter().zip(&timeline.samples) {
+        assert!(close(back.t_ms, sample.t_ms), "{back:?} != {sample:?}");
+        assert_eq!(
+            (back.sent_bytes, back.remaining_bytes, back.round),
+            (sample.sent_bytes, sample.remaining_bytes, sample.round)
+        );
+    }
+    let pages = |timeline: &Timeline| -> Vec<(u32, u64, bool)> {
         timeline
-    );
+            .rounds
+            .iter()
+            .map(|mark| (mark.round, mark.dirty_pages, mark.stop_and_copy))
+            .collect()
+    };
+    assert_eq!(pages(&read), pages(&timeline));
+    assert_eq!(read.ending.map(|end| end.status), Some(ending.status));
 }
