@@ -101,6 +101,10 @@ impl Drop for Daemon {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
 fn the_unit_starts_the_daemon_that_answers_list_host_only() {
     let unit = std::fs::read_to_string(packaging("ldmig.service")).expect("the unit");
     let settings = service_settings(&unit);
@@ -229,6 +233,10 @@ fn the_unit_starts_the_daemon_that_answers_list_host_only() {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "sparc64",
+    ignore = "host only: starts the ldmig binary as a child process"
+)]
 fn systemd_analyze_verifies_the_unit_host_only() {
     let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
         eprintln!("skipped: systemd-analyze is not installed on this machine");
