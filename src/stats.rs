@@ -91,6 +91,9 @@ pub struct MigrationStats {
     pub bandwidth: u64,
     /// Dirty-log syncs done.
     pub dirty_sync_count: u64,
+    /// Dirty pages the last dirty-log sync found: what the round it began
+    /// (or the stop-and-copy) sends.
+    pub dirty_pages_at_sync: u64,
     /// vCPU throttle in percent.
     pub cpu_throttle_percentage: u8,
     /// Pre-copy rounds done.
@@ -128,6 +131,7 @@ impl MigrationStats {
             dirty_pages_rate: 0,
             bandwidth: 0,
             dirty_sync_count: 0,
+            dirty_pages_at_sync: 0,
             cpu_throttle_percentage: 0,
             rounds: 0,
             precopy_bytes: 0,

@@ -159,6 +159,12 @@ pub struct MigrationInfo {
     /// the machine's guest (`ldmig serve --serial`; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<crate::serial::SerialEngineInfo>,
+    /// The dirty set of each round as the engine synced it (source side).
+    #[serde(default)]
+    pub round_marks: Vec<crate::timeline::RoundMark>,
+    /// When the switchover began, in milliseconds since the start.
+    #[serde(default)]
+    pub switchover_at_ms: Option<f64>,
 }
 
 /// One domain as `list` shows it.

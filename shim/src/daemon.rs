@@ -174,6 +174,7 @@ impl MigrationTrack {
     pub fn update(&self, stats: &MigrationStats) {
         let mut info = lock(&self.info);
         let ms = |ns: u64| ns as f64 / 1e6;
+        crate::timeline::note_rounds(&mut info, stats);
         info.status = stats.status.name().to_string();
         info.progress_percent = stats.progress_percent;
         info.total_time_ms = ms(stats.total_time_ns);

@@ -21,6 +21,8 @@
 //!   one process (what the daemon and the harness share);
 //! - [`serial`]: the daemon of a machine whose engine runs in the machine,
 //!   behind its serial line (the firmware on QEMU niagara);
+//! - [`timeline`]: a migration's samples over time, as JSON lines and a
+//!   picture;
 //! - [`harness`]: deterministic whole migrations for tests, benchmarks and
 //!   the demo.
 #![deny(missing_docs)]
@@ -47,6 +49,7 @@ pub mod relay;
 pub mod secure;
 pub mod serial;
 pub mod targets;
+pub mod timeline;
 
 pub use control::{call, Event, Request};
 pub use daemon::{Daemon, DaemonOptions, LogSink};

@@ -673,6 +673,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             .map_err(StepError::Hypervisor)?;
         self.stats.dirty_sync_count += 1;
         self.dirty_at_sync = dirty;
+        self.stats.dirty_pages_at_sync = dirty;
         self.stats.remaining = dirty * PAGE_SIZE as u64;
         let elapsed = now_ns.saturating_sub(self.round_started_at).max(1);
         if self.stats.dirty_sync_count > 1 {

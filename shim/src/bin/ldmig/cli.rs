@@ -129,6 +129,9 @@ pub enum Action {
     InjectFault(FaultArgs),
     /// Run a live migration between two simulated hosts over loopback TCP.
     Demo(DemoArgs),
+    /// Packaging: write the man pages and shell completions into a directory.
+    #[command(name = "generate-docs", hide = true)]
+    GenerateDocs(crate::docs::GenerateDocsArgs),
 }
 
 /// A command on one domain.
@@ -279,6 +282,9 @@ pub struct MigrateArgs {
     /// by default; the host file must allow it), optionally followed by the
     /// name the domain takes there.
     pub target: String,
+    /// `--timeline`, `--plot`.
+    #[command(flatten)]
+    pub picture: crate::picture::PictureArgs,
 }
 
 /// `ldmig list`.
@@ -349,6 +355,9 @@ pub struct DemoArgs {
     /// (default: the machine's cores; 0: the engines' own threads).
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+    /// `--timeline`, `--plot`.
+    #[command(flatten)]
+    pub picture: crate::picture::PictureArgs,
 }
 
 /// Parses sizes and rates like `1G`, `512M`, `8K`, `4096` (powers of 1024).

@@ -182,13 +182,16 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         max_bandwidth,
     };
     let mut progress = ProgressDisplay::new(json);
+    let mut recorder = crate::picture::Recorder::new(&args.picture, DOMAIN);
     let result = call(source.control_path(), &request, |event| {
         if let Event::Progress { domain, info } = event {
             progress.update(domain, info);
+            recorder.record(info);
         }
     });
     progress.finish();
     let event = result?;
+    recorder.finish(&event)?;
     let target_list = call(
         target.control_path(),
         &Request::List {

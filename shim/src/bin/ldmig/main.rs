@@ -4,8 +4,10 @@
 mod cli;
 mod console;
 mod demo;
+mod docs;
 mod layout;
 mod output;
+mod picture;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -91,12 +93,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_bandwidth,
             };
             let mut progress = ProgressDisplay::new(json || args.dry_run);
+            let mut recorder = picture::Recorder::new(&args.picture, &args.domain);
             let event = call(&control, &request, |event| {
                 if let Event::Progress { domain, info } = event {
                     progress.update(domain, info);
+                    recorder.record(info);
                 }
             })?;
             progress.finish();
+            recorder.finish(&event)?;
             report(&event, json)
         }
         Action::List(args) => {
@@ -174,6 +179,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Action::InjectFault(args) => simple(Request::InjectFault { fault: args.fault }),
+        Action::GenerateDocs(args) => docs::run(&args),
         operation => simple(Request::Operate {
             operation: admin_operation(operation)?,
         }),
