@@ -130,6 +130,18 @@ impl fmt::Display for GiveUpReason {
     }
 }
 
+impl Outcome {
+    /// The detail word of the `Failure` frame that tells the peer about
+    /// this outcome: the hypervisor status of a failed call (the peer's
+    /// [`Failure::hv_status`]), 0 otherwise.
+    pub(crate) fn stop_detail(&self) -> u32 {
+        match self {
+            Outcome::Failed(failure) => u32::try_from(failure.hv_status).unwrap_or(u32::MAX),
+            Outcome::Completed | Outcome::Cancelled | Outcome::GaveUp(_) => 0,
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -169,6 +181,20 @@ mod tests {
         );
         let stuck = Failure::new(StopReason::Timeout, SourceDomainState::ErrorState);
         assert!(std::format!("{}", Outcome::Failed(stuck)).contains("error state"));
+    }
+
+    #[test]
+    fn a_failed_calls_status_is_the_stop_detail() {
+        let mut failure = Failure::new(StopReason::HypervisorError, SourceDomainState::Running);
+        failure.hv_status = ldmig_hv::HvError::NoRealAddress.status();
+        assert_eq!(
+            Outcome::Failed(failure).stop_detail(),
+            ldmig_hv::HvError::NoRealAddress.status() as u32
+        );
+        failure.hv_status = u64::MAX;
+        assert_eq!(Outcome::Failed(failure).stop_detail(), u32::MAX);
+        assert_eq!(Outcome::Cancelled.stop_detail(), 0);
+        assert_eq!(Outcome::Completed.stop_detail(), 0);
     }
 
     #[test]

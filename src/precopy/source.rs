@@ -1026,7 +1026,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         // reservation anyway.
         self.outgoing = Outgoing::None;
         if notify_peer {
-            let stop = Stop::describing(reason, 0, text);
+            let stop = Stop::describing(reason, outcome.stop_detail(), text);
             // The control buffer holds any Stop (checked at compile time).
             if self.queue_message(&stop).is_err() {
                 self.finish(outcome);

@@ -646,7 +646,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> TargetEngine<'b, 'p, H, T> {
         if notify_peer {
             // The control buffer holds any Stop (checked at compile time).
             if self
-                .queue_message(&Stop::describing(reason, 0, text))
+                .queue_message(&Stop::describing(reason, outcome.stop_detail(), text))
                 .is_err()
             {
                 self.finish(outcome);

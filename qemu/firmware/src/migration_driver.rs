@@ -232,9 +232,12 @@ pub fn migrate_guest(
         report.polls += 1;
         let suspended = source_engine.suspended_at().is_some();
         progress.print(console, source_engine.stats(), &log, suspended);
-        if let (SourcePoll::Finished(source_outcome), TargetPoll::Finished(_)) =
+        if let (SourcePoll::Finished(source_outcome), TargetPoll::Finished(target_outcome)) =
             (source_poll, target_poll)
         {
+            if target_outcome != Outcome::Completed {
+                let _ = writeln!(console, "the target ended: {target_outcome}");
+            }
             outcome = Some(source_outcome);
             break;
         }

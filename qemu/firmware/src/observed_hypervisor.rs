@@ -4,10 +4,21 @@
 //! check run at the one moment the copies of the domain are complete and
 //! stopped: before the target's `MIG_DOMAIN_RESUME`, and (a source's
 //! digest between two machines) before the source's `MIG_DOMAIN_DESTROY`.
+//!
+//! It also stages page buffers that lie outside the service domain's
+//! memory: a caller's buffer RA must be inside the caller's memory
+//! (hv/API.md, "Caller buffers"), and in a real service domain the
+//! engine's static data is; here it is in the PROM with the rest of the
+//! image (e.g. the engine's `ZERO_PAGE`, which the target writes for a
+//! zero page after round 0), so such a buffer is copied through an aligned
+//! page on the service stack first.
 
 use crate::call_table::{migration_call_index, MIGRATION_CALLS};
+use crate::memory_map::SERVICE_MEMORY;
+use crate::pages::AlignedPage;
 use crate::switchover_check::SwitchoverCheck;
 use core::cell::Cell;
+use ldmig::page::PAGE_SIZE;
 use ldmig_hv::abi::migration::{self as mig, VcpuState};
 use ldmig_hv::hypervisor::{
     DirtyLog, DomainControl, DomainId, DomainInfo, DomainRunState, GuestMemory, MemoryBlock,
@@ -41,6 +52,15 @@ impl CallLog {
     }
 }
 
+/// Whether `bytes` must be staged: they lie outside the service domain's
+/// memory (the image's static data in the PROM) and fit one staging page.
+/// A longer buffer goes to the hypervisor as it is (and is refused there:
+/// copying it in parts could leave it half done on an error).
+fn needs_staging(bytes: &[u8]) -> bool {
+    let address = bytes.as_ptr() as u64;
+    bytes.len() <= PAGE_SIZE && !SERVICE_MEMORY.contains(address, bytes.len() as u64)
+}
+
 /// A `Sun4v` handle that logs the engine's calls.
 pub struct ObservedHypervisor<'a> {
     inner: Sun4v,
@@ -69,12 +89,25 @@ impl GuestMemory for ObservedHypervisor<'_> {
 
     fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
         self.log.count(mig::MIG_PAGE_READ);
-        self.inner.read_memory(domain, ra, buffer)
+        if !needs_staging(buffer) {
+            return self.inner.read_memory(domain, ra, buffer);
+        }
+        let mut staged = AlignedPage::zeroed();
+        let part = &mut staged.0[..buffer.len()];
+        self.inner.read_memory(domain, ra, part)?;
+        buffer.copy_from_slice(part);
+        Ok(())
     }
 
     fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
         self.log.count(mig::MIG_PAGE_WRITE);
-        self.inner.write_memory(domain, ra, data)
+        if !needs_staging(data) {
+            return self.inner.write_memory(domain, ra, data);
+        }
+        let mut staged = AlignedPage::zeroed();
+        let part = &mut staged.0[..data.len()];
+        part.copy_from_slice(data);
+        self.inner.write_memory(domain, ra, part)
     }
 }
 
