@@ -20,8 +20,7 @@
 //! Modules: [`hypervisor`] (the minimal hypervisor), [`context_switch`],
 //! [`trap`] and [`cpu_registers`] (the Rust side of the assembly),
 //! [`service_domain`], [`migration_driver`], [`observed_hypervisor`],
-//! [`switchover_check`], [`ring_transport`], [`service_console`] and
-//! [`service_log`] (the
+//! [`switchover_check`], [`ring_transport`] and [`service_console`] (the
 //! service domain), [`guest_workload`] and [`guest_layout`] (the guest),
 //! [`report`], [`service_report`] and [`stack_usage`] (the verdict),
 //! [`selftest`], [`engine_checks`], [`trap_checks`] and [`pages`] (the
@@ -61,7 +60,6 @@ pub mod ring_transport;
 pub mod selftest;
 pub mod service_console;
 pub mod service_domain;
-pub mod service_log;
 pub mod service_report;
 pub mod stack_usage;
 pub mod strand_cell;

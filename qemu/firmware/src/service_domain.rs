@@ -22,7 +22,6 @@ use ldmig_hv::trampoline::fast_trap;
 /// guest's domain number and the boot flags as arguments.
 #[no_mangle]
 pub extern "C" fn ldmig_firmware_service_main(guest_domain: u64, flags: u64) -> ! {
-    crate::service_log::install();
     let mut console = ServiceConsole::new();
     let _ = writeln!(
         console,
