@@ -1,5 +1,5 @@
 //! Fuzz target: the record layer's receiver (`shim/src/secure/record`).
-//! The input is payloads to seal under a fixed key, a close record or
+//! The input is payloads to seal under a fixed key (with either cipher), a close record or
 //! not, and alterations of the sealed stream (bit flips, a cut, raw bytes
 //! spliced in). The receiver must give back exactly the payloads sealed
 //! when nothing was altered, and otherwise the payloads before the first
@@ -7,7 +7,7 @@
 //! order, too long, truncated), never a changed payload.
 #![no_main]
 
-use ldmig_shim::secure::fixed_key;
+use ldmig_shim::secure::{fixed_key, Aead};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: [u8; 32] = [7; 32];
@@ -20,13 +20,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let close = header.first().is_some_and(|&byte| byte & 1 == 1);
+    // Both ciphers the handshake may agree on.
+    let aead = if header.first().is_some_and(|&byte| byte & 2 == 2) {
+        Aead::Aes256Gcm
+    } else {
+        Aead::ChaCha20Poly1305
+    };
     let payloads: Vec<&[u8]> = sections.by_ref().take(8).collect();
     let alterations: Vec<u8> = sections.flatten().copied().collect();
 
     let mut stream = Vec::new();
     let mut boundaries = Vec::new();
     {
-        let mut sender = fixed_key::sender(&mut stream, &KEY);
+        let mut sender = fixed_key::sender(&mut stream, aead, &KEY);
         for payload in &payloads {
             sender.send(payload).expect("a payload of at most 4 MiB seals");
         }
@@ -66,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let intact = boundaries.iter().take_while(|&&end| end <= first_altered).count();
 
-    let mut receiver = fixed_key::receiver(stream.as_slice(), &KEY);
+    let mut receiver = fixed_key::receiver(stream.as_slice(), aead, &KEY);
     let mut index = 0;
     loop {
         match receiver.receive_or_close() {
