@@ -193,8 +193,8 @@ impl FastTrap for MachineTraps {
         {
             Err(HvError::BadTrap)
         } else {
-            // SAFETY: the caller upholds this method's contract, which is
-            // `migration`'s.
+            // The caller upholds this method's contract, `migration`'s.
+            // SAFETY: see the line above.
             unsafe { self.migration(function, call.args) }
         };
         answer(call, outcome)
@@ -227,8 +227,9 @@ unsafe fn caller_bytes<'a>(address: u64, length: u64) -> Result<&'a mut [u8], Hv
         return Ok(&mut []);
     }
     let pointer = usize::try_from(address).map_err(|_| HvError::NoRealAddress)? as *mut u8;
-    // SAFETY: the caller vouches for the range; the pointer is non-null
-    // (an address the caller's memory has) and 8-byte aligned.
+    // The caller vouches for the range; the pointer is non-null (an
+    // address the caller's memory has) and 8-byte aligned.
+    // SAFETY: see the lines above.
     Ok(unsafe { core::slice::from_raw_parts_mut(pointer, length) })
 }
 
@@ -244,8 +245,9 @@ unsafe fn caller_words<'a>(address: u64, length: u64) -> Result<&'a mut [u64], H
         return Ok(&mut []);
     }
     let pointer = bytes.as_mut_ptr().cast::<u64>();
-    // SAFETY: the bytes are 8-byte aligned (checked), exclusively borrowed
-    // for `'a`, and any bit pattern is a u64.
+    // The bytes are 8-byte aligned (checked), exclusively borrowed for
+    // `'a`, and any bit pattern is a u64.
+    // SAFETY: see the lines above.
     Ok(unsafe { core::slice::from_raw_parts_mut(pointer, words) })
 }
 
@@ -261,8 +263,9 @@ unsafe fn caller_vcpu_state<'a>(address: u64, length: u64) -> Result<&'a mut Vcp
     // SAFETY: the caller's contract is `caller_bytes`'s.
     let bytes = unsafe { caller_bytes(address, VcpuState::BYTES as u64)? };
     let state = bytes.as_mut_ptr().cast::<VcpuState>();
-    // SAFETY: the bytes are exactly a VcpuState's (byte-aligned, every bit
+    // The bytes are exactly a VcpuState's (byte-aligned, every bit
     // pattern valid), exclusively borrowed for `'a`.
+    // SAFETY: see the lines above.
     Ok(unsafe { &mut *state })
 }
 
@@ -323,8 +326,9 @@ mod tests {
             HvError::BadAlignment.status()
         );
         assert_eq!(read(&mut traps, domain, address, 64), 0);
-        // SAFETY: `buffer` holds 64 bytes, less than a VcpuState: refused
-        // before any access.
+        // `buffer` holds 64 bytes, less than a VcpuState: refused before
+        // any access.
+        // SAFETY: see the lines above.
         let short = unsafe { traps.fast_trap(mig::MIG_VCPU_GET_STATE, &[domain, 0, address, 64]) };
         assert_eq!(short.status, EINVAL);
     }
