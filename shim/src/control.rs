@@ -165,6 +165,10 @@ pub struct MigrationInfo {
     /// When the switchover began, in milliseconds since the start.
     #[serde(default)]
     pub switchover_at_ms: Option<f64>,
+    /// Times the connection to the peer broke during pre-copy and was
+    /// resumed (the migration went on where it was).
+    #[serde(default)]
+    pub resumes: u32,
 }
 
 /// One domain as `list` shows it.

@@ -28,6 +28,7 @@ use super::control::MigrationInfo;
 use super::control_socket::{effective_uid, ControlAccess, ControlSocket};
 use super::hooks::{AfterRelease, GuestTicks, HeldPoints, HoldPoint, Pauses, PhaseHooks};
 use super::persist::{Departed, StateDirectory};
+use super::relay::{ResumeEvent, Returning};
 use ldmig::rules::OperationLocks;
 use ldmig::stats::MigrationStats;
 use ldmig_hv::hypervisor::DomainId;
@@ -35,11 +36,11 @@ use ldmig_hv::resources::{DomainRequirements, FreeRange, HostResources, PowerMod
 use ldmig_sim::description::HostDescription;
 use ldmig_sim::handle::MachineHandle;
 use ldmig_sim::workload::{Workload, WorkloadSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -147,6 +148,8 @@ pub struct MigrationTrack {
     /// Source: probes of the link sent, and the last one answered.
     pub(crate) probes: AtomicU64,
     pub(crate) probe_answered: AtomicU64,
+    /// Why the connection to the peer broke and could not be resumed.
+    pub(crate) link_failure: Mutex<Option<String>>,
 }
 
 impl MigrationTrack {
@@ -292,6 +295,9 @@ pub(crate) struct State {
     pub(crate) control_slots: Slots,
     pub(crate) peer_slots: Slots,
     pub(crate) backoff: Mutex<AuthBackoff>,
+    /// Incoming migrations that wait for their source to come back after
+    /// a cut, by session: the peer listener hands a `Resume` over here.
+    pub(crate) returning: Mutex<HashMap<u64, mpsc::Sender<Returning>>>,
     log_limiter: Mutex<LogLimiter>,
     log: Option<LogSink>,
     started: Instant,
@@ -470,6 +476,48 @@ impl State {
         now.saturating_sub(track.pauses.total(now))
     }
 
+    /// What a migration's relay does on a cut, a resume or giving up: the
+    /// engine's clock stands still while the connection is down, the
+    /// books count resumes and keep why one failed, the log says each.
+    pub(crate) fn resume_events(
+        self: &Arc<Self>,
+        track: &Arc<MigrationTrack>,
+    ) -> Box<dyn FnMut(ResumeEvent<'_>) + Send> {
+        let state = self.clone();
+        let track = track.clone();
+        let mut down = false;
+        Box::new(move |event| {
+            let peer = lock(&track.info).peer.clone();
+            match event {
+                ResumeEvent::Lost(why) => {
+                    if !down {
+                        track.pauses.begin(state.now_ns());
+                        down = true;
+                    }
+                    state.log(&format!(
+                        "the connection to {peer} broke during pre-copy ({why}): resuming"
+                    ));
+                }
+                ResumeEvent::Resumed(attempts) => {
+                    if std::mem::take(&mut down) {
+                        track.pauses.end(state.now_ns());
+                    }
+                    lock(&track.info).resumes += 1;
+                    state.log(&format!(
+                        "the connection to {peer} resumed (attempt {attempts}): the migration goes on"
+                    ));
+                }
+                ResumeEvent::GaveUp(why) => {
+                    if std::mem::take(&mut down) {
+                        track.pauses.end(state.now_ns());
+                    }
+                    *lock(&track.link_failure) = Some(why.to_string());
+                    state.log(&format!("the connection to {peer} is lost: {why}"));
+                }
+            }
+        })
+    }
+
     /// The workload seed of the domain named `name` that migrated in.
     pub(crate) fn incoming_seed(&self, name: &str) -> u64 {
         // FNV-1a of the name: the same domain gets the same seed.
@@ -540,6 +588,7 @@ impl Daemon {
                 limits.auth_backoff_max,
                 limits.auth_backoff_addresses,
             )),
+            returning: Mutex::new(HashMap::new()),
             log_limiter: Mutex::new(LogLimiter::new(limits.log_window, 1024)),
             log: options.log,
             started: Instant::now(),

@@ -15,7 +15,7 @@ use super::outgoing::FRAME_BYTES;
 use super::peer::{
     decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
 };
-use super::relay::PeerRelay;
+use super::relay::{PeerRelay, Reconnect, Resume, Returning};
 use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
@@ -39,7 +39,7 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Serves one incoming migration on `channel`, authenticated already.
@@ -49,14 +49,17 @@ pub(crate) fn accept_migration(
     shutdown_handle: TcpStream,
     peer: SocketAddr,
 ) {
-    let Some(PeerRecord::Message(PeerMessage::Begin {
-        source,
-        domain,
-        target_domain,
-        dry_run,
-    })) = channel.receive().ok().and_then(decode)
-    else {
-        return;
+    let (source, domain, target_domain, dry_run) = match channel.receive().ok().and_then(decode) {
+        Some(PeerRecord::Message(PeerMessage::Begin {
+            source,
+            domain,
+            target_domain,
+            dry_run,
+        })) => (source, domain, target_domain, dry_run),
+        Some(PeerRecord::Message(PeerMessage::Resume { session, received })) => {
+            return hand_back(state, channel, shutdown_handle, peer, session, received)
+        }
+        _ => return,
     };
     if let Err(error) = domain_name(&target_domain) {
         let verdict = PeerMessage::Checks {
@@ -112,12 +115,12 @@ pub(crate) fn accept_migration(
         let _ = channel.receive_or_close();
         return;
     }
-    if !wait_for_start(state, &mut channel, &shutdown_handle) {
+    let Some(session) = wait_for_start(state, &mut channel, &shutdown_handle) else {
         state.log(&format!(
             "incoming migration of {target_domain} from {peer} ended before it started: the source stopped answering"
         ));
         return;
-    }
+    };
     if let Ok(name) = ldmig_hv::resources::name(&target_domain) {
         requirements.name = name;
     }
@@ -175,8 +178,11 @@ pub(crate) fn accept_migration(
         run_target_engine(
             state,
             &track,
-            channel,
-            shutdown_handle,
+            Connection {
+                channel,
+                stream: shutdown_handle,
+                session,
+            },
             &target_domain,
             &requirements.name,
             settle,
@@ -240,25 +246,87 @@ fn settle(
     ));
 }
 
+/// A source came back after a cut (authenticated afresh) and names the
+/// migration `session`: its connection goes to that migration's relay, or
+/// it hears that there is no such migration here (any more).
+fn hand_back(
+    state: &State,
+    mut channel: SecureChannel<TcpStream>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: u64,
+    received: u64,
+) {
+    let waiting = lock(&state.returning).get(&session).cloned();
+    let back = Returning {
+        channel,
+        stream,
+        received,
+    };
+    let refused = match waiting {
+        Some(relay) => match relay.send(back) {
+            Ok(()) => return,
+            Err(mpsc::SendError(back)) => back,
+        },
+        None => back,
+    };
+    channel = refused.channel;
+    state.log(&format!(
+        "refused to resume a migration for {peer}: none waits here under its session"
+    ));
+    let _ = channel.send(&encode_message(&PeerMessage::Abort {
+        reason: format!(
+            "{} has no migration to resume (it ended, or the daemon restarted)",
+            state.host()
+        ),
+    }));
+}
+
 /// Waits for the source's `Start` (the test hooks' `Held` messages may
-/// come first: while the source holds, no read timeout runs).
+/// come first: while the source holds, no read timeout runs); its session.
 fn wait_for_start(
     state: &State,
     channel: &mut SecureChannel<TcpStream>,
     stream: &TcpStream,
-) -> bool {
+) -> Option<u64> {
     loop {
         match channel.receive().ok().and_then(decode) {
-            Some(PeerRecord::Message(PeerMessage::Start)) => {
+            Some(PeerRecord::Message(PeerMessage::Start { session })) => {
                 let _ = stream.set_read_timeout(Some(state.limits.setup_timeout));
-                return true;
+                return Some(session);
             }
             Some(PeerRecord::Message(PeerMessage::Held { held })) => {
                 let timeout = (!held).then_some(state.limits.setup_timeout);
                 let _ = stream.set_read_timeout(timeout);
             }
-            _ => return false,
+            _ => return None,
         }
+    }
+}
+
+/// The target's connection to the source, and the session it resumes under.
+struct Connection {
+    channel: SecureChannel<TcpStream>,
+    stream: TcpStream,
+    session: u64,
+}
+
+/// The target's resume: wait for the source to come back (through the
+/// peer listener, [`hand_back`]) within the resume window. Registered
+/// under the session until the relay finished.
+fn target_resume(state: &Arc<State>, track: &Arc<MigrationTrack>, session: u64) -> Resume {
+    if session == 0 || state.limits.resume_attempts == 0 {
+        return Resume::never();
+    }
+    let (waiting, returning) = mpsc::channel();
+    lock(&state.returning).insert(session, waiting);
+    Resume {
+        session,
+        reconnect: Reconnect::Await {
+            returning,
+            window: state.limits.resume_window,
+        },
+        on_event: state.resume_events(track),
     }
 }
 
@@ -273,7 +341,7 @@ fn target_watcher(
     Box::new(move |direction, frame_type| {
         if (direction, frame_type) == (Direction::Outgoing, FrameType::CommitAck) {
             state.hold(&track, HoldPoint::CommitAck, &mut |held| {
-                let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+                sender.send_message(&PeerMessage::Held { held });
             });
             if !track.committing.swap(true, Ordering::SeqCst) {
                 let domains = lock(&state.domains);
@@ -322,18 +390,21 @@ type Taken = (Outcome, u64, Option<Workload>);
 fn run_target_engine(
     state: &Arc<State>,
     track: &Arc<MigrationTrack>,
-    channel: SecureChannel<TcpStream>,
-    stream: TcpStream,
+    connection: Connection,
     target_domain: &str,
     name: &Name,
     settle: impl FnOnce(Option<Taken>),
 ) {
+    let Connection {
+        channel,
+        stream,
+        session,
+    } = connection;
     lock(&track.info).cipher = channel.aead().name().to_string();
     let Ok((sender, receiver)) = channel.into_split() else {
         return settle(None);
     };
     let _ = stream.set_read_timeout(None);
-    let sender = Arc::new(Mutex::new(sender));
     let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
     let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
@@ -342,23 +413,29 @@ fn run_target_engine(
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
     let peer_state = state.clone();
-    let answer = sender.clone();
+    let answer: Arc<Mutex<Option<SharedSender>>> = Arc::new(Mutex::new(None));
+    let answering = answer.clone();
     let relay = PeerRelay::start(
-        sender.clone(),
+        sender,
         receiver,
         stream,
         relay_end.clone(),
+        target_resume(state, track, session),
         move |message| match message {
             PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
             PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
             // Answered only while the engine here runs: a target that
             // gave up lets the source's probe go unanswered.
             PeerMessage::Probe { id } if !peer_track.finished.load(Ordering::SeqCst) => {
-                let _ = lock(&answer).send(&encode_message(&PeerMessage::ProbeReply { id }));
+                if let Some(link) = lock(&answering).as_ref() {
+                    link.send_message(&PeerMessage::ProbeReply { id });
+                }
             }
             _ => {}
         },
     );
+    let sender = relay.link();
+    *lock(&answer) = Some(sender.clone());
     let mut storage = PipelineStorage::new(
         Side::Target,
         state.workers,
@@ -437,6 +514,7 @@ fn run_target_engine(
     }
     hop.borrow_mut().drain(200);
     relay.finish(&relay_end);
+    lock(&state.returning).remove(&session);
 }
 
 /// Lists the memory the engine reserved (or released) for the incoming

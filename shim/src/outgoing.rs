@@ -15,7 +15,8 @@ use super::digest::domain_digest;
 use super::peer::{
     decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
 };
-use super::relay::{PeerRelay, SharedSender};
+use super::relay::{PeerRelay, Reconnect, Resume, SharedSender};
+use crate::bounds::Limits;
 use crate::control_socket::Credentials;
 use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
@@ -38,10 +39,10 @@ use ldmig_hv::domain_name::domain_name;
 use ldmig_hv::hypervisor::{DomainId, MemoryBlock};
 use ldmig_hv::resources::{DomainRequirements, DomainState};
 use std::cell::RefCell;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes of a page frame the source engine builds.
@@ -129,19 +130,9 @@ pub(crate) fn migrate_domain(
         Some(address) => address,
         None => return failed(format!("Cannot resolve the target address {target}")),
     };
-    let stream = match TcpStream::connect_timeout(&address, state.limits.handshake_timeout) {
-        Ok(stream) => stream,
-        Err(error) => return failed(format!("Cannot reach the target {target}: {error}")),
-    };
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(state.limits.handshake_timeout));
-    let _ = stream.set_write_timeout(Some(state.limits.handshake_timeout));
-    let Ok(shutdown_handle) = stream.try_clone() else {
-        return failed("Cannot set up the connection".into());
-    };
-    let mut channel = match SecureChannel::connect(stream, password.as_bytes()) {
-        Ok(channel) => channel,
-        Err(error) => return failed(describe_channel_error(&target, &error)),
+    let (mut channel, shutdown_handle) = match dial(address, &target, &password, &state.limits) {
+        Ok(connection) => connection,
+        Err(error) => return failed(error),
     };
     let _ = shutdown_handle.set_read_timeout(Some(state.limits.setup_timeout));
     let _ = shutdown_handle.set_write_timeout(Some(state.limits.setup_timeout));
@@ -218,7 +209,9 @@ pub(crate) fn migrate_domain(
     state.hold(&track, HoldPoint::Setup, &mut |held| {
         let _ = channel_send_held(&mut channel, held);
     });
-    let result = if channel.send(&encode_message(&PeerMessage::Start)).is_err() {
+    let session = new_session();
+    let start = PeerMessage::Start { session };
+    let result = if channel.send(&encode_message(&start)).is_err() {
         Err(format!("The connection to {target} broke"))
     } else {
         match (requirements.state, id) {
@@ -237,6 +230,7 @@ pub(crate) fn migrate_domain(
                         max_bandwidth: max_bandwidth.unwrap_or(0),
                         ..MigrationConfig::default()
                     },
+                    resume: source_resume(state, &track, session, address, &target, &password),
                 };
                 run_source_engine(state, &track, channel, shutdown_handle, options, emit)
             }
@@ -265,6 +259,74 @@ pub(crate) fn migrate_domain(
         }
     };
     event
+}
+
+/// Dials the target at `address` (named `target` for the administrator)
+/// and authenticates with `password`: the channel, and a handle on its
+/// stream (timeouts set for the handshake's answers).
+fn dial(
+    address: SocketAddr,
+    target: &str,
+    password: &str,
+    limits: &Limits,
+) -> Result<(SecureChannel<TcpStream>, TcpStream), String> {
+    let stream = TcpStream::connect_timeout(&address, limits.handshake_timeout)
+        .map_err(|error| format!("Cannot reach the target {target}: {error}"))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(limits.handshake_timeout));
+    let _ = stream.set_write_timeout(Some(limits.handshake_timeout));
+    let handle = stream
+        .try_clone()
+        .map_err(|_| "Cannot set up the connection".to_string())?;
+    let channel = SecureChannel::connect(stream, password.as_bytes())
+        .map_err(|error| describe_channel_error(target, &error))?;
+    Ok((channel, handle))
+}
+
+/// A random session number for the migration's `Start` (never 0).
+fn new_session() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without the system's randomness, the clock: the session only tells
+    // one migration from another on the target (a returning source
+    // authenticates afresh before it names one).
+    if getrandom::getrandom(&mut bytes).is_err() {
+        bytes = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |elapsed| elapsed.as_nanos() as u64))
+        .to_be_bytes();
+    }
+    u64::from_be_bytes(bytes).max(1)
+}
+
+/// The source's resume: after a cut during pre-copy, dial the target again
+/// as the first time (bounded attempts, doubling pauses).
+fn source_resume(
+    state: &Arc<State>,
+    track: &Arc<MigrationTrack>,
+    session: u64,
+    address: SocketAddr,
+    target: &str,
+    password: &str,
+) -> Resume {
+    let limits = state.limits;
+    if limits.resume_attempts == 0 {
+        return Resume::never();
+    }
+    let target = target.to_string();
+    let password = password.to_string();
+    Resume {
+        session,
+        reconnect: Reconnect::Dial {
+            dial: Box::new(move || {
+                let (channel, stream) = dial(address, &target, &password, &limits)?;
+                let _ = stream.set_write_timeout(Some(limits.peer_timeout));
+                Ok((channel, stream))
+            }),
+            attempts: limits.resume_attempts,
+            first_pause: limits.resume_first_pause,
+        },
+        on_event: state.resume_events(track),
+    }
 }
 
 /// The administrator's words for a secure-channel failure with `target`.
@@ -317,6 +379,7 @@ struct EngineOptions<'a> {
     active: bool,
     crypto_units: u64,
     config: MigrationConfig,
+    resume: Resume,
 }
 
 /// Where the frames of a source engine stand, for its watcher.
@@ -340,7 +403,7 @@ fn source_watcher(
     let mut count = FrameCount::default();
     Box::new(move |direction, frame_type| {
         let mut announce = |held: bool| {
-            let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+            sender.send_message(&PeerMessage::Held { held });
         };
         let stopping = matches!(frame_type, FrameType::Cancel | FrameType::Failure);
         if direction == Direction::Outgoing && !stopping && track.cancel.load(Ordering::SeqCst) {
@@ -365,6 +428,9 @@ fn source_watcher(
                 guest_tick(&state, &track, id);
             }
             (Direction::Outgoing, FrameType::Suspended) => {
+                // The domain stops: from here a cut ends the migration
+                // (the source runs it again) instead of being resumed.
+                sender.stop_keeping_frames();
                 count.suspended = true;
                 state.hold(&track, HoldPoint::Suspend, &mut announce);
             }
@@ -415,10 +481,7 @@ fn probe(
     link: &ChannelEnd,
 ) -> Result<(), TransportError> {
     let id = track.probes.fetch_add(1, Ordering::SeqCst) + 1;
-    if lock(sender)
-        .send(&encode_message(&PeerMessage::Probe { id }))
-        .is_err()
-    {
+    if !sender.send_message(&PeerMessage::Probe { id }) {
         return Err(TransportError::Disconnected);
     }
     let since = state.engine_now(track);
@@ -472,12 +535,12 @@ fn run_source_engine(
     let peer_track = track.clone();
     let peer_state = state.clone();
     let abort_end = relay_end.clone();
-    let sender: SharedSender = Arc::new(Mutex::new(sender));
     let relay = PeerRelay::start(
-        sender.clone(),
+        sender,
         receiver,
         stream,
         relay_end.clone(),
+        options.resume,
         move |message| match message {
             PeerMessage::Report {
                 memory_digest,
@@ -501,6 +564,7 @@ fn run_source_engine(
             _ => {}
         },
     );
+    let sender = relay.link();
 
     // The source domain's final state is what the target must hold: take
     // its digest just before the source copy is destroyed.
@@ -554,7 +618,7 @@ fn run_source_engine(
         .map_err(|error| error.to_string())?;
 
     let mut announce = |held: bool| {
-        let _ = lock(&sender).send(&encode_message(&PeerMessage::Held { held }));
+        sender.send_message(&PeerMessage::Held { held });
     };
     let mut last_report = Instant::now();
     let mut cancel_asked = false;
@@ -666,9 +730,19 @@ fn settle(
                 }
                 info.recovery = Some(failure.recovery_advice().replace("DOMAIN", domain));
             }
+            // A cut that could not be resumed says so first.
+            let link = lock(&track.link_failure)
+                .as_ref()
+                .map(|why| {
+                    format!(
+                        "The connection to {} broke and could not be resumed: {why}\n",
+                        info.peer
+                    )
+                })
+                .unwrap_or_default();
             Event::Failed {
                 message: format!(
-                    "{failure}\nDomain Migration of LDom {domain} failed\n{}",
+                    "{link}{failure}\nDomain Migration of LDom {domain} failed\n{}",
                     failure.recovery_advice().replace("DOMAIN", domain)
                 ),
                 migration: Some(info.clone()),

@@ -5,13 +5,19 @@
 //!  source shim                                  target shim
 //!    | Begin {source host, domain, dry run} --->  |  run every check
 //!    | <--- Checks {failed, report, findings}     |
-//!    | Start ----------------------------------->  |  lock, start the engine
+//!    | Start {session} ------------------------->  |  lock, start the engine
 //!    | Frame* <=================================> Frame*   (engine <-> engine)
+//!    | Ack {frames} <============================> Ack {frames}  (every 8 frames)
 //!    | Probe ----------------------------------->  |  just before the commit
 //!    | <--- ProbeReply                             |  (the link is alive)
 //!    | <--- Report {digests}                       |  after the domain resumed
 //!  Abort {reason} either way ends it; Held {held} either way (test hooks)
 //!  says a side holds the migration, so the other's clock stands still.
+//!
+//!  after a cut during pre-copy, on a new connection (authenticated afresh):
+//!    | Resume {session, received} ------------->  |  the listener finds the migration
+//!    | <--- Resumed {received}                     |  (or Abort: no such migration)
+//!    | Frame* again after each side's count, then as before
 //! ```
 
 use crate::channel::QueuedFrame;
@@ -53,8 +59,32 @@ pub enum PeerMessage {
         /// Every finding, one per line.
         findings: Vec<String>,
     },
-    /// Source: go ahead.
-    Start,
+    /// Source: go ahead. `session` names the migration if the source
+    /// comes back after a cut ([`PeerMessage::Resume`]).
+    Start {
+        /// The migration's session (random; 0: it never resumes).
+        #[serde(default)]
+        session: u64,
+    },
+    /// Either side: the first `frames` engine frames from the other side
+    /// went to this side's engine (the other may let them go).
+    Ack {
+        /// Frames received and handed on, from the start.
+        frames: u64,
+    },
+    /// Source, first on a new connection after a cut: go on with the
+    /// migration `session`; this side received `received` frames.
+    Resume {
+        /// The session of the `Start`.
+        session: u64,
+        /// Frames the source's engine got from the target so far.
+        received: u64,
+    },
+    /// Target: resumed; this side received `received` frames.
+    Resumed {
+        /// Frames the target's engine got from the source so far.
+        received: u64,
+    },
     /// Target: the domain runs here; digests at resumption.
     Report {
         /// Memory digest.

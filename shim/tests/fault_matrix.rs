@@ -2,8 +2,11 @@
 //! fault proxy between them; each fault at each phase of a live migration,
 //! for several seeds; the test prints the matrix.
 //!
-//! Faults: the network cut, stalled (nothing forwarded, the connections
-//! open), a corrupted, duplicated or reordered record; `kill -9` of the
+//! Faults: the network cut (for good), cut once (it comes back: during
+//! pre-copy the shims reconnect, authenticate afresh and the migration
+//! goes on where it was), stalled (nothing forwarded, the connections
+//! open), a corrupted, duplicated or reordered record (during pre-copy
+//! resumed as a cut: the receiver drops the connection); `kill -9` of the
 //! source daemon or of the target daemon (then started again from its
 //! state directory); `SIGSTOP` of either for longer than the peer timeout
 //! (then `SIGCONT`); the target out of memory; a cancel. Phases: setup,
@@ -38,10 +41,10 @@
 //! tests/README.md. `LDMIG_FAULT_FILTER=TEXT` runs only the cells whose
 //! "phase/fault" names contain TEXT.
 //!
-//! Not here yet: item 7 of issue 13 (resumable pre-copy: the shims
-//! reconnect, re-authenticate and go on from the last acknowledged round)
-//! adds its fault, "reconnect and resume", to [`Fault::ALL`] with its
-//! outcome in [`expected_outcome`].
+//! A resumed cell also asserts that the migration did resume (the source
+//! counts a resume, the proxy saw a second connection) rather than start
+//! again. A cut for good during pre-copy shows the bounded retries: the
+//! source tries again five times, then fails cleanly and runs the domain.
 
 mod support;
 
@@ -123,15 +126,26 @@ impl Phase {
         })
     }
 
+    /// During pre-copy: a cut here is resumed.
+    fn pre_copy(self) -> bool {
+        matches!(
+            self,
+            Phase::RoundZero | Phase::LaterRounds | Phase::Throttled
+        )
+    }
+
     /// Before the commit can have reached the target.
     fn before_commit(self) -> bool {
         self <= Phase::VcpuState
     }
 
     /// The migration's downtime limit: 0 never fits, so rounds go on (and
-    /// throttle) until the hold; the default lets it converge.
-    fn downtime_limit(self) -> &'static str {
+    /// throttle) until the hold; the default lets it converge. A resumed
+    /// cut in later rounds converges after it (later rounds come anyway:
+    /// the guest writes a page per frame), so that it can complete.
+    fn downtime_limit(self, fault: Fault) -> &'static str {
         match self {
+            Phase::LaterRounds if resumed(self, fault) => "300",
             Phase::LaterRounds | Phase::Throttled => "0",
             _ => "300",
         }
@@ -141,6 +155,7 @@ impl Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Fault {
     Cut,
+    CutOnce,
     Stall,
     Corrupt,
     Duplicate,
@@ -154,12 +169,10 @@ enum Fault {
 }
 
 impl Fault {
-    /// Every fault of the matrix. Item 7 of issue 13 (resumable pre-copy)
-    /// adds "reconnect and resume" here: a cut after which the shims
-    /// reconnect and the migration goes on from the last acknowledged
-    /// round, with its expected outcome in [`expected_outcome`].
-    const ALL: [Fault; 11] = [
+    /// Every fault of the matrix.
+    const ALL: [Fault; 12] = [
         Fault::Cut,
+        Fault::CutOnce,
         Fault::Stall,
         Fault::Corrupt,
         Fault::Duplicate,
@@ -175,6 +188,7 @@ impl Fault {
     fn name(self) -> &'static str {
         match self {
             Fault::Cut => "cut",
+            Fault::CutOnce => "cut once",
             Fault::Stall => "stall",
             Fault::Corrupt => "corrupt",
             Fault::Duplicate => "duplicate",
@@ -224,10 +238,25 @@ enum Expected {
     OneOrRecoverable,
 }
 
+/// During pre-copy the shims resume after this fault: the connection
+/// breaks (a cut that heals, or a damaged record the receiver drops it
+/// for) and a new one comes up.
+fn resumed(phase: Phase, fault: Fault) -> bool {
+    phase.pre_copy()
+        && matches!(
+            fault,
+            Fault::CutOnce | Fault::Corrupt | Fault::Duplicate | Fault::Reorder
+        )
+}
+
 /// The outcome a fault at a phase must have.
 fn expected_outcome(phase: Phase, fault: Fault) -> Expected {
     match (phase, fault) {
         (Phase::AfterCompletion, _) => Expected::TargetRuns,
+        // Throttled, it never converges (downtime limit 0): after the
+        // resume it goes on until it gives up, as it would without the cut.
+        (Phase::Throttled, fault) if resumed(Phase::Throttled, fault) => Expected::SourceRuns,
+        (phase, fault) if resumed(phase, fault) => Expected::TargetRuns,
         (phase, _) if phase.before_commit() => Expected::SourceRuns,
         _ => Expected::OneOrRecoverable,
     }
@@ -380,7 +409,7 @@ impl Cell {
     fn run(&mut self) -> Result<String, String> {
         let control = self.source.control.clone();
         let target = self.proxy.address.clone();
-        let downtime = self.phase.downtime_limit().to_string();
+        let downtime = self.phase.downtime_limit(self.fault).to_string();
         let migration = std::thread::spawn(move || {
             ldmig(
                 &control,
@@ -427,6 +456,10 @@ impl Cell {
         match self.fault {
             Fault::Cut => {
                 self.proxy.cut();
+                self.release("continue")
+            }
+            Fault::CutOnce => {
+                self.proxy.drop_connections();
                 self.release("continue")
             }
             Fault::Stall => {
@@ -529,6 +562,7 @@ impl Cell {
     fn fault_after_completion(&mut self) -> Result<(), String> {
         match self.fault {
             Fault::Cut => self.proxy.cut(),
+            Fault::CutOnce => self.proxy.drop_connections(),
             Fault::Stall => self.proxy.stall(),
             Fault::Corrupt => self.proxy.arm(Damage::Corrupt),
             Fault::Duplicate => self.proxy.arm(Damage::Duplicate),
@@ -617,10 +651,33 @@ impl Cell {
                     || format!("the target's copy differs: {info}"),
                 )?;
             }
+        } else if resumed(self.phase, self.fault) {
+            // Resumed, then it ended for its own reason (never converging).
+            check(said.contains("did not converge"), || {
+                format!("a resumed migration failed for another reason: {said}")
+            })?;
         } else {
             let cause = self.fault.causes();
             check(cause.iter().any(|word| said.contains(word)), || {
                 format!("the message does not name the cause ({cause:?}): {said}")
+            })?;
+            if self.fault == Fault::Cut && self.phase.pre_copy() {
+                // Bounded retries, then a clean failure that says so.
+                check(said.contains("could not be resumed"), || {
+                    format!("a cut for good during pre-copy did not say it tried to resume: {said}")
+                })?;
+            }
+        }
+        if resumed(self.phase, self.fault) {
+            // It went on where it was: one engine run, a second connection.
+            let report: serde_json::Value =
+                serde_json::from_slice(&output.stdout).map_err(|error| error.to_string())?;
+            let resumes = report["migration"]["resumes"].as_u64().unwrap_or(0);
+            check(resumes >= 1 && self.proxy.connections() >= 2, || {
+                format!(
+                    "no resume ({resumes} resumes, {} connections): {said}",
+                    self.proxy.connections()
+                )
             })?;
         }
         match expected_outcome(self.phase, self.fault) {
@@ -873,7 +930,7 @@ fn the_fault_matrix_covers_every_fault_at_every_phase() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 110);
+    assert_eq!(cells, 120);
     let results: Vec<CellResult> = Phase::ALL
         .iter()
         .flat_map(|&phase| {
@@ -886,5 +943,10 @@ fn the_fault_matrix_covers_every_fault_at_every_phase() {
         })
         .collect();
     let printed = table(&results, 1);
-    assert_eq!(printed.matches("1/1 active / -").count(), 110, "{printed}");
+    assert_eq!(printed.matches("1/1 active / -").count(), 120, "{printed}");
+    // Resumed cells are the healing faults during pre-copy, and only those.
+    assert!(resumed(Phase::LaterRounds, Fault::CutOnce));
+    assert!(!resumed(Phase::LaterRounds, Fault::Cut));
+    assert!(!resumed(Phase::Suspend, Fault::CutOnce));
+    assert!(!resumed(Phase::Setup, Fault::Corrupt));
 }

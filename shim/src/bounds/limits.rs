@@ -33,6 +33,16 @@ pub struct Limits {
     /// A repeated log line (same kind, same address) is printed at most
     /// once per this window, with a count of the ones held back.
     pub log_window: Duration,
+    /// After a cut during pre-copy, the source dials the target again at
+    /// most this many times (0: a cut ends the migration)...
+    pub resume_attempts: u32,
+    /// ...pausing this long before the first attempt and twice as long
+    /// before each next one.
+    pub resume_first_pause: Duration,
+    /// How long the target waits for the source to come back after a cut
+    /// (longer than all the source's attempts: 0.2 + 0.4 + ... + 3.2 s
+    /// of pauses and each attempt's handshake).
+    pub resume_window: Duration,
 }
 
 impl Default for Limits {
@@ -50,6 +60,9 @@ impl Default for Limits {
             auth_backoff_max: Duration::from_secs(300),
             auth_backoff_addresses: 4096,
             log_window: Duration::from_secs(60),
+            resume_attempts: 5,
+            resume_first_pause: Duration::from_millis(200),
+            resume_window: Duration::from_secs(30),
         }
     }
 }

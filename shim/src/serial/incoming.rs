@@ -9,14 +9,14 @@ use super::daemon::SerialState;
 use crate::channel::frame_channel;
 use crate::daemon::{lock, MigrationTrack};
 use crate::peer::{decode, encode_message, PeerMessage, PeerRecord};
-use crate::relay::PeerRelay;
+use crate::relay::{PeerRelay, Resume};
 use crate::secure::SecureChannel;
 use ldmig::rules::check_migration;
 use ldmig::wire::serial::{MachineRole, MachineState};
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a migration may take in all.
@@ -92,7 +92,7 @@ pub(crate) fn accept_migration(state: &SerialState, stream: TcpStream, peer: Soc
     let started = go_on
         && matches!(
             channel.receive().ok().and_then(decode),
-            Some(PeerRecord::Message(PeerMessage::Start))
+            Some(PeerRecord::Message(PeerMessage::Start { .. }))
         );
     if started {
         let track = MigrationTrack::new("target", &format!("{} ({peer})", source.name));
@@ -127,10 +127,12 @@ fn relay_migration(
     let (engine_end, relay_end) = frame_channel(RELAY_BYTES);
     state.machine.attach(engine_end);
     let relay = PeerRelay::start(
-        Arc::new(Mutex::new(sender)),
+        sender,
         receiver,
         stream,
         relay_end.clone(),
+        // The engine runs behind a serial line: no resume over TCP.
+        Resume::never(),
         |_| {},
     );
     let started = Instant::now();

@@ -12,13 +12,13 @@ use crate::daemon::{lock, MigrationTrack};
 use crate::outgoing::describe_channel_error;
 use crate::password::read_password_file;
 use crate::peer::{decode, encode_message, PeerMessage, PeerRecord};
-use crate::relay::PeerRelay;
+use crate::relay::{PeerRelay, Resume};
 use crate::secure::SecureChannel;
 use ldmig::wire::codec::{Reserved, Text};
 use ldmig::wire::serial::{Command, CommandKind, MachineRole, MachineState};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long to wait for the peer's answers during setup.
@@ -142,7 +142,7 @@ pub(crate) fn migrate_domain(
             return Ok(done);
         }
         channel
-            .send(&encode_message(&PeerMessage::Start))
+            .send(&encode_message(&PeerMessage::Start { session: 0 }))
             .map_err(|_| format!("The connection to {target} broke"))?;
         let track = MigrationTrack::new("source", &target);
         lock(&track.info).domain_state = requirements.state.as_str().to_string();
@@ -182,10 +182,12 @@ fn relay_migration(
     let peer_track = track.clone();
     let abort_end = relay_end.clone();
     let relay = PeerRelay::start(
-        Arc::new(Mutex::new(sender)),
+        sender,
         receiver,
         stream,
         relay_end.clone(),
+        // The engine runs behind a serial line: no resume over TCP.
+        Resume::never(),
         move |message| match message {
             PeerMessage::Report {
                 memory_digest,

@@ -1,6 +1,7 @@
 //! A fault proxy between two shims: it forwards the secure channel record
 //! by record (after the handshake's fixed bytes) both ways, until the test
-//! tells it to cut the connection, stall it (forward nothing more, keep it
+//! tells it to cut the connection (for good, or once: the network comes
+//! back), stall it (forward nothing more, keep it
 //! open), or damage the next record: flip a bit in it, send it twice, or
 //! swap it with the one after it.
 
@@ -9,6 +10,9 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// How long a record to be reordered waits for the one after it.
+const REORDER_WAIT: Duration = Duration::from_secs(2);
 
 /// What the proxy does with the records now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +32,8 @@ pub enum Damage {
     Corrupt,
     /// Sent twice.
     Duplicate,
-    /// Sent after the record that follows it.
+    /// Sent after the record that follows it (or, when none follows
+    /// within two seconds, the connection cut there).
     Reorder,
 }
 
@@ -42,6 +47,7 @@ struct Control {
     bit: usize,
     streams: Vec<TcpStream>,
     records: u64,
+    connections: u64,
 }
 
 /// A running proxy.
@@ -64,6 +70,7 @@ impl FaultProxy {
             bit: (seed as usize).wrapping_mul(2_654_435_761),
             streams: Vec::new(),
             records: 0,
+            connections: 0,
         }));
         let shared = control.clone();
         let target = target.to_string();
@@ -84,6 +91,7 @@ impl FaultProxy {
                 };
                 {
                     let mut control = lock(&shared);
+                    control.connections += 1;
                     for stream in [&source, &target] {
                         if let Ok(clone) = stream.try_clone() {
                             control.streams.push(clone);
@@ -106,6 +114,20 @@ impl FaultProxy {
         for stream in control.streams.drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Closes every connection now, and forwards new ones: a network that
+    /// failed and came back.
+    pub fn drop_connections(&self) {
+        let mut control = lock(&self.control);
+        for stream in control.streams.drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Connections the proxy forwarded so far (each resume is one more).
+    pub fn connections(&self) -> u64 {
+        lock(&self.control).connections
     }
 
     /// Forwards nothing more, keeping the connections open.
@@ -203,10 +225,22 @@ fn pump(mut from: TcpStream, mut to: TcpStream, control: &Mutex<Control>) {
                 to.write_all(&damaged)
             }
             Some(Damage::Duplicate) => to.write_all(&record).and_then(|()| to.write_all(&record)),
-            Some(Damage::Reorder) => match read_record(&mut from) {
-                Some(next) => to.write_all(&next).and_then(|()| to.write_all(&record)),
-                None => to.write_all(&record),
-            },
+            Some(Damage::Reorder) => {
+                // The record waits for the next one this way; if the sender
+                // waits for an answer first, none comes: then the network
+                // fails instead (either way the stream is damaged here).
+                let _ = from.set_read_timeout(Some(REORDER_WAIT));
+                let next = read_record(&mut from);
+                let _ = from.set_read_timeout(None);
+                match next {
+                    Some(next) => to.write_all(&next).and_then(|()| to.write_all(&record)),
+                    None => {
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = to.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+            }
         };
         if sent.is_err() {
             break;

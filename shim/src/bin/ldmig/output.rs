@@ -131,6 +131,7 @@ pub fn migration_summary(info: &MigrationInfo) -> String {
         ),
         ("bandwidth", format!("{:.0} Mbps", info.mbps)),
         ("cipher", info.cipher.clone()),
+        ("resumed after cuts", info.resumes.to_string()),
         (
             "vCPU throttle",
             format!("{}%", info.cpu_throttle_percentage),
