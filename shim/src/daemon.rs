@@ -678,19 +678,22 @@ impl Daemon {
 
     /// Runs until the process is killed.
     pub fn wait(mut self) {
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        join_all(&mut self.threads);
     }
 
     /// Stops every thread and removes the control socket (if the path
     /// still holds it).
     pub fn shutdown(mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        join_all(&mut self.threads);
         self.control.remove();
+    }
+}
+
+/// Joins every thread of a daemon (they end once it stops).
+pub(crate) fn join_all(threads: &mut Vec<JoinHandle<()>>) {
+    for thread in threads.drain(..) {
+        let _ = thread.join();
     }
 }
 

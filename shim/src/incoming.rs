@@ -401,10 +401,6 @@ fn run_target_engine(
         session,
     } = connection;
     lock(&track.info).cipher = channel.aead().name().to_string();
-    let Ok((sender, receiver)) = channel.into_split() else {
-        return settle(None);
-    };
-    let _ = stream.set_read_timeout(None);
     let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC -> shim's end -> relay -> secure TCP channel, as on the source.
     let Ok(hop) = LdcHop::open(FRAME_BYTES, state.now_ns() as u32 | 1, engine_end) else {
@@ -415,9 +411,8 @@ fn run_target_engine(
     let peer_state = state.clone();
     let answer: Arc<Mutex<Option<SharedSender>>> = Arc::new(Mutex::new(None));
     let answering = answer.clone();
-    let relay = PeerRelay::start(
-        sender,
-        receiver,
+    let started = PeerRelay::start(
+        channel,
         stream,
         relay_end.clone(),
         target_resume(state, track, session),
@@ -434,6 +429,10 @@ fn run_target_engine(
             _ => {}
         },
     );
+    let Ok(relay) = started else {
+        lock(&state.returning).remove(&session);
+        return settle(None);
+    };
     let sender = relay.link();
     *lock(&answer) = Some(sender.clone());
     let mut storage = PipelineStorage::new(

@@ -32,6 +32,7 @@ pub mod channel;
 pub mod control;
 pub mod control_socket;
 pub mod daemon;
+pub mod dialing;
 pub mod digest;
 pub mod harness;
 pub mod hooks;

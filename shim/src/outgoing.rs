@@ -16,16 +16,15 @@ use super::peer::{
     decode, encode_message, PeerMessage, PeerRecord, FRAME_HEADROOM, FRAME_TAILROOM,
 };
 use super::relay::{PeerRelay, Reconnect, Resume, SharedSender};
-use crate::bounds::Limits;
 use crate::control_socket::Credentials;
+use crate::dialing::{ask_checks, dial, resolve, MigrationRequest, Verdict};
 use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::host::watched::{Direction, WatchedTransport};
 use crate::host::workers::{with_workers, PipelineStorage, Side};
-use crate::password::read_password_file;
 use crate::persist::Departed;
-use crate::secure::{ChannelError, SecureChannel};
+use crate::secure::SecureChannel;
 use crate::targets::{allowed, parse_address};
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -39,7 +38,7 @@ use ldmig_hv::domain_name::domain_name;
 use ldmig_hv::hypervisor::{DomainId, MemoryBlock};
 use ldmig_hv::resources::{DomainRequirements, DomainState};
 use std::cell::RefCell;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -56,23 +55,18 @@ pub(crate) fn migrate_domain(
     client: &Credentials,
     emit: &mut dyn FnMut(&Event),
 ) -> Event {
-    let Request::MigrateDomain {
-        domain,
-        target,
-        target_domain,
-        dry_run,
-        password_file,
-        downtime_limit_ms,
-        max_bandwidth,
-    } = request
-    else {
+    let Some(request) = MigrationRequest::of(request) else {
         return Event::failed("not a migration request");
     };
-    let failed = |message: String| {
-        Event::failed(format!(
-            "{message}\nDomain Migration of LDom {domain} failed"
-        ))
-    };
+    let failed = |message: String| request.failed(message);
+    let domain = request.domain.clone();
+    let target = request.target.clone();
+    let target_domain = request.target_domain.clone();
+    let (dry_run, downtime_limit_ms, max_bandwidth) = (
+        request.dry_run,
+        request.downtime_limit_ms,
+        request.max_bandwidth,
+    );
     // The request, before anything is looked up or dialled.
     if let Err(error) = domain_name(&domain) {
         return Event::failed(format!("Domain name {domain:?}: {error}"));
@@ -91,12 +85,9 @@ pub(crate) fn migrate_domain(
             state.allowed_targets
         ));
     }
-    let password = match &password_file {
-        Some(path) => match read_password_file(path, client.uid) {
-            Ok(password) => password,
-            Err(error) => return failed(error.to_string()),
-        },
-        None => state.password.clone(),
+    let password = match request.password(client, &state.password) {
+        Ok(password) => password,
+        Err(error) => return failed(error),
     };
     let (requirements, id) = {
         let domains = lock(&state.domains);
@@ -121,16 +112,12 @@ pub(crate) fn migrate_domain(
     };
 
     // Reach and authenticate the target.
-    let address = match address
-        .address()
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-    {
-        Some(address) => address,
-        None => return failed(format!("Cannot resolve the target address {target}")),
+    let address = match resolve(&address.address(), &target) {
+        Ok(address) => address,
+        Err(error) => return failed(error),
     };
-    let (mut channel, shutdown_handle) = match dial(address, &target, &password, &state.limits) {
+    let timeout = state.limits.handshake_timeout;
+    let (mut channel, shutdown_handle) = match dial(address, &target, &password, timeout) {
         Ok(connection) => connection,
         Err(error) => return failed(error),
     };
@@ -144,17 +131,13 @@ pub(crate) fn migrate_domain(
         target_domain: target_domain.clone(),
         dry_run,
     };
-    if channel.send(&encode_message(&begin)).is_err() {
-        return failed(format!("The connection to {target} broke"));
-    }
-    let (checks_failed, report, findings) = match channel.receive().ok().and_then(decode) {
-        Some(PeerRecord::Message(PeerMessage::Checks {
-            failed,
-            report,
-            findings,
-        })) => (failed, report, findings),
-        Some(PeerRecord::Message(PeerMessage::Abort { reason })) => return failed(reason),
-        _ => return failed(format!("The target {target} did not answer the checks")),
+    let Verdict {
+        failed: checks_failed,
+        report,
+        findings,
+    } = match ask_checks(&mut channel, &begin, &target) {
+        Ok(verdict) => verdict,
+        Err(error) => return failed(error),
     };
     if checks_failed || dry_run {
         let _ = channel.close();
@@ -261,28 +244,6 @@ pub(crate) fn migrate_domain(
     event
 }
 
-/// Dials the target at `address` (named `target` for the administrator)
-/// and authenticates with `password`: the channel, and a handle on its
-/// stream (timeouts set for the handshake's answers).
-fn dial(
-    address: SocketAddr,
-    target: &str,
-    password: &str,
-    limits: &Limits,
-) -> Result<(SecureChannel<TcpStream>, TcpStream), String> {
-    let stream = TcpStream::connect_timeout(&address, limits.handshake_timeout)
-        .map_err(|error| format!("Cannot reach the target {target}: {error}"))?;
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(limits.handshake_timeout));
-    let _ = stream.set_write_timeout(Some(limits.handshake_timeout));
-    let handle = stream
-        .try_clone()
-        .map_err(|_| "Cannot set up the connection".to_string())?;
-    let channel = SecureChannel::connect(stream, password.as_bytes())
-        .map_err(|error| describe_channel_error(target, &error))?;
-    Ok((channel, handle))
-}
-
 /// A random session number for the migration's `Start` (never 0).
 fn new_session() -> u64 {
     let mut bytes = [0u8; 8];
@@ -318,7 +279,8 @@ fn source_resume(
         session,
         reconnect: Reconnect::Dial {
             dial: Box::new(move || {
-                let (channel, stream) = dial(address, &target, &password, &limits)?;
+                let (channel, stream) =
+                    dial(address, &target, &password, limits.handshake_timeout)?;
                 let _ = stream.set_write_timeout(Some(limits.peer_timeout));
                 Ok((channel, stream))
             }),
@@ -326,15 +288,6 @@ fn source_resume(
             first_pause: limits.resume_first_pause,
         },
         on_event: state.resume_events(track),
-    }
-}
-
-/// The administrator's words for a secure-channel failure with `target`.
-pub(crate) fn describe_channel_error(target: &str, error: &ChannelError) -> String {
-    if error.is_security_failure() {
-        format!("Authentication with {target} failed: {error} (is the migration password right?)")
-    } else {
-        format!("The secure channel to {target} failed: {error}")
     }
 }
 
@@ -524,8 +477,6 @@ fn run_source_engine(
     emit: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, String> {
     lock(&track.info).cipher = channel.aead().name().to_string();
-    let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
-    let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(Some(state.limits.peer_timeout));
     let (engine_end, relay_end) = frame_channel_with_room(8 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
     // engine -> LDC (ring exported by the engine, read by the shim's end
@@ -536,8 +487,7 @@ fn run_source_engine(
     let peer_state = state.clone();
     let abort_end = relay_end.clone();
     let relay = PeerRelay::start(
-        sender,
-        receiver,
+        channel,
         stream,
         relay_end.clone(),
         options.resume,
@@ -563,7 +513,8 @@ fn run_source_engine(
             }
             _ => {}
         },
-    );
+    )
+    .map_err(|error| error.to_string())?;
     let sender = relay.link();
 
     // The source domain's final state is what the target must hold: take

@@ -41,7 +41,7 @@ use super::daemon::lock;
 use super::peer::{
     decode, encode_frame, encode_message, frame_record_in_place, PeerMessage, PeerRecord,
 };
-use crate::secure::{SecureReceiver, SecureSender};
+use crate::secure::{ChannelError, SecureChannel, SecureReceiver, SecureSender};
 use ldmig::transport::TransportError;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,17 +255,19 @@ pub struct PeerRelay {
 
 impl PeerRelay {
     /// Starts relaying between `engine` (the shim's end of the engine's
-    /// channel) and the peer over `sender`/`receiver` (halves of `stream`);
-    /// control messages go to `on_message`; a broken connection is resumed
-    /// as `resume` says.
+    /// channel) and the peer over `channel` (`stream`: a handle on its
+    /// stream, whose reads stop timing out: the engines time the peer
+    /// out); control messages go to `on_message`; a broken connection is
+    /// resumed as `resume` says.
     pub fn start(
-        sender: SecureSender<TcpStream>,
-        receiver: SecureReceiver<TcpStream>,
+        channel: SecureChannel<TcpStream>,
         stream: TcpStream,
         engine: ChannelEnd,
         resume: Resume,
         on_message: impl FnMut(PeerMessage) + Send + 'static,
-    ) -> PeerRelay {
+    ) -> Result<PeerRelay, ChannelError> {
+        let (sender, receiver) = channel.into_split()?;
+        let _ = stream.set_read_timeout(None);
         let link = PeerLink::new(sender, stream, resume.possible());
         let (events, happened) = mpsc::channel();
         let received = Arc::new(AtomicU64::new(0));
@@ -298,10 +300,10 @@ impl PeerRelay {
                 });
             })
         };
-        PeerRelay {
+        Ok(PeerRelay {
             link,
             threads: vec![outbound, supervisor],
-        }
+        })
     }
 
     /// The link, for control messages.

@@ -141,6 +141,11 @@ impl Resume {
                     }
                     match returning.recv_timeout(Duration::from_millis(100)) {
                         Ok(mut back) => {
+                            // A source that gave up on an attempt dials
+                            // again: the newest connection is the live one.
+                            while let Ok(newer) = returning.try_recv() {
+                                back = newer;
+                            }
                             let answer = PeerMessage::Resumed { received };
                             if back.channel.send(&encode_message(&answer)).is_ok() {
                                 break (back.channel, back.stream, back.received, 1);

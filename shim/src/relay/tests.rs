@@ -148,8 +148,8 @@ fn pair(resumable: bool) -> Pair {
     let side = |channel: SecureChannel<TcpStream>, handle: TcpStream, resume: Resume| {
         let (engine_end, relay_end) =
             frame_channel_with_room(1 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
-        let (sender, receiver) = channel.into_split().expect("split");
-        let relay = PeerRelay::start(sender, receiver, handle, relay_end.clone(), resume, |_| {});
+        let relay =
+            PeerRelay::start(channel, handle, relay_end.clone(), resume, |_| {}).expect("split");
         (relay, engine_end, relay_end)
     };
     Pair {

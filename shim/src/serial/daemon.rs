@@ -18,7 +18,7 @@ use crate::control::{
 use crate::control_socket::{
     effective_uid, peer_credentials, ControlAccess, ControlSocket, Credentials,
 };
-use crate::daemon::{lock, MigrationTrack};
+use crate::daemon::{join_all, lock, MigrationTrack};
 use crate::listing::CONTROL_DOMAIN;
 use ldmig_sim::description::HostDescription;
 use std::io::Write;
@@ -152,17 +152,13 @@ impl SerialDaemon {
 
     /// Runs until the process is killed.
     pub fn wait(mut self) {
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        join_all(&mut self.threads);
     }
 
     /// Stops every thread and removes the control socket.
     pub fn shutdown(mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        join_all(&mut self.threads);
         self.control_socket.remove();
     }
 }

@@ -120,21 +120,18 @@ fn relay_migration(
     channel: SecureChannel<TcpStream>,
     stream: TcpStream,
 ) {
-    let Ok((sender, receiver)) = channel.into_split() else {
-        return;
-    };
-    let _ = stream.set_read_timeout(None);
     let (engine_end, relay_end) = frame_channel(RELAY_BYTES);
     state.machine.attach(engine_end);
-    let relay = PeerRelay::start(
-        sender,
-        receiver,
+    let Ok(relay) = PeerRelay::start(
+        channel,
         stream,
         relay_end.clone(),
         // The engine runs behind a serial line: no resume over TCP.
         Resume::never(),
         |_| {},
-    );
+    ) else {
+        return;
+    };
     let started = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(50));

@@ -9,20 +9,21 @@ use crate::channel::frame_channel;
 use crate::control::{Event, MigrationInfo, Request};
 use crate::control_socket::Credentials;
 use crate::daemon::{lock, MigrationTrack};
-use crate::outgoing::describe_channel_error;
-use crate::password::read_password_file;
-use crate::peer::{decode, encode_message, PeerMessage, PeerRecord};
+use crate::dialing::{ask_checks, dial, resolve, MigrationRequest, Verdict};
+use crate::peer::{encode_message, PeerMessage};
 use crate::relay::{PeerRelay, Resume};
 use crate::secure::SecureChannel;
 use ldmig::wire::codec::{Reserved, Text};
 use ldmig::wire::serial::{Command, CommandKind, MachineRole, MachineState};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long to wait for the peer's answers during setup.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long reaching the target and the handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the machine may take to show the command taken.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a migration may take in all.
@@ -43,30 +44,24 @@ pub(crate) fn migrate_domain(
     client: &Credentials,
     emit: &mut dyn FnMut(&Event),
 ) -> Event {
-    let Request::MigrateDomain {
+    let Some(request) = MigrationRequest::of(request) else {
+        return Event::failed("not a migration request");
+    };
+    let failed = |message: String| request.failed(message);
+    let password = match request.password(client, &state.password) {
+        Ok(password) => password,
+        Err(error) => return failed(error),
+    };
+    let MigrationRequest {
         domain,
         target,
         target_domain,
         dry_run,
-        password_file,
         downtime_limit_ms,
         max_bandwidth,
-    } = request
-    else {
-        return Event::failed("not a migration request");
-    };
-    let failed = |message: String| {
-        Event::failed(format!(
-            "{message}\nDomain Migration of LDom {domain} failed"
-        ))
-    };
-    let password = match &password_file {
-        Some(path) => match read_password_file(path, client.uid) {
-            Ok(password) => password,
-            Err(error) => return failed(error.to_string()),
-        },
-        None => state.password.clone(),
-    };
+        ..
+    } = &request;
+    let (dry_run, downtime_limit_ms) = (*dry_run, *downtime_limit_ms);
     let view = state.machine.view();
     let runs_here = view.status.is_some_and(|status| {
         status.role == MachineRole::Source
@@ -80,7 +75,7 @@ pub(crate) fn migrate_domain(
             state.host()
         ));
     }
-    let requirements = match state.description.domain_requirements(&domain) {
+    let requirements = match state.description.domain_requirements(domain) {
         Ok(requirements) => requirements,
         Err(error) => return failed(format!("Domain {domain}: {error}")),
     };
@@ -91,38 +86,22 @@ pub(crate) fn migrate_domain(
         ));
     }
     let event = (|| {
-        let address = target
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addresses| addresses.next())
-            .ok_or_else(|| format!("Cannot resolve the target address {target}"))?;
-        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(10))
-            .map_err(|error| format!("Cannot reach the target {target}: {error}"))?;
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(SETUP_TIMEOUT));
-        let shutdown = stream
-            .try_clone()
-            .map_err(|_| "Cannot set up the connection".to_string())?;
-        let mut channel = SecureChannel::connect(stream, password.as_bytes())
-            .map_err(|error| describe_channel_error(&target, &error))?;
+        let address = resolve(target, target)?;
+        let (mut channel, shutdown) = dial(address, target, &password, CONNECT_TIMEOUT)?;
+        let _ = shutdown.set_read_timeout(Some(SETUP_TIMEOUT));
+        // The serial lines set the pace: a write may wait for them.
+        let _ = shutdown.set_write_timeout(None);
         let begin = PeerMessage::Begin {
             source: Box::new(state.description.resources()),
             domain: Box::new(requirements.clone()),
             target_domain: target_domain.clone(),
             dry_run,
         };
-        channel
-            .send(&encode_message(&begin))
-            .map_err(|_| format!("The connection to {target} broke"))?;
-        let (checks_failed, report, findings) = match channel.receive().ok().and_then(decode) {
-            Some(PeerRecord::Message(PeerMessage::Checks {
-                failed,
-                report,
-                findings,
-            })) => (failed, report, findings),
-            Some(PeerRecord::Message(PeerMessage::Abort { reason })) => return Err(reason),
-            _ => return Err(format!("The target {target} did not answer the checks")),
-        };
+        let Verdict {
+            failed: checks_failed,
+            report,
+            findings,
+        } = ask_checks(&mut channel, &begin, target)?;
         if checks_failed || dry_run {
             let _ = channel.close();
             let _ = shutdown.shutdown(std::net::Shutdown::Both);
@@ -144,7 +123,7 @@ pub(crate) fn migrate_domain(
         channel
             .send(&encode_message(&PeerMessage::Start { session: 0 }))
             .map_err(|_| format!("The connection to {target} broke"))?;
-        let track = MigrationTrack::new("source", &target);
+        let track = MigrationTrack::new("source", target);
         lock(&track.info).domain_state = requirements.state.as_str().to_string();
         *lock(&state.track) = Some(track.clone());
         let command = Command {
@@ -154,12 +133,12 @@ pub(crate) fn migrate_domain(
             downtime_limit_ms: u32::try_from(downtime_limit_ms).unwrap_or(u32::MAX).into(),
             reserved2: Reserved::ZERO,
             max_bandwidth: max_bandwidth.unwrap_or(0).into(),
-            domain: Text::new(&domain),
-            target_domain: Text::new(&target_domain),
+            domain: Text::new(domain),
+            target_domain: Text::new(target_domain),
         };
         let outcome = relay_migration(state, &track, channel, shutdown, &command, emit);
         track.finished.store(true, Ordering::SeqCst);
-        outcome.map(|info| settle(state.host(), &domain, &target, info, findings))
+        outcome.map(|info| settle(state.host(), domain, target, info, findings))
     })();
     state.busy.store(false, Ordering::SeqCst);
     event.unwrap_or_else(failed)
@@ -175,15 +154,12 @@ fn relay_migration(
     command: &Command,
     emit: &mut dyn FnMut(&Event),
 ) -> Result<MigrationInfo, String> {
-    let (sender, receiver) = channel.into_split().map_err(|error| error.to_string())?;
-    let _ = stream.set_read_timeout(None);
     let (engine_end, relay_end) = frame_channel(RELAY_BYTES);
     state.machine.attach(engine_end);
     let peer_track = track.clone();
     let abort_end = relay_end.clone();
     let relay = PeerRelay::start(
-        sender,
-        receiver,
+        channel,
         stream,
         relay_end.clone(),
         // The engine runs behind a serial line: no resume over TCP.
@@ -203,7 +179,8 @@ fn relay_migration(
             }
             _ => {}
         },
-    );
+    )
+    .map_err(|error| error.to_string())?;
     state.machine.command(*command);
     state.log(&format!(
         "migrate {}: Migrate command {} sent to the machine",
