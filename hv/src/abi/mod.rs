@@ -22,3 +22,38 @@ pub mod ldc;
 pub mod migration;
 pub mod mmu;
 pub mod trap;
+
+/// Defines a group's spec numbers: every `pub const` as written inside
+/// (each keeping its doc, which names the spec constant and cites its
+/// source), and `$table`, every number in the order given, which the
+/// module's test checks with [`assert_in_number_order`]: the numbers are
+/// listed in spec order, so two constants given the same number, or one
+/// out of place, fail it.
+macro_rules! spec_numbers {
+    (
+        $(#[$table_meta:meta])*
+        $table_vis:vis const $table:ident: [$ty:ty];
+        $(
+            $(#[$meta:meta])*
+            pub const $name:ident: $const_ty:ty = $value:expr;
+        )+
+    ) => {
+        $(
+            $(#[$meta])*
+            pub const $name: $const_ty = $value;
+        )+
+        $(#[$table_meta])*
+        $table_vis const $table: [$ty; [$(stringify!($name)),+].len()] = [$($name),+];
+    };
+}
+
+pub(crate) use spec_numbers;
+
+/// Asserts that `numbers` (a [`spec_numbers!`] table) rise strictly: each
+/// number is the spec's own, none given twice.
+#[cfg(test)]
+pub(crate) fn assert_in_number_order<T: Ord + ::core::fmt::Debug>(numbers: &[T]) {
+    for pair in numbers.windows(2) {
+        assert!(pair[0] < pair[1], "out of number order: {pair:?}");
+    }
+}
