@@ -48,7 +48,7 @@ mod tests;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use self::state::{End, Fabric};
+use self::state::{End, Fabric, QueueKind};
 use ldmig_hv::abi::ldc::MapPermissions;
 use ldmig_hv::hypervisor::{Ldc, LdcQueueState, LocalMemory, LocalRegion};
 use ldmig_hv::HvError;
@@ -329,19 +329,19 @@ impl Ldc for SimLdcEndpoint {
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.tx_qconf(side, channel, queue, entries))
+        self.with(|pair, side| pair.qconf(side, channel, QueueKind::Tx, queue, entries))
     }
 
     fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.tx_qinfo(side, channel))
+        self.with(|pair, side| pair.qinfo(side, channel, QueueKind::Tx))
     }
 
     fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.tx_get_state(side, channel))
+        self.with(|pair, side| pair.get_state(side, channel, QueueKind::Tx))
     }
 
     fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.tx_set_qtail(side, channel, tail))
+        self.with(|pair, side| pair.move_pointer(side, channel, QueueKind::Tx, tail))
     }
 
     fn ldc_rx_qconf(
@@ -350,19 +350,19 @@ impl Ldc for SimLdcEndpoint {
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.rx_qconf(side, channel, queue, entries))
+        self.with(|pair, side| pair.qconf(side, channel, QueueKind::Rx, queue, entries))
     }
 
     fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.rx_qinfo(side, channel))
+        self.with(|pair, side| pair.qinfo(side, channel, QueueKind::Rx))
     }
 
     fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.rx_get_state(side, channel))
+        self.with(|pair, side| pair.get_state(side, channel, QueueKind::Rx))
     }
 
     fn ldc_rx_set_qhead(&mut self, channel: u64, head: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.rx_set_qhead(side, channel, head))
+        self.with(|pair, side| pair.move_pointer(side, channel, QueueKind::Rx, head))
     }
 
     fn ldc_set_map_table(
