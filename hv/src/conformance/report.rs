@@ -68,14 +68,7 @@ pub fn fails_with<T>(
     result: Result<T, HvError>,
     expected: HvError,
 ) -> CaseResult {
-    if result.as_ref().err() == Some(&expected) {
-        return Ok(());
-    }
-    Err(ConformanceFailure {
-        check,
-        expected: Observed::Status(expected),
-        actual: observed(&result),
-    })
+    observes(check, observed(&result), Observed::Status(expected))
 }
 
 /// `result` must succeed; gives its value.
@@ -90,28 +83,26 @@ pub fn succeeds<T>(
     })
 }
 
-/// `actual` must equal `expected`.
-pub fn equals(check: &'static str, actual: u64, expected: u64) -> CaseResult {
+/// `actual` must be `expected`: the comparison every other helper makes.
+pub fn observes(check: &'static str, actual: Observed, expected: Observed) -> CaseResult {
     if actual == expected {
         return Ok(());
     }
     Err(ConformanceFailure {
         check,
-        expected: Observed::Value(expected),
-        actual: Observed::Value(actual),
+        expected,
+        actual,
     })
+}
+
+/// `actual` must equal `expected`.
+pub fn equals(check: &'static str, actual: u64, expected: u64) -> CaseResult {
+    observes(check, Observed::Value(actual), Observed::Value(expected))
 }
 
 /// `condition` must hold.
 pub fn holds(check: &'static str, condition: bool) -> CaseResult {
-    if condition {
-        return Ok(());
-    }
-    Err(ConformanceFailure {
-        check,
-        expected: Observed::Holds(true),
-        actual: Observed::Holds(false),
-    })
+    observes(check, Observed::Holds(condition), Observed::Holds(true))
 }
 
 #[cfg(test)]
