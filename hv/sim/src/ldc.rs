@@ -48,6 +48,7 @@ mod tests;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use self::shared_memory::CopyRequest;
 use self::state::{End, Fabric, QueueKind};
 use ldmig_hv::abi::ldc::MapPermissions;
 use ldmig_hv::hypervisor::{Ldc, LdcQueueState, LocalMemory, LocalRegion};
@@ -387,7 +388,15 @@ impl Ldc for SimLdcEndpoint {
         offset: u64,
         length: u64,
     ) -> Result<u64, HvError> {
-        self.with(|pair, side| pair.copy(side, channel, direction, cookie, local, offset, length))
+        let request = CopyRequest {
+            channel,
+            direction,
+            cookie,
+            local,
+            offset,
+            length,
+        };
+        self.with(|pair, side| pair.copy(side, &request))
     }
 
     fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, MapPermissions), HvError> {
