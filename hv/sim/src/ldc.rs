@@ -199,6 +199,16 @@ impl LdcFabric {
         Ok((self.endpoint(pair, Side::A), self.endpoint(pair, Side::B)))
     }
 
+    /// [`LdcFabric::create_pair`] of two endpoints of the default
+    /// configuration ([`EndpointConfig::new`]) on channels `a` and `b`.
+    pub fn create_default_pair(
+        &self,
+        a: u64,
+        b: u64,
+    ) -> Result<(SimLdcEndpoint, SimLdcEndpoint), FabricError> {
+        self.create_pair(EndpointConfig::new(a), EndpointConfig::new(b))
+    }
+
     /// Attaches a new endpoint to a side whose previous endpoint was
     /// dropped: a fresh domain, zeroed memory, no queues.
     pub fn attach(&self, pair: PairId, side: Side) -> Result<SimLdcEndpoint, FabricError> {

@@ -1,8 +1,7 @@
 //! The LDC cases against a channel pair of the simulated LDC.
 
 use crate::ldc::{
-    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE,
-    SIM_MIN_MEMORY,
+    LdcFabric, SimLdcEndpoint, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
 };
 use ldmig_hv::conformance::{ldc_cases, LdcFixture, LdcPair, Side};
 use ldmig_hv::hypervisor::LocalMemory;
@@ -33,10 +32,7 @@ impl LdcPair for SimPair {
 fn fixture() -> (SimPair, LdcFixture) {
     let fabric = LdcFabric::new();
     let (a, b) = fabric
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("valid pair");
     let memory = |end: &SimLdcEndpoint| {
         end.local_region(SIM_MEMORY_BASE, SIM_MIN_MEMORY)

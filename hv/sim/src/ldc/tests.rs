@@ -17,10 +17,7 @@ const B_CHANNEL: u64 = 7;
 
 fn pair() -> (SimLdcEndpoint, SimLdcEndpoint) {
     LdcFabric::new()
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("valid pair")
 }
 
@@ -214,10 +211,7 @@ fn full_receive_queue_holds_delivery_and_reset_channel_reports_once() {
 fn a_vanished_peer_is_down_and_can_come_back() {
     let fabric = LdcFabric::new();
     let (mut a, mut b) = fabric
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("pair");
     configure(&mut a, 8);
     configure(&mut b, 8);
