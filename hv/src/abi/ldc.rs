@@ -280,7 +280,7 @@ pub struct LdcVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::assert_in_number_order;
+    use crate::abi::{assert_in_number_order, assert_layout};
 
     #[test]
     fn function_numbers_match_the_spec() {
@@ -369,11 +369,8 @@ mod tests {
 
     #[test]
     fn packet_layout() {
-        assert_eq!(core::mem::size_of::<LdcPacket>(), LDC_PACKET_SIZE);
-        assert_eq!(core::mem::offset_of!(LdcPacket, seqid), 4);
-        assert_eq!(core::mem::offset_of!(LdcPacket, ackid), 12);
-        assert_eq!(core::mem::offset_of!(LdcPacket, payload), 16);
-        assert_eq!(core::mem::size_of::<LdcVersion>(), 4);
+        assert_layout!(LdcPacket { seqid: 4, ackid: 12, payload: 16 }, size: LDC_PACKET_SIZE);
+        assert_layout!(LdcVersion { major: 0, minor: 2 }, size: 4);
     }
 
     #[test]

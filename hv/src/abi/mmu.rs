@@ -140,7 +140,7 @@ pub struct TsbDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::assert_in_number_order;
+    use crate::abi::{assert_in_number_order, assert_layout};
 
     #[test]
     fn function_numbers_match_the_spec() {
@@ -178,8 +178,7 @@ mod tests {
 
     #[test]
     fn tsb_descriptor_and_fault_area_layout() {
-        assert_eq!(core::mem::size_of::<TsbDescriptor>(), 32);
-        assert_eq!(core::mem::offset_of!(TsbDescriptor, tsb_base), 16);
+        assert_layout!(TsbDescriptor { tsb_base: 16 }, size: 32);
         assert_eq!(FAULT_AREA_BYTES, 0x80);
         assert_eq!(
             [FAULT_I_TYPE_OFFSET, FAULT_I_ADDR_OFFSET, FAULT_I_CTX_OFFSET],

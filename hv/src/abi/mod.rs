@@ -57,3 +57,22 @@ pub(crate) fn assert_in_number_order<T: Ord + ::core::fmt::Debug>(numbers: &[T])
         assert!(pair[0] < pair[1], "out of number order: {pair:?}");
     }
 }
+
+/// Asserts a `repr(C)` wire type's layout: the offset of each field named
+/// and the size.
+#[cfg(test)]
+macro_rules! assert_layout {
+    ($type:ty { $($field:ident: $offset:expr),* $(,)? }, size: $size:expr) => {
+        $(
+            assert_eq!(
+                ::core::mem::offset_of!($type, $field),
+                $offset,
+                concat!(stringify!($type), ".", stringify!($field)),
+            );
+        )*
+        assert_eq!(::core::mem::size_of::<$type>(), $size, stringify!($type));
+    };
+}
+
+#[cfg(test)]
+pub(crate) use assert_layout;
