@@ -71,6 +71,25 @@ pub fn fails_with<T>(
     observes(check, observed(&result), Observed::Status(expected))
 }
 
+/// Each call must fail with `expected`: [`fails_with`] on each in turn,
+/// named by its check, returning from the case at the first that does
+/// not (the calls after it are not made); otherwise `Ok(())`.
+///
+/// ```text
+/// each_fails_with!(HvError::Invalid;
+///     "MIG_DOMAIN_SUSPEND of an unknown domain" => hypervisor.suspend(unknown),
+///     "MIG_DOMAIN_RESUME of an unknown domain" => hypervisor.resume(unknown),
+/// )
+/// ```
+macro_rules! each_fails_with {
+    ($expected:expr; $($check:literal => $call:expr),+ $(,)?) => {{
+        $($crate::conformance::fails_with($check, $call, $expected)?;)+
+        $crate::conformance::CaseResult::Ok(())
+    }};
+}
+
+pub(crate) use each_fails_with;
+
 /// `result` must succeed; gives its value.
 pub fn succeeds<T>(
     check: &'static str,

@@ -3,7 +3,7 @@
 
 use super::fixture::{LdcFixture, LdcPair, Side, LOCAL};
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::LocalMemory;
 use crate::HvError;
 
@@ -37,14 +37,14 @@ define_case! {
         let end = pair.end(Side::A);
         let page = succeeds("minting a page", end.local_region(memory.ra() + LOCAL, 8192))?;
         let mut buffer = [0u8; 16];
-        fails_with("a read at offset 4", end.local_read(&page, 4, &mut buffer), HvError::BadAlignment)?;
-        fails_with("a write at offset 4", end.local_write(&page, 4, &buffer), HvError::BadAlignment)?;
-        fails_with("a read across the region's end", end.local_read(&page, 8192 - 8, &mut buffer), HvError::NoRealAddress)?;
-        fails_with("a write past the region's end", end.local_write(&page, 8192, &buffer[..8]), HvError::NoRealAddress)?;
-        fails_with(
-            "a read below the region",
-            end.local_read(&page, page.offset_of(page.ra() - 8), &mut buffer[..8]),
-            HvError::NoRealAddress,
+        each_fails_with!(HvError::BadAlignment;
+            "a read at offset 4" => end.local_read(&page, 4, &mut buffer),
+            "a write at offset 4" => end.local_write(&page, 4, &buffer),
+        )?;
+        each_fails_with!(HvError::NoRealAddress;
+            "a read across the region's end" => end.local_read(&page, 8192 - 8, &mut buffer),
+            "a write past the region's end" => end.local_write(&page, 8192, &buffer[..8]),
+            "a read below the region" => end.local_read(&page, page.offset_of(page.ra() - 8), &mut buffer[..8]),
         )?;
         succeeds("the region's last 8 bytes", end.local_write(&page, 8192 - 8, &buffer[..8]))
     }
@@ -59,8 +59,10 @@ define_case! {
         let memory = fixture.memory(Side::A);
         let end = pair.end(Side::A);
         holds("the fixture's memory is owned", end.owns_memory(memory.ra(), memory.length()))?;
-        fails_with("minting RA 0", end.local_region(0, 8), HvError::NoRealAddress)?;
-        fails_with("minting a range wrapping past 2^64", end.local_region(u64::MAX - 7, 16), HvError::NoRealAddress)?;
+        each_fails_with!(HvError::NoRealAddress;
+            "minting RA 0" => end.local_region(0, 8),
+            "minting a range wrapping past 2^64" => end.local_region(u64::MAX - 7, 16),
+        )?;
         fails_with("minting 0 bytes", end.local_region(memory.ra(), 0), HvError::Invalid)?;
         fails_with(
             "minting the highest page frame",

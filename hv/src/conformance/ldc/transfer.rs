@@ -4,7 +4,7 @@
 use super::fixture::{configure, packet, part, receive, send, LdcFixture, LdcPair, Side, RX, TX};
 use crate::abi::ldc::LDC_PACKET_SIZE;
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{Ldc, LdcChannelState};
 use crate::HvError;
 
@@ -142,8 +142,10 @@ define_case! {
         let at = |packets: u64| (head + packets * PACKET) % size;
         fails_with("LDC_RX_SET_QHEAD of another channel", end.ldc_rx_set_qhead(fixture.unknown_channel, at(1)), HvError::Channel)?;
         fails_with("LDC_RX_SET_QHEAD off a packet", end.ldc_rx_set_qhead(channel, head + 8), HvError::BadAlignment)?;
-        fails_with("LDC_RX_SET_QHEAD past the queue", end.ldc_rx_set_qhead(channel, size), HvError::Invalid)?;
-        fails_with("LDC_RX_SET_QHEAD past the tail", end.ldc_rx_set_qhead(channel, at(3)), HvError::Invalid)?;
+        each_fails_with!(HvError::Invalid;
+            "LDC_RX_SET_QHEAD past the queue" => end.ldc_rx_set_qhead(channel, size),
+            "LDC_RX_SET_QHEAD past the tail" => end.ldc_rx_set_qhead(channel, at(3)),
+        )?;
         succeeds("LDC_RX_SET_QHEAD over one packet", end.ldc_rx_set_qhead(channel, at(1)))?;
         fails_with("LDC_RX_SET_QHEAD backwards", end.ldc_rx_set_qhead(channel, head), HvError::Invalid)?;
         succeeds("LDC_RX_SET_QHEAD to the tail", end.ldc_rx_set_qhead(channel, at(2)))?;
