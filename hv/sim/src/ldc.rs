@@ -333,48 +333,36 @@ impl Drop for SimLdcEndpoint {
     }
 }
 
+/// The four calls of one queue (`kind`) of a [`SimLdcEndpoint`]: `*_QCONF`,
+/// `*_QINFO`, `*_GET_STATE`, and `TX_SET_QTAIL` or `RX_SET_QHEAD`.
+macro_rules! queue_calls {
+    ($kind:expr => $qconf:ident, $qinfo:ident, $get_state:ident, $move_pointer:ident) => {
+        fn $qconf(
+            &mut self,
+            channel: u64,
+            queue: &LocalRegion,
+            entries: u64,
+        ) -> Result<(), HvError> {
+            self.with(|pair, side| pair.qconf(side, channel, $kind, queue, entries))
+        }
+
+        fn $qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
+            self.with(|pair, side| pair.qinfo(side, channel, $kind))
+        }
+
+        fn $get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
+            self.with(|pair, side| pair.get_state(side, channel, $kind))
+        }
+
+        fn $move_pointer(&mut self, channel: u64, offset: u64) -> Result<(), HvError> {
+            self.with(|pair, side| pair.move_pointer(side, channel, $kind, offset))
+        }
+    };
+}
+
 impl Ldc for SimLdcEndpoint {
-    fn ldc_tx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.qconf(side, channel, QueueKind::Tx, queue, entries))
-    }
-
-    fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.qinfo(side, channel, QueueKind::Tx))
-    }
-
-    fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.get_state(side, channel, QueueKind::Tx))
-    }
-
-    fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.move_pointer(side, channel, QueueKind::Tx, tail))
-    }
-
-    fn ldc_rx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.qconf(side, channel, QueueKind::Rx, queue, entries))
-    }
-
-    fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.qinfo(side, channel, QueueKind::Rx))
-    }
-
-    fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.get_state(side, channel, QueueKind::Rx))
-    }
-
-    fn ldc_rx_set_qhead(&mut self, channel: u64, head: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.move_pointer(side, channel, QueueKind::Rx, head))
-    }
+    queue_calls!(QueueKind::Tx => ldc_tx_qconf, ldc_tx_qinfo, ldc_tx_get_state, ldc_tx_set_qtail);
+    queue_calls!(QueueKind::Rx => ldc_rx_qconf, ldc_rx_qinfo, ldc_rx_get_state, ldc_rx_set_qhead);
 
     fn ldc_set_map_table(
         &mut self,
