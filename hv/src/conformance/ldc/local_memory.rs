@@ -3,9 +3,25 @@
 
 use super::fixture::{LdcFixture, LdcPair, Side, LOCAL};
 use crate::conformance::case::define_case;
-use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
-use crate::hypervisor::LocalMemory;
+use crate::conformance::report::{
+    each_fails_with, equals, fails_with, holds, succeeds, ConformanceFailure,
+};
+use crate::hypervisor::{LocalMemory, LocalRegion};
 use crate::HvError;
+
+/// Side A's end and a page of its memory minted at [`LOCAL`].
+fn local_page<'p, P: LdcPair>(
+    pair: &'p mut P,
+    fixture: &LdcFixture,
+) -> Result<(&'p mut P::End, LocalRegion), ConformanceFailure> {
+    let end = pair.end(Side::A);
+    let base = fixture.memory(Side::A).ra() + LOCAL;
+    let page = succeeds(
+        "minting a page of the caller's memory",
+        end.local_region(base, 8192),
+    )?;
+    Ok((end, page))
+}
 
 define_case! {
     /// The example of the `LocalMemory` docs: mint a page, write at an
@@ -13,9 +29,8 @@ define_case! {
     local_memory_round_trips_by_offset<P: LdcPair, LdcFixture>,
     calls: "LocalMemory",
     |pair, fixture| {
-        let base = fixture.memory(Side::A).ra() + LOCAL;
-        let end = pair.end(Side::A);
-        let page = succeeds("minting a page of the caller's memory", end.local_region(base, 8192))?;
+        let (end, page) = local_page(pair, fixture)?;
+        let base = page.ra();
         succeeds("a write at offset 64", end.local_write(&page, 64, &7u64.to_be_bytes()))?;
         let mut word = [0u8; 8];
         succeeds("a read at offset_of(base + 64)", end.local_read(&page, page.offset_of(base + 64), &mut word))?;
@@ -33,9 +48,7 @@ define_case! {
     local_memory_rules<P: LdcPair, LdcFixture>,
     calls: "LocalMemory",
     |pair, fixture| {
-        let memory = fixture.memory(Side::A);
-        let end = pair.end(Side::A);
-        let page = succeeds("minting a page", end.local_region(memory.ra() + LOCAL, 8192))?;
+        let (end, page) = local_page(pair, fixture)?;
         let mut buffer = [0u8; 16];
         each_fails_with!(HvError::BadAlignment;
             "a read at offset 4" => end.local_read(&page, 4, &mut buffer),
