@@ -284,6 +284,11 @@ mod tests {
 
     #[test]
     fn function_numbers_match_the_spec() {
+        // Every number as the spec gives it, in the table's order.
+        assert_eq!(
+            LDC_FUNCTIONS,
+            [0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef]
+        );
         assert_in_number_order(&LDC_FUNCTIONS);
     }
 

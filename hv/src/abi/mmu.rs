@@ -144,6 +144,11 @@ mod tests {
 
     #[test]
     fn function_numbers_match_the_spec() {
+        // Every number as the spec gives it, in the table's order.
+        assert_eq!(
+            MMU_FUNCTIONS,
+            [0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b]
+        );
         assert_in_number_order(&MMU_FUNCTIONS);
     }
 

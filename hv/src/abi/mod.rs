@@ -25,10 +25,10 @@ pub mod trap;
 
 /// Defines a group's spec numbers: every `pub const` as written inside
 /// (each keeping its doc, which names the spec constant and cites its
-/// source), and `$table`, every number in the order given, which the
-/// module's test checks with [`assert_in_number_order`]: the numbers are
-/// listed in spec order, so two constants given the same number, or one
-/// out of place, fail it.
+/// source), and `$table`, every number in the order given. The module's
+/// test compares the table with the spec's numbers written out once more
+/// (a wrong number fails it) and checks with [`assert_in_number_order`]
+/// that they rise (two constants given the same number fail it).
 macro_rules! spec_numbers {
     (
         $(#[$table_meta:meta])*
@@ -49,8 +49,8 @@ macro_rules! spec_numbers {
 
 pub(crate) use spec_numbers;
 
-/// Asserts that `numbers` (a [`spec_numbers!`] table) rise strictly: each
-/// number is the spec's own, none given twice.
+/// Asserts that `numbers` (a [`spec_numbers!`] table) rise strictly: none
+/// is given twice, none out of the spec's order.
 #[cfg(test)]
 pub(crate) fn assert_in_number_order<T: Ord + ::core::fmt::Debug>(numbers: &[T]) {
     for pair in numbers.windows(2) {
