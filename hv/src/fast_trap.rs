@@ -56,14 +56,19 @@ pub trait FastTrap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::assert_layout;
 
     #[test]
     fn call_block_layout_matches_the_assembly() {
-        assert_eq!(core::mem::offset_of!(HvCall, function), 0);
-        assert_eq!(core::mem::offset_of!(HvCall, args), 8);
-        assert_eq!(core::mem::offset_of!(HvCall, status), 48);
-        assert_eq!(core::mem::offset_of!(HvCall, rets), 56);
-        assert_eq!(core::mem::size_of::<HvCall>(), 96);
+        assert_layout!(
+            HvCall {
+                function: 0,
+                args: 8,
+                status: 48,
+                rets: 56,
+            },
+            size: 96
+        );
     }
 
     #[test]

@@ -209,47 +209,72 @@ fn unit_of(text: &str) -> UnitText {
     }
 }
 
-/// A domain's cpu-arch class (`ldm set-domain cpu-arch=`): which machines
-/// the domain may move to when their processor types or frequencies differ
-/// from the one it runs on.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CpuArchClass {
-    /// Only the same processor type at the same frequency (`native`).
-    Native,
-    /// Any sun4v processor, through the common instruction subset (`generic`).
-    Generic,
-    /// SPARC T4 and later, cross-CPU migration class 1 (`migration-class1`).
-    MigrationClass1,
-    /// Fujitsu SPARC64 X and later (`sparc64-class1`).
-    Sparc64Class1,
+/// Defines an enum of values `ldm` names by a spelling: each variant with
+/// its spelling, and `ALL` (every value in declaration order), `as_str`
+/// and `from_name` between value and spelling, and `Display` as the
+/// spelling.
+macro_rules! ldm_spelled {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $spelling:literal,
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $(
+                $(#[$variant_meta])*
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: [$name; [$($spelling),+].len()] = [$($name::$variant),+];
+
+            /// The `ldm` spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $spelling,)+
+                }
+            }
+
+            /// The value spelled `text` (the `ldm` spelling), if any.
+            pub fn from_name(text: &str) -> Option<$name> {
+                Self::ALL.into_iter().find(|value| value.as_str() == text)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+ldm_spelled! {
+    /// A domain's cpu-arch class (`ldm set-domain cpu-arch=`): which machines
+    /// the domain may move to when their processor types or frequencies differ
+    /// from the one it runs on.
+    pub enum CpuArchClass {
+        /// Only the same processor type at the same frequency (`native`).
+        Native = "native",
+        /// Any sun4v processor, through the common instruction subset (`generic`).
+        Generic = "generic",
+        /// SPARC T4 and later, cross-CPU migration class 1 (`migration-class1`).
+        MigrationClass1 = "migration-class1",
+        /// Fujitsu SPARC64 X and later (`sparc64-class1`).
+        Sparc64Class1 = "sparc64-class1",
+    }
 }
 
 impl CpuArchClass {
-    /// Every class, in declaration order.
-    pub const ALL: [CpuArchClass; 4] = [
-        CpuArchClass::Native,
-        CpuArchClass::Generic,
-        CpuArchClass::MigrationClass1,
-        CpuArchClass::Sparc64Class1,
-    ];
-
-    /// The `ldm` spelling (`native`, `generic`, `migration-class1`,
-    /// `sparc64-class1`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CpuArchClass::Native => "native",
-            CpuArchClass::Generic => "generic",
-            CpuArchClass::MigrationClass1 => "migration-class1",
-            CpuArchClass::Sparc64Class1 => "sparc64-class1",
-        }
-    }
-
-    /// The class spelled `text` (the `ldm` spelling), if any.
-    pub fn from_name(text: &str) -> Option<CpuArchClass> {
-        Self::ALL.into_iter().find(|class| class.as_str() == text)
-    }
-
     /// True when a processor of type `cpu_type` runs domains of this class:
     /// `native` and `generic` run on every sun4v processor;
     /// `migration-class1` on the SPARC T4 and later (`SPARC T4`, `T5`,
@@ -273,50 +298,15 @@ impl CpuArchClass {
     }
 }
 
-impl fmt::Display for CpuArchClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A machine's power-management policy.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerMode {
-    /// Everything powered (`performance`).
-    Performance,
-    /// Idle resources powered down (`elastic`): no migration in or out.
-    Elastic,
-    /// Power management off (`disabled`).
-    Disabled,
-}
-
-impl PowerMode {
-    /// Every mode, in declaration order.
-    pub const ALL: [PowerMode; 3] = [
-        PowerMode::Performance,
-        PowerMode::Elastic,
-        PowerMode::Disabled,
-    ];
-
-    /// The `ldm` spelling (`performance`, `elastic`, `disabled`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PowerMode::Performance => "performance",
-            PowerMode::Elastic => "elastic",
-            PowerMode::Disabled => "disabled",
-        }
-    }
-
-    /// The mode spelled `text`, if any.
-    pub fn from_name(text: &str) -> Option<PowerMode> {
-        Self::ALL.into_iter().find(|mode| mode.as_str() == text)
-    }
-}
-
-impl fmt::Display for PowerMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+ldm_spelled! {
+    /// A machine's power-management policy.
+    pub enum PowerMode {
+        /// Everything powered (`performance`).
+        Performance = "performance",
+        /// Idle resources powered down (`elastic`): no migration in or out.
+        Elastic = "elastic",
+        /// Power management off (`disabled`).
+        Disabled = "disabled",
     }
 }
 
@@ -437,44 +427,15 @@ impl HostResources {
     }
 }
 
-/// A domain's state, as `ldm list` shows it.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DomainState {
-    /// Bound and running (`active`).
-    Active,
-    /// Resources bound, not running (`bound`).
-    Bound,
-    /// Configured only, no resources held (`inactive`).
-    Inactive,
-}
-
-impl DomainState {
-    /// Every state, in declaration order.
-    pub const ALL: [DomainState; 3] = [
-        DomainState::Active,
-        DomainState::Bound,
-        DomainState::Inactive,
-    ];
-
-    /// The `ldm` spelling (`active`, `bound`, `inactive`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainState::Active => "active",
-            DomainState::Bound => "bound",
-            DomainState::Inactive => "inactive",
-        }
-    }
-
-    /// The state spelled `text`, if any.
-    pub fn from_name(text: &str) -> Option<DomainState> {
-        Self::ALL.into_iter().find(|state| state.as_str() == text)
-    }
-}
-
-impl fmt::Display for DomainState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+ldm_spelled! {
+    /// A domain's state, as `ldm list` shows it.
+    pub enum DomainState {
+        /// Bound and running (`active`).
+        Active = "active",
+        /// Resources bound, not running (`bound`).
+        Bound = "bound",
+        /// Configured only, no resources held (`inactive`).
+        Inactive = "inactive",
     }
 }
 

@@ -176,34 +176,48 @@ impl<T: FastTrap> GuestMemory for TrapHypervisor<T> {
     }
 
     fn read_memory(&mut self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
-        let length = byte_count(buffer.len());
         if is_aligned(buffer) {
             let address = Self::real_address_mut(buffer);
-            return self
-                .call(mig::MIG_PAGE_READ, &[domain, ra, address, length])
-                .map(drop);
+            return self.page_call(mig::MIG_PAGE_READ, domain, ra, address, buffer.len());
         }
         let mut bounce = Bounce::for_length(buffer.len())?;
         let part = &mut bounce.0[..buffer.len()];
         let address = Self::real_address_mut(part);
-        self.call(mig::MIG_PAGE_READ, &[domain, ra, address, length])?;
+        self.page_call(mig::MIG_PAGE_READ, domain, ra, address, part.len())?;
         buffer.copy_from_slice(part);
         Ok(())
     }
 
     fn write_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
-        let length = byte_count(data.len());
         if is_aligned(data) {
             let address = Self::real_address(data);
-            return self
-                .call(mig::MIG_PAGE_WRITE, &[domain, ra, address, length])
-                .map(drop);
+            return self.page_call(mig::MIG_PAGE_WRITE, domain, ra, address, data.len());
         }
         let mut bounce = Bounce::for_length(data.len())?;
         let part = &mut bounce.0[..data.len()];
         part.copy_from_slice(data);
-        let address = Self::real_address(part);
-        self.call(mig::MIG_PAGE_WRITE, &[domain, ra, address, length])
+        self.page_call(
+            mig::MIG_PAGE_WRITE,
+            domain,
+            ra,
+            Self::real_address(part),
+            part.len(),
+        )
+    }
+}
+
+impl<T: FastTrap> TrapHypervisor<T> {
+    /// `MIG_PAGE_READ` or `MIG_PAGE_WRITE` (`function`) of `length` bytes
+    /// between the guest's `ra` and the caller's buffer at `address`.
+    fn page_call(
+        &mut self,
+        function: u64,
+        domain: DomainId,
+        ra: u64,
+        address: u64,
+        length: usize,
+    ) -> Result<(), HvError> {
+        self.call(function, &[domain, ra, address, byte_count(length)])
             .map(drop)
     }
 }
@@ -374,53 +388,56 @@ impl<T: FastTrap> TrapHypervisor<T> {
     }
 }
 
+/// The four calls of one queue of a [`TrapHypervisor`], by function
+/// number: `*_QCONF` (64-byte entries), `*_QINFO`, `*_GET_STATE`, and
+/// `TX_SET_QTAIL` or `RX_SET_QHEAD`.
+macro_rules! queue_calls {
+    (
+        $qconf:ident => $qconf_function:path,
+        $qinfo:ident => $qinfo_function:path,
+        $get_state:ident => $get_state_function:path,
+        $move_pointer:ident => $move_pointer_function:path $(,)?
+    ) => {
+        fn $qconf(
+            &mut self,
+            channel: u64,
+            queue: &LocalRegion,
+            entries: u64,
+        ) -> Result<(), HvError> {
+            self.configure(
+                $qconf_function,
+                channel,
+                queue,
+                entries,
+                ldc::LDC_PACKET_SIZE,
+            )
+        }
+        fn $qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
+            self.info($qinfo_function, channel)
+        }
+        fn $get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
+            queue_state(self.call($get_state_function, &[channel])?)
+        }
+        fn $move_pointer(&mut self, channel: u64, offset: u64) -> Result<(), HvError> {
+            self.call($move_pointer_function, &[channel, offset])
+                .map(drop)
+        }
+    };
+}
+
 impl<T: FastTrap> Ldc for TrapHypervisor<T> {
-    fn ldc_tx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.configure(
-            ldc::LDC_TX_QCONF,
-            channel,
-            queue,
-            entries,
-            ldc::LDC_PACKET_SIZE,
-        )
-    }
-    fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.info(ldc::LDC_TX_QINFO, channel)
-    }
-    fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        queue_state(self.call(ldc::LDC_TX_GET_STATE, &[channel])?)
-    }
-    fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError> {
-        self.call(ldc::LDC_TX_SET_QTAIL, &[channel, tail]).map(drop)
-    }
-    fn ldc_rx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.configure(
-            ldc::LDC_RX_QCONF,
-            channel,
-            queue,
-            entries,
-            ldc::LDC_PACKET_SIZE,
-        )
-    }
-    fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.info(ldc::LDC_RX_QINFO, channel)
-    }
-    fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        queue_state(self.call(ldc::LDC_RX_GET_STATE, &[channel])?)
-    }
-    fn ldc_rx_set_qhead(&mut self, channel: u64, head: u64) -> Result<(), HvError> {
-        self.call(ldc::LDC_RX_SET_QHEAD, &[channel, head]).map(drop)
-    }
+    queue_calls!(
+        ldc_tx_qconf => ldc::LDC_TX_QCONF,
+        ldc_tx_qinfo => ldc::LDC_TX_QINFO,
+        ldc_tx_get_state => ldc::LDC_TX_GET_STATE,
+        ldc_tx_set_qtail => ldc::LDC_TX_SET_QTAIL,
+    );
+    queue_calls!(
+        ldc_rx_qconf => ldc::LDC_RX_QCONF,
+        ldc_rx_qinfo => ldc::LDC_RX_QINFO,
+        ldc_rx_get_state => ldc::LDC_RX_GET_STATE,
+        ldc_rx_set_qhead => ldc::LDC_RX_SET_QHEAD,
+    );
     fn ldc_set_map_table(
         &mut self,
         channel: u64,

@@ -914,6 +914,20 @@ mod tests {
         format!("{text}\n{tail}")
     }
 
+    /// The error of MINIMAL with one more `[[domain]]` of these `name`,
+    /// `state` and `vcpus`, and `memory` (a TOML array; empty for none).
+    fn error_with_domain(name: &str, state: &str, vcpus: u64, memory: &str) -> DescriptionError {
+        let memory = if memory.is_empty() {
+            String::new()
+        } else {
+            format!("memory = {memory}\n")
+        };
+        let tail = format!(
+            "[[domain]]\nname = \"{name}\"\nstate = \"{state}\"\nvcpus = {vcpus}\n{memory}"
+        );
+        error_of(&with("", &tail))
+    }
+
     fn error_of(text: &str) -> DescriptionError {
         match HostDescription::from_toml_str(text) {
             Ok(_) => panic!("the description should be refused"),
@@ -1041,26 +1055,22 @@ mod tests {
 
     #[test]
     fn overcommitted_machines_are_refused() {
-        let tail = r#"
-            [[domain]]
-            name = "ldg-big"
-            state = "bound"
-            vcpus = 60
-            memory = [{ ra = 0x8000000, pa = 0x48000000, size = "1G" }]
-        "#;
-        let error = error_of(&with("", tail));
+        let error = error_with_domain(
+            "ldg-big",
+            "bound",
+            60,
+            r#"[{ ra = 0x8000000, pa = 0x48000000, size = "1G" }]"#,
+        );
         assert!(
             matches!(&error, DescriptionError::Binding { field, source: SimError::NotEnoughStrands { .. } } if field == "domain[ldg-big]"),
             "{error}"
         );
-        let tail = r#"
-            [[domain]]
-            name = "ldg-clash"
-            state = "bound"
-            vcpus = 1
-            memory = [{ ra = 0x8000000, pa = 0x8000000, size = "1G" }]
-        "#;
-        let error = error_of(&with("", tail));
+        let error = error_with_domain(
+            "ldg-clash",
+            "bound",
+            1,
+            r#"[{ ra = 0x8000000, pa = 0x8000000, size = "1G" }]"#,
+        );
         assert!(
             matches!(&error, DescriptionError::Binding { field, .. } if field == "domain[ldg-clash]"),
             "{error}"
@@ -1069,24 +1079,16 @@ mod tests {
 
     #[test]
     fn duplicate_domains_and_overlapping_blocks_are_refused() {
-        let tail = r#"
-            [[domain]]
-            name = "primary"
-            state = "inactive"
-            vcpus = 1
-        "#;
         assert!(matches!(
-            error_of(&with("", tail)),
+            error_with_domain("primary", "inactive", 1, ""),
             DescriptionError::DuplicateDomain { .. }
         ));
-        let tail = r#"
-            [[domain]]
-            name = "ldg-overlap"
-            state = "inactive"
-            vcpus = 1
-            memory = [{ ra = 0, size = "1G" }, { ra = 0x20000000, size = "1G" }]
-        "#;
-        let error = error_of(&with("", tail));
+        let error = error_with_domain(
+            "ldg-overlap",
+            "inactive",
+            1,
+            r#"[{ ra = 0, size = "1G" }, { ra = 0x20000000, size = "1G" }]"#,
+        );
         assert!(
             matches!(&error, DescriptionError::OverlappingBlocks { field, other } if field == "domain[ldg-overlap].memory[1]" && other == "domain[ldg-overlap].memory[0]"),
             "{error}"
@@ -1133,14 +1135,12 @@ mod tests {
 
     #[test]
     fn a_block_wrapping_past_the_top_is_not_called_an_overlap() {
-        let tail = r#"
-            [[domain]]
-            name = "ldg-wrap"
-            state = "inactive"
-            vcpus = 1
-            memory = [{ ra = 0xffffffffffe00000, size = "4M" }]
-        "#;
-        let error = error_of(&with("", tail));
+        let error = error_with_domain(
+            "ldg-wrap",
+            "inactive",
+            1,
+            r#"[{ ra = 0xffffffffffe00000, size = "4M" }]"#,
+        );
         assert!(
             matches!(&error, DescriptionError::PastAddressSpace { field, .. } if field == "domain[ldg-wrap].memory[0]"),
             "{error}"

@@ -48,7 +48,8 @@ mod tests;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use self::state::{End, Fabric};
+use self::shared_memory::CopyRequest;
+use self::state::{End, Fabric, QueueKind};
 use ldmig_hv::abi::ldc::MapPermissions;
 use ldmig_hv::hypervisor::{Ldc, LdcQueueState, LocalMemory, LocalRegion};
 use ldmig_hv::HvError;
@@ -198,6 +199,16 @@ impl LdcFabric {
         Ok((self.endpoint(pair, Side::A), self.endpoint(pair, Side::B)))
     }
 
+    /// [`LdcFabric::create_pair`] of two endpoints of the default
+    /// configuration ([`EndpointConfig::new`]) on channels `a` and `b`.
+    pub fn create_default_pair(
+        &self,
+        a: u64,
+        b: u64,
+    ) -> Result<(SimLdcEndpoint, SimLdcEndpoint), FabricError> {
+        self.create_pair(EndpointConfig::new(a), EndpointConfig::new(b))
+    }
+
     /// Attaches a new endpoint to a side whose previous endpoint was
     /// dropped: a fresh domain, zeroed memory, no queues.
     pub fn attach(&self, pair: PairId, side: Side) -> Result<SimLdcEndpoint, FabricError> {
@@ -322,48 +333,36 @@ impl Drop for SimLdcEndpoint {
     }
 }
 
+/// The four calls of one queue (`kind`) of a [`SimLdcEndpoint`]: `*_QCONF`,
+/// `*_QINFO`, `*_GET_STATE`, and `TX_SET_QTAIL` or `RX_SET_QHEAD`.
+macro_rules! queue_calls {
+    ($kind:expr => $qconf:ident, $qinfo:ident, $get_state:ident, $move_pointer:ident) => {
+        fn $qconf(
+            &mut self,
+            channel: u64,
+            queue: &LocalRegion,
+            entries: u64,
+        ) -> Result<(), HvError> {
+            self.with(|pair, side| pair.qconf(side, channel, $kind, queue, entries))
+        }
+
+        fn $qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
+            self.with(|pair, side| pair.qinfo(side, channel, $kind))
+        }
+
+        fn $get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
+            self.with(|pair, side| pair.get_state(side, channel, $kind))
+        }
+
+        fn $move_pointer(&mut self, channel: u64, offset: u64) -> Result<(), HvError> {
+            self.with(|pair, side| pair.move_pointer(side, channel, $kind, offset))
+        }
+    };
+}
+
 impl Ldc for SimLdcEndpoint {
-    fn ldc_tx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.tx_qconf(side, channel, queue, entries))
-    }
-
-    fn ldc_tx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.tx_qinfo(side, channel))
-    }
-
-    fn ldc_tx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.tx_get_state(side, channel))
-    }
-
-    fn ldc_tx_set_qtail(&mut self, channel: u64, tail: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.tx_set_qtail(side, channel, tail))
-    }
-
-    fn ldc_rx_qconf(
-        &mut self,
-        channel: u64,
-        queue: &LocalRegion,
-        entries: u64,
-    ) -> Result<(), HvError> {
-        self.with(|pair, side| pair.rx_qconf(side, channel, queue, entries))
-    }
-
-    fn ldc_rx_qinfo(&mut self, channel: u64) -> Result<(u64, u64), HvError> {
-        self.with(|pair, side| pair.rx_qinfo(side, channel))
-    }
-
-    fn ldc_rx_get_state(&mut self, channel: u64) -> Result<LdcQueueState, HvError> {
-        self.with(|pair, side| pair.rx_get_state(side, channel))
-    }
-
-    fn ldc_rx_set_qhead(&mut self, channel: u64, head: u64) -> Result<(), HvError> {
-        self.with(|pair, side| pair.rx_set_qhead(side, channel, head))
-    }
+    queue_calls!(QueueKind::Tx => ldc_tx_qconf, ldc_tx_qinfo, ldc_tx_get_state, ldc_tx_set_qtail);
+    queue_calls!(QueueKind::Rx => ldc_rx_qconf, ldc_rx_qinfo, ldc_rx_get_state, ldc_rx_set_qhead);
 
     fn ldc_set_map_table(
         &mut self,
@@ -387,7 +386,15 @@ impl Ldc for SimLdcEndpoint {
         offset: u64,
         length: u64,
     ) -> Result<u64, HvError> {
-        self.with(|pair, side| pair.copy(side, channel, direction, cookie, local, offset, length))
+        let request = CopyRequest {
+            channel,
+            direction,
+            cookie,
+            local,
+            offset,
+            length,
+        };
+        self.with(|pair, side| pair.copy(side, &request))
     }
 
     fn ldc_mapin(&mut self, channel: u64, cookie: u64) -> Result<(u64, MapPermissions), HvError> {

@@ -74,12 +74,14 @@ struct Domain {
 }
 
 impl Domain {
-    /// The block holding all of `[ra, ra + length)` and the offset inside it.
-    fn block_of(&self, ra: u64, length: u64) -> Option<(usize, u64)> {
+    /// The block holding all of `[ra, ra + length)` and the offset inside
+    /// it; `ENORADDR` if no one block holds it.
+    fn block_of(&self, ra: u64, length: u64) -> Result<(usize, u64), HvError> {
         self.blocks
             .iter()
             .enumerate()
             .find_map(|(index, block)| Some((index, block.offset_of(ra, length)?)))
+            .ok_or(HvError::NoRealAddress)
     }
 
     /// The block at `index`, `EINVAL` past the last one.
@@ -202,16 +204,7 @@ impl Machine {
     /// A domain's memory blocks in index order, each with its physical
     /// address; empty for an unknown domain.
     pub fn memory_blocks(&self, domain: DomainId) -> Vec<(MemoryBlock, u64)> {
-        self.domains
-            .get(&domain)
-            .map(|entry| {
-                entry
-                    .blocks
-                    .iter()
-                    .map(|block| (block.block, block.pa))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.map_blocks(domain, |block| (block.block, block.pa))
     }
 
     /// The free physical ranges, sorted by address and coalesced.
@@ -286,7 +279,7 @@ impl Machine {
             return Err(HvError::WouldBlock);
         }
         let length = data.len() as u64;
-        let (index, offset) = entry.block_of(ra, length).ok_or(HvError::NoRealAddress)?;
+        let (index, offset) = entry.block_of(ra, length)?;
         let block = &mut entry.blocks[index];
         block.write(offset, data);
         block.mark_dirty(offset, length);
@@ -298,9 +291,7 @@ impl Machine {
     /// unknown domain, `ENORADDR` if the range is not inside one block.
     pub fn guest_read(&self, domain: DomainId, ra: u64, buffer: &mut [u8]) -> Result<(), HvError> {
         let entry = self.domains.get(&domain).ok_or(HvError::Invalid)?;
-        let (index, offset) = entry
-            .block_of(ra, buffer.len() as u64)
-            .ok_or(HvError::NoRealAddress)?;
+        let (index, offset) = entry.block_of(ra, buffer.len() as u64)?;
         entry.blocks[index].read(offset, buffer);
         Ok(())
     }
@@ -311,9 +302,7 @@ impl Machine {
     /// domain, `ENORADDR` if the range is not inside one block.
     pub fn load_memory(&mut self, domain: DomainId, ra: u64, data: &[u8]) -> Result<(), HvError> {
         let entry = self.domains.get_mut(&domain).ok_or(HvError::Invalid)?;
-        let (index, offset) = entry
-            .block_of(ra, data.len() as u64)
-            .ok_or(HvError::NoRealAddress)?;
+        let (index, offset) = entry.block_of(ra, data.len() as u64)?;
         entry.blocks[index].write(offset, data);
         Ok(())
     }
@@ -321,15 +310,15 @@ impl Machine {
     /// A copy of every memory block as (RA, bytes), in block order; empty for
     /// an unknown domain. Allocates the whole memory: meant for equality checks.
     pub fn memory_image(&self, domain: DomainId) -> Vec<(u64, Vec<u8>)> {
+        self.map_blocks(domain, |block| (block.block.ra, block.image()))
+    }
+
+    /// `view` of each of the domain's blocks, in block order; empty for an
+    /// unknown domain.
+    fn map_blocks<T>(&self, domain: DomainId, view: impl Fn(&BoundBlock) -> T) -> Vec<T> {
         self.domains
             .get(&domain)
-            .map(|entry| {
-                entry
-                    .blocks
-                    .iter()
-                    .map(|block| (block.block.ra, block.image()))
-                    .collect()
-            })
+            .map(|entry| entry.blocks.iter().map(view).collect())
             .unwrap_or_default()
     }
 

@@ -11,34 +11,41 @@ use bitflags::bitflags;
 use zerocopy::byteorder::big_endian::U32;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// Configure the TX queue: channel, base RA, entries. [L] `HV_FAST_LDC_TX_QCONF`.
-pub const LDC_TX_QCONF: u64 = 0xe0;
-/// Query the TX queue -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_TX_QINFO`.
-pub const LDC_TX_QINFO: u64 = 0xe1;
-/// TX state -> RET1 head, RET2 tail, RET3 channel state. [L] `HV_FAST_LDC_TX_GET_STATE`.
-pub const LDC_TX_GET_STATE: u64 = 0xe2;
-/// Publish TX entries: channel, tail offset. [L] `HV_FAST_LDC_TX_SET_QTAIL`.
-pub const LDC_TX_SET_QTAIL: u64 = 0xe3;
-/// Configure the RX queue: channel, base RA, entries. [L] `HV_FAST_LDC_RX_QCONF`.
-pub const LDC_RX_QCONF: u64 = 0xe4;
-/// Query the RX queue -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_RX_QINFO`.
-pub const LDC_RX_QINFO: u64 = 0xe5;
-/// RX state -> RET1 head, RET2 tail, RET3 channel state. [L] `HV_FAST_LDC_RX_GET_STATE`.
-pub const LDC_RX_GET_STATE: u64 = 0xe6;
-/// Consume RX entries: channel, head offset. [L] `HV_FAST_LDC_RX_SET_QHEAD`.
-pub const LDC_RX_SET_QHEAD: u64 = 0xe7;
-/// Register the map table: channel, table RA, entries. [L] `HV_FAST_LDC_SET_MAP_TABLE`.
-pub const LDC_SET_MAP_TABLE: u64 = 0xea;
-/// Query the map table -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_GET_MAP_TABLE`.
-pub const LDC_GET_MAP_TABLE: u64 = 0xeb;
-/// Copy to/from the peer's exported memory -> RET1 bytes copied. [L] `HV_FAST_LDC_COPY`.
-pub const LDC_COPY: u64 = 0xec;
-/// Map in a peer cookie -> RET1 RA, RET2 permissions. [L] `HV_FAST_LDC_MAPIN`.
-pub const LDC_MAPIN: u64 = 0xed;
-/// Unmap a mapped-in RA. [L] `HV_FAST_LDC_UNMAP`.
-pub const LDC_UNMAP: u64 = 0xee;
-/// Revoke an exported cookie. [L] `HV_FAST_LDC_REVOKE`.
-pub const LDC_REVOKE: u64 = 0xef;
+use crate::abi::spec_numbers;
+
+spec_numbers! {
+    /// Every LDOM function, in number order.
+    #[cfg(test)]
+    const LDC_FUNCTIONS: [u64];
+    /// Configure the TX queue: channel, base RA, entries. [L] `HV_FAST_LDC_TX_QCONF`.
+    pub const LDC_TX_QCONF: u64 = 0xe0;
+    /// Query the TX queue -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_TX_QINFO`.
+    pub const LDC_TX_QINFO: u64 = 0xe1;
+    /// TX state -> RET1 head, RET2 tail, RET3 channel state. [L] `HV_FAST_LDC_TX_GET_STATE`.
+    pub const LDC_TX_GET_STATE: u64 = 0xe2;
+    /// Publish TX entries: channel, tail offset. [L] `HV_FAST_LDC_TX_SET_QTAIL`.
+    pub const LDC_TX_SET_QTAIL: u64 = 0xe3;
+    /// Configure the RX queue: channel, base RA, entries. [L] `HV_FAST_LDC_RX_QCONF`.
+    pub const LDC_RX_QCONF: u64 = 0xe4;
+    /// Query the RX queue -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_RX_QINFO`.
+    pub const LDC_RX_QINFO: u64 = 0xe5;
+    /// RX state -> RET1 head, RET2 tail, RET3 channel state. [L] `HV_FAST_LDC_RX_GET_STATE`.
+    pub const LDC_RX_GET_STATE: u64 = 0xe6;
+    /// Consume RX entries: channel, head offset. [L] `HV_FAST_LDC_RX_SET_QHEAD`.
+    pub const LDC_RX_SET_QHEAD: u64 = 0xe7;
+    /// Register the map table: channel, table RA, entries. [L] `HV_FAST_LDC_SET_MAP_TABLE`.
+    pub const LDC_SET_MAP_TABLE: u64 = 0xea;
+    /// Query the map table -> RET1 RA, RET2 entries. [L] `HV_FAST_LDC_GET_MAP_TABLE`.
+    pub const LDC_GET_MAP_TABLE: u64 = 0xeb;
+    /// Copy to/from the peer's exported memory -> RET1 bytes copied. [L] `HV_FAST_LDC_COPY`.
+    pub const LDC_COPY: u64 = 0xec;
+    /// Map in a peer cookie -> RET1 RA, RET2 permissions. [L] `HV_FAST_LDC_MAPIN`.
+    pub const LDC_MAPIN: u64 = 0xed;
+    /// Unmap a mapped-in RA. [L] `HV_FAST_LDC_UNMAP`.
+    pub const LDC_UNMAP: u64 = 0xee;
+    /// Revoke an exported cookie. [L] `HV_FAST_LDC_REVOKE`.
+    pub const LDC_REVOKE: u64 = 0xef;
+}
 
 /// Channel state: the peer has no RX queue. [L] [O] [I] `LDC_CHANNEL_DOWN`.
 pub const LDC_CHANNEL_DOWN: u64 = 0;
@@ -273,28 +280,16 @@ pub struct LdcVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::{assert_in_number_order, assert_layout};
 
     #[test]
     fn function_numbers_match_the_spec() {
-        let table = [
-            (LDC_TX_QCONF, 0xe0),
-            (LDC_TX_QINFO, 0xe1),
-            (LDC_TX_GET_STATE, 0xe2),
-            (LDC_TX_SET_QTAIL, 0xe3),
-            (LDC_RX_QCONF, 0xe4),
-            (LDC_RX_QINFO, 0xe5),
-            (LDC_RX_GET_STATE, 0xe6),
-            (LDC_RX_SET_QHEAD, 0xe7),
-            (LDC_SET_MAP_TABLE, 0xea),
-            (LDC_GET_MAP_TABLE, 0xeb),
-            (LDC_COPY, 0xec),
-            (LDC_MAPIN, 0xed),
-            (LDC_UNMAP, 0xee),
-            (LDC_REVOKE, 0xef),
-        ];
-        for (value, expected) in table {
-            assert_eq!(value, expected);
-        }
+        // Every number as the spec gives it, in the table's order.
+        assert_eq!(
+            LDC_FUNCTIONS,
+            [0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef]
+        );
+        assert_in_number_order(&LDC_FUNCTIONS);
     }
 
     #[test]
@@ -379,11 +374,8 @@ mod tests {
 
     #[test]
     fn packet_layout() {
-        assert_eq!(core::mem::size_of::<LdcPacket>(), LDC_PACKET_SIZE);
-        assert_eq!(core::mem::offset_of!(LdcPacket, seqid), 4);
-        assert_eq!(core::mem::offset_of!(LdcPacket, ackid), 12);
-        assert_eq!(core::mem::offset_of!(LdcPacket, payload), 16);
-        assert_eq!(core::mem::size_of::<LdcVersion>(), 4);
+        assert_layout!(LdcPacket { seqid: 4, ackid: 12, payload: 16 }, size: LDC_PACKET_SIZE);
+        assert_layout!(LdcVersion { major: 0, minor: 2 }, size: 4);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! `API_SET_VERSION` and is never called with the new numbers.
 
 use crate::abi::mmu::TsbDescriptor;
+use crate::abi::spec_numbers;
 use zerocopy::byteorder::big_endian::U64;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -31,64 +32,46 @@ pub const MIGRATION_MAJOR: u64 = 2;
 /// Highest minor version this crate speaks. [M] API.md, "Negotiation".
 pub const MIGRATION_MINOR: u64 = 0;
 
-/// domain -> RET1 vCPU count, RET2 memory-block count, RET3 domain state. [M] API.md, MIG_DOMAIN_INFO.
-pub const MIG_DOMAIN_INFO: u64 = 0x800;
-/// domain, block index -> RET1 RA, RET2 size in bytes. [M] API.md, MIG_MEMBLOCK_INFO.
-pub const MIG_MEMBLOCK_INFO: u64 = 0x801;
-/// domain, block index: start dirty logging (all pages start dirty). [M] API.md, MIG_DIRTY_LOG_START.
-pub const MIG_DIRTY_LOG_START: u64 = 0x802;
-/// domain, block index, bitmap RA, bitmap bytes -> RET1 dirty pages: copy and clear. [M] API.md, MIG_DIRTY_LOG_SYNC.
-pub const MIG_DIRTY_LOG_SYNC: u64 = 0x803;
-/// domain, block index: stop dirty logging. [M] API.md, MIG_DIRTY_LOG_STOP.
-pub const MIG_DIRTY_LOG_STOP: u64 = 0x804;
-/// domain, guest RA, buffer RA, length -> RET1 bytes read. [M] API.md, MIG_PAGE_READ.
-pub const MIG_PAGE_READ: u64 = 0x805;
-/// domain, guest RA, buffer RA, length -> RET1 bytes written. [M] API.md, MIG_PAGE_WRITE.
-pub const MIG_PAGE_WRITE: u64 = 0x806;
-/// domain: stop every vCPU of the domain at an instruction boundary. [M] API.md, MIG_DOMAIN_SUSPEND.
-pub const MIG_DOMAIN_SUSPEND: u64 = 0x807;
-/// domain: let the domain's vCPUs run again. [M] API.md, MIG_DOMAIN_RESUME.
-pub const MIG_DOMAIN_RESUME: u64 = 0x808;
-/// domain, vCPU, buffer RA, length: store a [`VcpuState`]. [M] API.md, MIG_VCPU_GET_STATE.
-pub const MIG_VCPU_GET_STATE: u64 = 0x809;
-/// domain, vCPU, buffer RA, length: load a [`VcpuState`]. [M] API.md, MIG_VCPU_SET_STATE.
-pub const MIG_VCPU_SET_STATE: u64 = 0x80a;
-/// vCPU count -> RET1 new domain id (bound, suspended, no memory). [M] API.md, MIG_DOMAIN_CREATE.
-pub const MIG_DOMAIN_CREATE: u64 = 0x80b;
-/// domain, RA, size -> RET1 PA: bind one contiguous free range at that RA. [M] API.md, MIG_MEMBLOCK_BIND.
-pub const MIG_MEMBLOCK_BIND: u64 = 0x80c;
-/// domain: tear the domain down and free its memory and strands. [M] API.md, MIG_DOMAIN_DESTROY.
-pub const MIG_DOMAIN_DESTROY: u64 = 0x80d;
-/// domain, percent 0-99: make the vCPUs yield that share of their time. [M] API.md, MIG_VCPU_THROTTLE.
-pub const MIG_VCPU_THROTTLE: u64 = 0x80e;
-/// domain -> RET1 crypto units removed (guest must support crypto DR). [M] API.md, MIG_CRYPTO_REMOVE.
-pub const MIG_CRYPTO_REMOVE: u64 = 0x80f;
-/// domain, count -> RET1 crypto units added (may be fewer). [M] API.md, MIG_CRYPTO_ADD.
-pub const MIG_CRYPTO_ADD: u64 = 0x810;
-/// domain, state: mark the domain (1 normal, 2 migrating, 3 error). [M] API.md, MIG_DOMAIN_SET_STATE.
-pub const MIG_DOMAIN_SET_STATE: u64 = 0x811;
-
-/// Every function of the group, in number order (a dispatcher's table).
-pub const MIGRATION_FUNCTIONS: [u64; 18] = [
-    MIG_DOMAIN_INFO,
-    MIG_MEMBLOCK_INFO,
-    MIG_DIRTY_LOG_START,
-    MIG_DIRTY_LOG_SYNC,
-    MIG_DIRTY_LOG_STOP,
-    MIG_PAGE_READ,
-    MIG_PAGE_WRITE,
-    MIG_DOMAIN_SUSPEND,
-    MIG_DOMAIN_RESUME,
-    MIG_VCPU_GET_STATE,
-    MIG_VCPU_SET_STATE,
-    MIG_DOMAIN_CREATE,
-    MIG_MEMBLOCK_BIND,
-    MIG_DOMAIN_DESTROY,
-    MIG_VCPU_THROTTLE,
-    MIG_CRYPTO_REMOVE,
-    MIG_CRYPTO_ADD,
-    MIG_DOMAIN_SET_STATE,
-];
+spec_numbers! {
+    /// Every function of the group, in number order (a dispatcher's table).
+    pub const MIGRATION_FUNCTIONS: [u64];
+    /// domain -> RET1 vCPU count, RET2 memory-block count, RET3 domain state. [M] API.md, MIG_DOMAIN_INFO.
+    pub const MIG_DOMAIN_INFO: u64 = 0x800;
+    /// domain, block index -> RET1 RA, RET2 size in bytes. [M] API.md, MIG_MEMBLOCK_INFO.
+    pub const MIG_MEMBLOCK_INFO: u64 = 0x801;
+    /// domain, block index: start dirty logging (all pages start dirty). [M] API.md, MIG_DIRTY_LOG_START.
+    pub const MIG_DIRTY_LOG_START: u64 = 0x802;
+    /// domain, block index, bitmap RA, bitmap bytes -> RET1 dirty pages: copy and clear. [M] API.md, MIG_DIRTY_LOG_SYNC.
+    pub const MIG_DIRTY_LOG_SYNC: u64 = 0x803;
+    /// domain, block index: stop dirty logging. [M] API.md, MIG_DIRTY_LOG_STOP.
+    pub const MIG_DIRTY_LOG_STOP: u64 = 0x804;
+    /// domain, guest RA, buffer RA, length -> RET1 bytes read. [M] API.md, MIG_PAGE_READ.
+    pub const MIG_PAGE_READ: u64 = 0x805;
+    /// domain, guest RA, buffer RA, length -> RET1 bytes written. [M] API.md, MIG_PAGE_WRITE.
+    pub const MIG_PAGE_WRITE: u64 = 0x806;
+    /// domain: stop every vCPU of the domain at an instruction boundary. [M] API.md, MIG_DOMAIN_SUSPEND.
+    pub const MIG_DOMAIN_SUSPEND: u64 = 0x807;
+    /// domain: let the domain's vCPUs run again. [M] API.md, MIG_DOMAIN_RESUME.
+    pub const MIG_DOMAIN_RESUME: u64 = 0x808;
+    /// domain, vCPU, buffer RA, length: store a [`VcpuState`]. [M] API.md, MIG_VCPU_GET_STATE.
+    pub const MIG_VCPU_GET_STATE: u64 = 0x809;
+    /// domain, vCPU, buffer RA, length: load a [`VcpuState`]. [M] API.md, MIG_VCPU_SET_STATE.
+    pub const MIG_VCPU_SET_STATE: u64 = 0x80a;
+    /// vCPU count -> RET1 new domain id (bound, suspended, no memory). [M] API.md, MIG_DOMAIN_CREATE.
+    pub const MIG_DOMAIN_CREATE: u64 = 0x80b;
+    /// domain, RA, size -> RET1 PA: bind one contiguous free range at that RA. [M] API.md, MIG_MEMBLOCK_BIND.
+    pub const MIG_MEMBLOCK_BIND: u64 = 0x80c;
+    /// domain: tear the domain down and free its memory and strands. [M] API.md, MIG_DOMAIN_DESTROY.
+    pub const MIG_DOMAIN_DESTROY: u64 = 0x80d;
+    /// domain, percent 0-99: make the vCPUs yield that share of their time. [M] API.md, MIG_VCPU_THROTTLE.
+    pub const MIG_VCPU_THROTTLE: u64 = 0x80e;
+    /// domain -> RET1 crypto units removed (guest must support crypto DR). [M] API.md, MIG_CRYPTO_REMOVE.
+    pub const MIG_CRYPTO_REMOVE: u64 = 0x80f;
+    /// domain, count -> RET1 crypto units added (may be fewer). [M] API.md, MIG_CRYPTO_ADD.
+    pub const MIG_CRYPTO_ADD: u64 = 0x810;
+    /// domain, state: mark the domain (1 normal, 2 migrating, 3 error). [M] API.md, MIG_DOMAIN_SET_STATE.
+    pub const MIG_DOMAIN_SET_STATE: u64 = 0x811;
+}
 
 /// Domain state (RET3 of `MIG_DOMAIN_INFO`): running normally. [M].
 pub const MIG_DOMAIN_STATE_NORMAL: u64 = 1;
@@ -247,32 +230,19 @@ impl PartialEq for VcpuState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::assert_in_number_order;
 
     #[test]
     fn function_numbers_match_api_md() {
-        let table = [
-            (MIG_DOMAIN_INFO, 0x800),
-            (MIG_MEMBLOCK_INFO, 0x801),
-            (MIG_DIRTY_LOG_START, 0x802),
-            (MIG_DIRTY_LOG_SYNC, 0x803),
-            (MIG_DIRTY_LOG_STOP, 0x804),
-            (MIG_PAGE_READ, 0x805),
-            (MIG_PAGE_WRITE, 0x806),
-            (MIG_DOMAIN_SUSPEND, 0x807),
-            (MIG_DOMAIN_RESUME, 0x808),
-            (MIG_VCPU_GET_STATE, 0x809),
-            (MIG_VCPU_SET_STATE, 0x80a),
-            (MIG_DOMAIN_CREATE, 0x80b),
-            (MIG_MEMBLOCK_BIND, 0x80c),
-            (MIG_DOMAIN_DESTROY, 0x80d),
-            (MIG_VCPU_THROTTLE, 0x80e),
-            (MIG_CRYPTO_REMOVE, 0x80f),
-            (MIG_CRYPTO_ADD, 0x810),
-            (MIG_DOMAIN_SET_STATE, 0x811),
-        ];
-        for (value, expected) in table {
-            assert_eq!(value, expected);
-        }
+        // Every number as the spec gives it, in the table's order.
+        assert_eq!(
+            MIGRATION_FUNCTIONS,
+            [
+                0x800, 0x801, 0x802, 0x803, 0x804, 0x805, 0x806, 0x807, 0x808, 0x809, 0x80a, 0x80b,
+                0x80c, 0x80d, 0x80e, 0x80f, 0x810, 0x811
+            ]
+        );
+        assert_in_number_order(&MIGRATION_FUNCTIONS);
         assert_eq!((MIGRATION_MAJOR, MIGRATION_MINOR), (2, 0));
         assert_eq!(
             (

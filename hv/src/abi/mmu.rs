@@ -7,30 +7,37 @@ use bitflags::bitflags;
 use zerocopy::byteorder::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// Install ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTX0`.
-pub const MMU_TSB_CTX0: u64 = 0x20;
-/// Install non-ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTXNON0`.
-pub const MMU_TSB_CTXNON0: u64 = 0x21;
-/// Demap a page. [L] `HV_FAST_MMU_DEMAP_PAGE`.
-pub const MMU_DEMAP_PAGE: u64 = 0x22;
-/// Demap a context. [L] `HV_FAST_MMU_DEMAP_CTX`.
-pub const MMU_DEMAP_CTX: u64 = 0x23;
-/// Demap everything. [L] `HV_FAST_MMU_DEMAP_ALL`.
-pub const MMU_DEMAP_ALL: u64 = 0x24;
-/// Permanent mapping. [L] `HV_FAST_MMU_MAP_PERM_ADDR`.
-pub const MMU_MAP_PERM_ADDR: u64 = 0x25;
-/// Configure the fault status area. [L] `HV_FAST_MMU_FAULT_AREA_CONF`.
-pub const MMU_FAULT_AREA_CONF: u64 = 0x26;
-/// Enable or disable the MMU. [L] `HV_FAST_MMU_ENABLE`.
-pub const MMU_ENABLE: u64 = 0x27;
-/// Remove a permanent mapping. [L] `HV_FAST_MMU_UNMAP_PERM_ADDR`.
-pub const MMU_UNMAP_PERM_ADDR: u64 = 0x28;
-/// Query ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTX0_INFO`.
-pub const MMU_TSB_CTX0_INFO: u64 = 0x29;
-/// Query non-ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTXNON0_INFO`.
-pub const MMU_TSB_CTXNON0_INFO: u64 = 0x2a;
-/// Query the fault status area. [L] `HV_FAST_MMU_FAULT_AREA_INFO`.
-pub const MMU_FAULT_AREA_INFO: u64 = 0x2b;
+use crate::abi::spec_numbers;
+
+spec_numbers! {
+    /// Every MMU function, in number order.
+    #[cfg(test)]
+    const MMU_FUNCTIONS: [u64];
+    /// Install ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTX0`.
+    pub const MMU_TSB_CTX0: u64 = 0x20;
+    /// Install non-ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTXNON0`.
+    pub const MMU_TSB_CTXNON0: u64 = 0x21;
+    /// Demap a page. [L] `HV_FAST_MMU_DEMAP_PAGE`.
+    pub const MMU_DEMAP_PAGE: u64 = 0x22;
+    /// Demap a context. [L] `HV_FAST_MMU_DEMAP_CTX`.
+    pub const MMU_DEMAP_CTX: u64 = 0x23;
+    /// Demap everything. [L] `HV_FAST_MMU_DEMAP_ALL`.
+    pub const MMU_DEMAP_ALL: u64 = 0x24;
+    /// Permanent mapping. [L] `HV_FAST_MMU_MAP_PERM_ADDR`.
+    pub const MMU_MAP_PERM_ADDR: u64 = 0x25;
+    /// Configure the fault status area. [L] `HV_FAST_MMU_FAULT_AREA_CONF`.
+    pub const MMU_FAULT_AREA_CONF: u64 = 0x26;
+    /// Enable or disable the MMU. [L] `HV_FAST_MMU_ENABLE`.
+    pub const MMU_ENABLE: u64 = 0x27;
+    /// Remove a permanent mapping. [L] `HV_FAST_MMU_UNMAP_PERM_ADDR`.
+    pub const MMU_UNMAP_PERM_ADDR: u64 = 0x28;
+    /// Query ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTX0_INFO`.
+    pub const MMU_TSB_CTX0_INFO: u64 = 0x29;
+    /// Query non-ctx-0 TSBs. [L] `HV_FAST_MMU_TSB_CTXNON0_INFO`.
+    pub const MMU_TSB_CTXNON0_INFO: u64 = 0x2a;
+    /// Query the fault status area. [L] `HV_FAST_MMU_FAULT_AREA_INFO`.
+    pub const MMU_FAULT_AREA_INFO: u64 = 0x2b;
+}
 
 /// Page-size code 8 KiB. [L] `HV_PGSZ_IDX_8K`.
 pub const PGSZ_8K: u64 = 0;
@@ -133,26 +140,16 @@ pub struct TsbDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::{assert_in_number_order, assert_layout};
 
     #[test]
     fn function_numbers_match_the_spec() {
-        let table = [
-            (MMU_TSB_CTX0, 0x20),
-            (MMU_TSB_CTXNON0, 0x21),
-            (MMU_DEMAP_PAGE, 0x22),
-            (MMU_DEMAP_CTX, 0x23),
-            (MMU_DEMAP_ALL, 0x24),
-            (MMU_MAP_PERM_ADDR, 0x25),
-            (MMU_FAULT_AREA_CONF, 0x26),
-            (MMU_ENABLE, 0x27),
-            (MMU_UNMAP_PERM_ADDR, 0x28),
-            (MMU_TSB_CTX0_INFO, 0x29),
-            (MMU_TSB_CTXNON0_INFO, 0x2a),
-            (MMU_FAULT_AREA_INFO, 0x2b),
-        ];
-        for (value, expected) in table {
-            assert_eq!(value, expected);
-        }
+        // Every number as the spec gives it, in the table's order.
+        assert_eq!(
+            MMU_FUNCTIONS,
+            [0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b]
+        );
+        assert_in_number_order(&MMU_FUNCTIONS);
     }
 
     #[test]
@@ -186,8 +183,7 @@ mod tests {
 
     #[test]
     fn tsb_descriptor_and_fault_area_layout() {
-        assert_eq!(core::mem::size_of::<TsbDescriptor>(), 32);
-        assert_eq!(core::mem::offset_of!(TsbDescriptor, tsb_base), 16);
+        assert_layout!(TsbDescriptor { tsb_base: 16 }, size: 32);
         assert_eq!(FAULT_AREA_BYTES, 0x80);
         assert_eq!(
             [FAULT_I_TYPE_OFFSET, FAULT_I_ADDR_OFFSET, FAULT_I_CTX_OFFSET],

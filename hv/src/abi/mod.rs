@@ -22,3 +22,57 @@ pub mod ldc;
 pub mod migration;
 pub mod mmu;
 pub mod trap;
+
+/// Defines a group's spec numbers: every `pub const` as written inside
+/// (each keeping its doc, which names the spec constant and cites its
+/// source), and `$table`, every number in the order given. The module's
+/// test compares the table with the spec's numbers written out once more
+/// (a wrong number fails it) and checks with [`assert_in_number_order`]
+/// that they rise (two constants given the same number fail it).
+macro_rules! spec_numbers {
+    (
+        $(#[$table_meta:meta])*
+        $table_vis:vis const $table:ident: [$ty:ty];
+        $(
+            $(#[$meta:meta])*
+            pub const $name:ident: $const_ty:ty = $value:expr;
+        )+
+    ) => {
+        $(
+            $(#[$meta])*
+            pub const $name: $const_ty = $value;
+        )+
+        $(#[$table_meta])*
+        $table_vis const $table: [$ty; [$(stringify!($name)),+].len()] = [$($name),+];
+    };
+}
+
+pub(crate) use spec_numbers;
+
+/// Asserts that `numbers` (a [`spec_numbers!`] table) rise strictly: none
+/// is given twice, none out of the spec's order.
+#[cfg(test)]
+pub(crate) fn assert_in_number_order<T: Ord + ::core::fmt::Debug>(numbers: &[T]) {
+    for pair in numbers.windows(2) {
+        assert!(pair[0] < pair[1], "out of number order: {pair:?}");
+    }
+}
+
+/// Asserts a `repr(C)` wire type's layout: the offset of each field named
+/// and the size.
+#[cfg(test)]
+macro_rules! assert_layout {
+    ($type:ty { $($field:ident: $offset:expr),* $(,)? }, size: $size:expr) => {
+        $(
+            assert_eq!(
+                ::core::mem::offset_of!($type, $field),
+                $offset,
+                concat!(stringify!($type), ".", stringify!($field)),
+            );
+        )*
+        assert_eq!(::core::mem::size_of::<$type>(), $size, stringify!($type));
+    };
+}
+
+#[cfg(test)]
+pub(crate) use assert_layout;

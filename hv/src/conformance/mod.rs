@@ -36,4 +36,6 @@ pub use ldc::{ldc_cases, LdcFixture, LdcPair, Side, MIN_FIXTURE_MEMORY};
 pub use migration::{
     migration_cases, MigrationFixture, MAX_FIXTURE_BLOCKS, MAX_FIXTURE_BLOCK_PAGES,
 };
-pub use report::{equals, fails_with, holds, succeeds, CaseResult, ConformanceFailure, Observed};
+pub use report::{
+    equals, fails_with, holds, observes, succeeds, CaseResult, ConformanceFailure, Observed,
+};

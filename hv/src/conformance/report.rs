@@ -68,15 +68,27 @@ pub fn fails_with<T>(
     result: Result<T, HvError>,
     expected: HvError,
 ) -> CaseResult {
-    if result.as_ref().err() == Some(&expected) {
-        return Ok(());
-    }
-    Err(ConformanceFailure {
-        check,
-        expected: Observed::Status(expected),
-        actual: observed(&result),
-    })
+    observes(check, observed(&result), Observed::Status(expected))
 }
+
+/// Each call must fail with `expected`: [`fails_with`] on each in turn,
+/// named by its check, returning from the case at the first that does
+/// not (the calls after it are not made); otherwise `Ok(())`.
+///
+/// ```text
+/// each_fails_with!(HvError::Invalid;
+///     "MIG_DOMAIN_SUSPEND of an unknown domain" => hypervisor.suspend(unknown),
+///     "MIG_DOMAIN_RESUME of an unknown domain" => hypervisor.resume(unknown),
+/// )
+/// ```
+macro_rules! each_fails_with {
+    ($expected:expr; $($check:literal => $call:expr),+ $(,)?) => {{
+        $($crate::conformance::fails_with($check, $call, $expected)?;)+
+        $crate::conformance::CaseResult::Ok(())
+    }};
+}
+
+pub(crate) use each_fails_with;
 
 /// `result` must succeed; gives its value.
 pub fn succeeds<T>(
@@ -90,28 +102,26 @@ pub fn succeeds<T>(
     })
 }
 
-/// `actual` must equal `expected`.
-pub fn equals(check: &'static str, actual: u64, expected: u64) -> CaseResult {
+/// `actual` must be `expected`: the comparison every other helper makes.
+pub fn observes(check: &'static str, actual: Observed, expected: Observed) -> CaseResult {
     if actual == expected {
         return Ok(());
     }
     Err(ConformanceFailure {
         check,
-        expected: Observed::Value(expected),
-        actual: Observed::Value(actual),
+        expected,
+        actual,
     })
+}
+
+/// `actual` must equal `expected`.
+pub fn equals(check: &'static str, actual: u64, expected: u64) -> CaseResult {
+    observes(check, Observed::Value(actual), Observed::Value(expected))
 }
 
 /// `condition` must hold.
 pub fn holds(check: &'static str, condition: bool) -> CaseResult {
-    if condition {
-        return Ok(());
-    }
-    Err(ConformanceFailure {
-        check,
-        expected: Observed::Holds(true),
-        actual: Observed::Holds(false),
-    })
+    observes(check, Observed::Holds(condition), Observed::Holds(true))
 }
 
 #[cfg(test)]

@@ -133,46 +133,44 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let mut bad = config();
-        bad.tx_queue.entries = 96;
+        let invalid = |spoil: fn(&mut LinkConfig)| {
+            let mut bad = config();
+            spoil(&mut bad);
+            bad.validate().err()
+        };
         assert_eq!(
-            bad.validate(),
-            Err(ConfigError::QueueEntries {
+            invalid(|bad| bad.tx_queue.entries = 96),
+            Some(ConfigError::QueueEntries {
                 queue: QueueKind::Transmit,
                 entries: 96
             })
         );
-        let mut bad = config();
-        bad.rx_queue.ra = 0x8000_1000; // 4 KiB aligned, the queue is 8 KiB
+        // 4 KiB aligned, the queue is 8 KiB.
         assert_eq!(
-            bad.validate(),
-            Err(ConfigError::QueueAlignment {
+            invalid(|bad| bad.rx_queue.ra = 0x8000_1000),
+            Some(ConfigError::QueueAlignment {
                 queue: QueueKind::Receive,
                 ra: 0x8000_1000
             })
         );
-        let mut bad = config();
-        bad.map_table = Some(MapTableConfig {
-            ra: 0x8001_0000,
-            entries: 3,
-        });
+        fn table(ra: u64, entries: u64) -> Option<MapTableConfig> {
+            Some(MapTableConfig { ra, entries })
+        }
         assert_eq!(
-            bad.validate(),
-            Err(ConfigError::MapTableEntries { entries: 3 })
+            invalid(|bad| bad.map_table = table(0x8001_0000, 3)),
+            Some(ConfigError::MapTableEntries { entries: 3 })
         );
-        bad.map_table = Some(MapTableConfig {
-            ra: 0x8001_0020,
-            entries: 8,
-        });
         assert_eq!(
-            bad.validate(),
-            Err(ConfigError::MapTableAlignment { ra: 0x8001_0020 })
+            invalid(|bad| bad.map_table = table(0x8001_0020, 8)),
+            Some(ConfigError::MapTableAlignment { ra: 0x8001_0020 })
         );
-        let mut bad = config();
-        bad.versions = &[];
-        assert_eq!(bad.validate(), Err(ConfigError::Versions));
-        let mut bad = config();
-        bad.retry = RetryPolicy::new(0);
-        assert_eq!(bad.validate(), Err(ConfigError::RetryAttempts));
+        assert_eq!(
+            invalid(|bad| bad.versions = &[]),
+            Some(ConfigError::Versions)
+        );
+        assert_eq!(
+            invalid(|bad| bad.retry = RetryPolicy::new(0)),
+            Some(ConfigError::RetryAttempts)
+        );
     }
 }

@@ -263,12 +263,26 @@ impl Handshake {
         }
     }
 
+    /// The peer's NACK of what we sent in state `sent` (our RTS or RTR):
+    /// its mode differs. In any other state the NACK is stale.
+    fn refused(&self, sent: HandshakeState, peer_mode: u8) -> HandshakeStep {
+        if self.state != sent {
+            return HandshakeStep::Ignore;
+        }
+        HandshakeStep::Fail(Self::mode_failure(peer_mode), None)
+    }
+
+    /// Our stream mode against the peer's `peer_mode`.
+    fn mode_failure(peer_mode: u8) -> HandshakeFailure {
+        HandshakeFailure::ModeMismatch {
+            local: LDC_MODE_STREAM,
+            peer: peer_mode,
+        }
+    }
+
     fn mode_mismatch(message: ControlMessage, peer_mode: u8) -> HandshakeStep {
         HandshakeStep::Fail(
-            HandshakeFailure::ModeMismatch {
-                local: LDC_MODE_STREAM,
-                peer: peer_mode,
-            },
+            Self::mode_failure(peer_mode),
             Some(Packet::control(
                 Subtype::NACK,
                 message,
@@ -282,16 +296,7 @@ impl Handshake {
     fn on_rts(&mut self, packet: &Packet, sequence: &mut Sequence) -> HandshakeStep {
         if packet.subtype == Subtype::NACK {
             // The peer refused our RTS: its mode differs.
-            return match self.state {
-                HandshakeState::SentRts => HandshakeStep::Fail(
-                    HandshakeFailure::ModeMismatch {
-                        local: LDC_MODE_STREAM,
-                        peer: packet.env,
-                    },
-                    None,
-                ),
-                _ => HandshakeStep::Ignore,
-            };
+            return self.refused(HandshakeState::SentRts, packet.env);
         }
         if packet.subtype != Subtype::INFO {
             return HandshakeStep::Ignore;
@@ -321,16 +326,7 @@ impl Handshake {
 
     fn on_rtr(&mut self, packet: &Packet, sequence: &mut Sequence) -> HandshakeStep {
         if packet.subtype == Subtype::NACK {
-            return match self.state {
-                HandshakeState::SentRtr => HandshakeStep::Fail(
-                    HandshakeFailure::ModeMismatch {
-                        local: LDC_MODE_STREAM,
-                        peer: packet.env,
-                    },
-                    None,
-                ),
-                _ => HandshakeStep::Ignore,
-            };
+            return self.refused(HandshakeState::SentRtr, packet.env);
         }
         if packet.subtype != Subtype::INFO || self.state != HandshakeState::SentRts {
             return HandshakeStep::Ignore;

@@ -93,12 +93,18 @@ impl Console {
 
 impl fmt::Write for Console {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for byte in text.bytes() {
-            if byte == b'\n' {
-                self.put_byte(b'\r');
-            }
-            self.put_byte(byte);
-        }
+        for_terminal(text, |byte| self.put_byte(byte));
         Ok(())
+    }
+}
+
+/// Gives `put` the bytes of `text` as a terminal wants them: `\r\n` for
+/// every `\n`.
+pub fn for_terminal(text: &str, mut put: impl FnMut(u8)) {
+    for byte in text.bytes() {
+        if byte == b'\n' {
+            put(b'\r');
+        }
+        put(byte);
     }
 }

@@ -74,6 +74,13 @@ impl<'a> ObservedHypervisor<'a> {
     pub fn new(inner: Sun4v, log: &'a CallLog, check: Option<&'a SwitchoverCheck>) -> Self {
         ObservedHypervisor { inner, log, check }
     }
+
+    /// Runs the switchover check's `step` on `domain`, if there is a check.
+    fn check_before(&mut self, step: fn(&SwitchoverCheck, &mut Sun4v, DomainId), domain: DomainId) {
+        if let Some(check) = self.check {
+            step(check, &mut self.inner, domain);
+        }
+    }
 }
 
 impl GuestMemory for ObservedHypervisor<'_> {
@@ -153,9 +160,7 @@ impl VcpuControl for ObservedHypervisor<'_> {
     }
 
     fn resume(&mut self, domain: DomainId) -> Result<(), HvError> {
-        if let Some(check) = self.check {
-            check.before_resume(&mut self.inner, domain);
-        }
+        self.check_before(SwitchoverCheck::before_resume, domain);
         self.log.count(mig::MIG_DOMAIN_RESUME);
         self.inner.resume(domain)
     }
@@ -198,9 +203,7 @@ impl DomainControl for ObservedHypervisor<'_> {
     }
 
     fn destroy_domain(&mut self, domain: DomainId) -> Result<(), HvError> {
-        if let Some(check) = self.check {
-            check.before_destroy(&mut self.inner, domain);
-        }
+        self.check_before(SwitchoverCheck::before_destroy, domain);
         self.log.count(mig::MIG_DOMAIN_DESTROY);
         self.inner.destroy_domain(domain)
     }

@@ -58,12 +58,7 @@ impl Default for ServiceConsole {
 
 impl fmt::Write for ServiceConsole {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for byte in text.bytes() {
-            if byte == b'\n' {
-                self.push(b'\r');
-            }
-            self.push(byte);
-        }
+        crate::console::for_terminal(text, |byte| self.push(byte));
         Ok(())
     }
 }

@@ -11,6 +11,14 @@ use crate::hypervisor::MACHINE;
 use core::fmt::Write;
 use ldmig_hv::abi::migration::VcpuState;
 
+/// Prints the fatal-trap verdict qemu/boot recognises, `report` after
+/// "fatal trap", and stops.
+fn fatal_trap(report: core::fmt::Arguments<'_>) -> ! {
+    let mut console = Console::new();
+    let _ = writeln!(console, "\nldmig firmware: fatal trap{report}");
+    crate::halt()
+}
+
 /// `%o0`-`%o5` of the window that trapped, as reset.S stores them; what is
 /// left here when the handler returns is loaded back before `done`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,15 +68,10 @@ pub extern "C" fn ldmig_firmware_privileged_trap(trap_type: u64) -> *mut VcpuSta
         Ok(VcpuTrapOutcome::Report { address, length }) => {
             crate::report::final_report(machine, address, length)
         }
-        Err(error) => {
-            let mut console = Console::new();
-            let _ = writeln!(
-                console,
-                "\nldmig firmware: fatal trap: tt={trap_type:#x} from vCPU {:?}: {error:?}",
-                machine.current_vcpu()
-            );
-            crate::halt()
-        }
+        Err(error) => fatal_trap(format_args!(
+            ": tt={trap_type:#x} from vCPU {:?}: {error:?}",
+            machine.current_vcpu()
+        )),
     });
     outcome
 }
@@ -84,14 +87,9 @@ pub extern "C" fn ldmig_firmware_mmu_fault() {
     let (trap_type, tag_access) = (area.trap_type, area.tag_access);
     match MACHINE.with(|machine| machine.mmu_fault(trap_type, tag_access)) {
         Ok(tte) => area.tte = tte,
-        Err(error) => {
-            let mut console = Console::new();
-            let _ = writeln!(
-                console,
-                "\nldmig firmware: fatal trap: guest MMU trap tt={trap_type:#x} tag access {tag_access:#x}: {error:?}"
-            );
-            crate::halt()
-        }
+        Err(error) => fatal_trap(format_args!(
+            ": guest MMU trap tt={trap_type:#x} tag access {tag_access:#x}: {error:?}"
+        )),
     }
 }
 
@@ -99,12 +97,9 @@ pub extern "C" fn ldmig_firmware_mmu_fault() {
 /// what trapped where, as a verdict qemu/boot recognises, and stops.
 #[no_mangle]
 pub extern "C" fn ldmig_firmware_fatal_trap(trap_type: u64, trap_pc: u64, trap_level: u64) -> ! {
-    let mut console = Console::new();
-    let _ = writeln!(
-        console,
-        "\nldmig firmware: fatal trap tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level})"
-    );
-    crate::halt()
+    fatal_trap(format_args!(
+        " tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level})"
+    ))
 }
 
 /// Called by reset.S when a privileged trap table's fatal entry issued
@@ -117,10 +112,7 @@ pub extern "C" fn ldmig_firmware_privileged_fatal_trap(
 ) -> ! {
     // The hypervisor state may be borrowed by whatever trapped: peek only.
     let vcpu = crate::hypervisor::MACHINE.try_peek(|machine| machine.current_vcpu());
-    let mut console = Console::new();
-    let _ = writeln!(
-        console,
-        "\nldmig firmware: fatal trap tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level}) in privileged vCPU {vcpu:?}"
-    );
-    crate::halt()
+    fatal_trap(format_args!(
+        " tt={trap_type:#x} at tpc={trap_pc:#x} (TL {trap_level}) in privileged vCPU {vcpu:?}"
+    ))
 }

@@ -1,10 +1,9 @@
 //! The LDC cases against a channel pair of the simulated LDC.
 
 use crate::ldc::{
-    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE,
-    SIM_MIN_MEMORY,
+    LdcFabric, SimLdcEndpoint, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
 };
-use ldmig_hv::conformance::{find_case, ldc_cases, LdcFixture, LdcPair, Side};
+use ldmig_hv::conformance::{ldc_cases, LdcFixture, LdcPair, Side};
 use ldmig_hv::hypervisor::LocalMemory;
 
 /// Channel numbers of the two ends.
@@ -33,10 +32,7 @@ impl LdcPair for SimPair {
 fn fixture() -> (SimPair, LdcFixture) {
     let fabric = LdcFabric::new();
     let (a, b) = fabric
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("valid pair");
     let memory = |end: &SimLdcEndpoint| {
         end.local_region(SIM_MEMORY_BASE, SIM_MIN_MEMORY)
@@ -58,12 +54,8 @@ fn fixture() -> (SimPair, LdcFixture) {
 
 /// Runs the LDC case `name` on a fresh pair.
 fn run(name: &str) {
-    let cases = ldc_cases::<SimPair>();
-    let case = find_case(&cases, name).unwrap_or_else(|| panic!("no LDC case {name}"));
     let (mut pair, fixture) = fixture();
-    if let Err(failure) = (case.run)(&mut pair, &fixture) {
-        panic!("{name} ({}): {failure}", case.calls);
-    }
+    super::run_case(&ldc_cases::<SimPair>(), name, &mut pair, &fixture);
 }
 
 macro_rules! ldc_tests {
@@ -109,7 +101,5 @@ ldc_tests![
 
 #[test]
 fn every_ldc_case_has_its_test() {
-    let cases = ldc_cases::<SimPair>();
-    let names: Vec<&str> = cases.iter().map(|case| case.name).collect();
-    assert_eq!(names, TESTED, "one #[test] per case, in the suite's order");
+    super::assert_every_case_tested(&ldc_cases::<SimPair>(), TESTED);
 }

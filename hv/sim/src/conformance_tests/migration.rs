@@ -5,7 +5,7 @@
 
 use crate::machine::test_machine::{machine_with_domain, BLOCKS, MIB};
 use crate::machine::{Machine, MachineTraps};
-use ldmig_hv::conformance::{find_case, migration_cases, MigrationFixture};
+use ldmig_hv::conformance::{migration_cases, MigrationFixture};
 use ldmig_hv::hypervisor::{Hypervisor, MemoryBlock};
 use ldmig_hv::trap_hypervisor::TrapHypervisor;
 
@@ -32,11 +32,7 @@ fn fixture() -> (Machine, MigrationFixture) {
 
 /// Runs the migration case `name` on `hypervisor`, set up as `fixture`.
 fn run<H: Hypervisor>(name: &str, mut hypervisor: H, fixture: &MigrationFixture) {
-    let cases = migration_cases::<H>();
-    let case = find_case(&cases, name).unwrap_or_else(|| panic!("no migration case {name}"));
-    if let Err(failure) = (case.run)(&mut hypervisor, fixture) {
-        panic!("{name} ({}): {failure}", case.calls);
-    }
+    super::run_case(&migration_cases::<H>(), name, &mut hypervisor, fixture);
 }
 
 /// The case `name` on a fresh machine, through its traits.
@@ -128,10 +124,5 @@ migration_tests![
 
 #[test]
 fn every_migration_case_has_its_test() {
-    let cases = migration_cases::<Machine>();
-    let names: Vec<&str> = cases.iter().map(|case| case.name).collect();
-    assert_eq!(
-        names, TESTED,
-        "one #[test] per case and way, in the suite's order"
-    );
+    super::assert_every_case_tested(&migration_cases::<Machine>(), TESTED);
 }

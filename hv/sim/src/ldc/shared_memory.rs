@@ -24,6 +24,24 @@ use ldmig_hv::abi::mmu::{page_size_bytes, PGSZ_16G};
 use ldmig_hv::hypervisor::LocalRegion;
 use ldmig_hv::HvError;
 
+/// One `LDC_COPY` as the caller asks it: the peer's page at `cookie`, and
+/// `length` bytes at `offset` of the caller's `local` region.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CopyRequest<'a> {
+    /// The caller's channel.
+    pub(super) channel: u64,
+    /// [`LDC_COPY_IN`] or [`LDC_COPY_OUT`].
+    pub(super) direction: u64,
+    /// Names the exporter's map-table entry and the offset in its page.
+    pub(super) cookie: u64,
+    /// The caller's memory the bytes come from or go to.
+    pub(super) local: &'a LocalRegion,
+    /// Where in `local`.
+    pub(super) offset: u64,
+    /// Bytes asked for.
+    pub(super) length: u64,
+}
+
 /// Spacing of mapped-in pages in the importer's RA space (the largest page).
 const MAPPING_STRIDE: u64 = 1 << 34;
 
@@ -167,32 +185,23 @@ impl Pair {
     /// ([`Pair::entry`]), the copy permission (`ENOACCESS`: `COPY_R` to copy
     /// in, `COPY_W` to copy out; an empty entry has neither), then the page
     /// ([`Pair::page`], a misaligned page `EBADPGSZ`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn copy(
-        &mut self,
-        side: usize,
-        channel: u64,
-        direction: u64,
-        cookie: u64,
-        local: &LocalRegion,
-        offset: u64,
-        length: u64,
-    ) -> Result<u64, HvError> {
-        let local_ra = local.ra().wrapping_add(offset);
-        if !(cookie | local_ra | length).is_multiple_of(8) {
+    pub(super) fn copy(&mut self, side: usize, request: &CopyRequest<'_>) -> Result<u64, HvError> {
+        let local_ra = request.local.ra().wrapping_add(request.offset);
+        if !(request.cookie | local_ra | request.length).is_multiple_of(8) {
             return Err(HvError::BadAlignment);
         }
-        if direction > LDC_COPY_OUT || length == 0 {
+        if request.direction > LDC_COPY_OUT || request.length == 0 {
             return Err(HvError::Invalid);
         }
-        self.check_channel(side, channel)?;
-        local
-            .address_of(offset, length)
-            .and_then(|ra| self.ends[side].memory_range(ra, length))
+        self.check_channel(side, request.channel)?;
+        request
+            .local
+            .address_of(request.offset, request.length)
+            .and_then(|ra| self.ends[side].memory_range(ra, request.length))
             .ok_or(HvError::NoRealAddress)?;
         let exporter = 1 - side;
-        let entry = self.entry(exporter, cookie)?;
-        let needed = if direction == LDC_COPY_IN {
+        let entry = self.entry(exporter, request.cookie)?;
+        let needed = if request.direction == LDC_COPY_IN {
             MtePermissions::COPY_R
         } else {
             MtePermissions::COPY_W
@@ -201,7 +210,7 @@ impl Pair {
             return Err(HvError::NoAccess);
         }
         let page = self.page(exporter, &entry, HvError::BadPageSize)?;
-        let count = length.min(page.bytes - entry.offset);
+        let count = request.length.min(page.bytes - entry.offset);
         let remote = self.ends[exporter]
             .memory_range(page.ra + entry.offset, count)
             .ok_or(HvError::NoRealAddress)?;
@@ -214,7 +223,7 @@ impl Pair {
         } else {
             (second, first)
         };
-        if direction == LDC_COPY_IN {
+        if request.direction == LDC_COPY_IN {
             local_end.memory[local].copy_from_slice(&remote_end.memory[remote]);
         } else {
             remote_end.memory[remote].copy_from_slice(&local_end.memory[local]);

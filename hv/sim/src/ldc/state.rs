@@ -18,7 +18,7 @@ pub(super) struct Fabric {
 }
 
 /// One configured queue as the hypervisor keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct HvQueue {
     pub(super) ra: u64,
     pub(super) geometry: QueueGeometry,
@@ -102,7 +102,55 @@ pub(super) struct End {
     pub(super) delivered: u64,
 }
 
+/// Which of an endpoint's two queues a call names.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum QueueKind {
+    /// The transmit queue: this side sends.
+    Tx,
+    /// The receive queue: the peer sends.
+    Rx,
+}
+
+impl QueueKind {
+    /// The side whose transmit queue feeds this queue of `side`.
+    fn sender(self, side: usize) -> usize {
+        match self {
+            QueueKind::Tx => side,
+            QueueKind::Rx => 1 - side,
+        }
+    }
+}
+
 impl End {
+    /// `TX_QCONF` of this endpoint, the channel checked.
+    fn configure_tx(&mut self, queue: &LocalRegion, entries: u64) -> Result<(), HvError> {
+        if let Some(old) = self.tx {
+            self.tx_last_tail = old.tail;
+        }
+        if entries == 0 {
+            self.tx = None;
+            return Ok(());
+        }
+        let geometry = self.validate_queue(queue, entries)?;
+        // Head and tail restart at the old tail (OpenSPARC keeps it).
+        let tail = self.tx_last_tail % geometry.size_bytes();
+        self.tx = Some(HvQueue {
+            ra: queue.ra(),
+            geometry,
+            head: tail,
+            tail,
+        });
+        Ok(())
+    }
+
+    /// The queue `kind` names.
+    fn queue_mut(&mut self, kind: QueueKind) -> &mut Option<HvQueue> {
+        match kind {
+            QueueKind::Tx => &mut self.tx,
+            QueueKind::Rx => &mut self.rx,
+        }
+    }
+
     pub(super) fn new(config: EndpointConfig) -> Self {
         End {
             config,
@@ -309,43 +357,29 @@ impl Pair {
 
     // ---- the queue calls ---------------------------------------------------
 
-    pub(super) fn tx_qconf(
+    /// `TX_QCONF` or `RX_QCONF` (`kind`): the channel first, then the queue.
+    pub(super) fn qconf(
         &mut self,
         side: usize,
         channel: u64,
+        kind: QueueKind,
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
-        let end = &mut self.ends[side];
-        end.check_channel(channel)?;
-        if let Some(old) = end.tx {
-            end.tx_last_tail = old.tail;
+        self.ends[side].check_channel(channel)?;
+        match kind {
+            QueueKind::Tx => self.ends[side].configure_tx(queue, entries),
+            QueueKind::Rx => self.configure_rx(side, queue, entries),
         }
-        if entries == 0 {
-            end.tx = None;
-            return Ok(());
-        }
-        let geometry = end.validate_queue(queue, entries)?;
-        // Head and tail restart at the old tail (OpenSPARC keeps it).
-        let tail = end.tx_last_tail % geometry.size_bytes();
-        end.tx = Some(HvQueue {
-            ra: queue.ra(),
-            geometry,
-            head: tail,
-            tail,
-        });
-        Ok(())
     }
 
-    pub(super) fn rx_qconf(
+    fn configure_rx(
         &mut self,
         side: usize,
-        channel: u64,
         queue: &LocalRegion,
         entries: u64,
     ) -> Result<(), HvError> {
         let end = &mut self.ends[side];
-        end.check_channel(channel)?;
         let queue = if entries == 0 {
             None
         } else {
@@ -371,30 +405,31 @@ impl Pair {
         Ok(())
     }
 
-    pub(super) fn tx_qinfo(&mut self, side: usize, channel: u64) -> Result<(u64, u64), HvError> {
-        let end = &self.ends[side];
-        end.check_channel(channel)?;
-        Ok(end
-            .tx
-            .map_or((0, 0), |queue| (queue.ra, queue.geometry.entries())))
-    }
-
-    pub(super) fn rx_qinfo(&mut self, side: usize, channel: u64) -> Result<(u64, u64), HvError> {
-        let end = &self.ends[side];
-        end.check_channel(channel)?;
-        Ok(end
-            .rx
-            .map_or((0, 0), |queue| (queue.ra, queue.geometry.entries())))
-    }
-
-    pub(super) fn tx_get_state(
+    /// `*_QINFO`: (base RA, entries), (0, 0) while unconfigured.
+    pub(super) fn qinfo(
         &mut self,
         side: usize,
         channel: u64,
+        kind: QueueKind,
+    ) -> Result<(u64, u64), HvError> {
+        let end = &mut self.ends[side];
+        end.check_channel(channel)?;
+        Ok(end
+            .queue_mut(kind)
+            .map_or((0, 0), |queue| (queue.ra, queue.geometry.entries())))
+    }
+
+    /// `*_GET_STATE`: delivers what the queue's sender has published first,
+    /// so the pointers read are up to date.
+    pub(super) fn get_state(
+        &mut self,
+        side: usize,
+        channel: u64,
+        kind: QueueKind,
     ) -> Result<LdcQueueState, HvError> {
         self.ends[side].check_channel(channel)?;
-        self.deliver(side);
-        let queue = self.ends[side].tx.ok_or(HvError::Invalid)?;
+        self.deliver(kind.sender(side));
+        let queue = self.ends[side].queue_mut(kind).ok_or(HvError::Invalid)?;
         Ok(LdcQueueState {
             head: queue.head,
             tail: queue.tail,
@@ -402,72 +437,44 @@ impl Pair {
         })
     }
 
-    pub(super) fn rx_get_state(
+    /// `TX_SET_QTAIL` (`kind` TX, `offset` the new tail) or `RX_SET_QHEAD`
+    /// (RX, the new head), checked in order: the channel, the queue
+    /// (`EINVAL` unconfigured), the offset on a packet boundary
+    /// (`EBADALIGN`) and inside the queue (`EINVAL`), then the move itself
+    /// (`EINVAL` unless the tail only adds entries, or the new head lies
+    /// between head and tail), then an armed `EWOULDBLOCK`. Delivers what
+    /// the queue's sender published.
+    pub(super) fn move_pointer(
         &mut self,
         side: usize,
         channel: u64,
-    ) -> Result<LdcQueueState, HvError> {
-        self.ends[side].check_channel(channel)?;
-        self.deliver(1 - side);
-        let queue = self.ends[side].rx.ok_or(HvError::Invalid)?;
-        Ok(LdcQueueState {
-            head: queue.head,
-            tail: queue.tail,
-            state: self.channel_state(side),
-        })
-    }
-
-    pub(super) fn tx_set_qtail(
-        &mut self,
-        side: usize,
-        channel: u64,
-        tail: u64,
+        kind: QueueKind,
+        offset: u64,
     ) -> Result<(), HvError> {
         let end = &mut self.ends[side];
         end.check_channel(channel)?;
-        let mut queue = end.tx.ok_or(HvError::Invalid)?;
-        if !tail.is_multiple_of(LDC_PACKET_SIZE as u64) {
+        let mut queue = end.queue_mut(kind).ok_or(HvError::Invalid)?;
+        if !offset.is_multiple_of(LDC_PACKET_SIZE as u64) {
             return Err(HvError::BadAlignment);
         }
-        if !queue.geometry.is_valid_offset(tail) {
+        if !queue.geometry.is_valid_offset(offset) {
             return Err(HvError::Invalid);
         }
-        // Only adding entries: the new tail must not fall behind the old one.
         let pending = queue.geometry.used(queue.head, queue.tail);
-        if queue.geometry.used(queue.head, tail) < pending {
+        let allowed = match kind {
+            QueueKind::Tx => queue.geometry.used(queue.head, offset) >= pending,
+            QueueKind::Rx => queue.geometry.distance(queue.head, offset) <= pending,
+        };
+        if !allowed {
             return Err(HvError::Invalid);
         }
         end.faults.would_block()?;
-        queue.tail = tail;
-        end.tx = Some(queue);
-        self.deliver(side);
-        Ok(())
-    }
-
-    pub(super) fn rx_set_qhead(
-        &mut self,
-        side: usize,
-        channel: u64,
-        head: u64,
-    ) -> Result<(), HvError> {
-        let end = &mut self.ends[side];
-        end.check_channel(channel)?;
-        let mut queue = end.rx.ok_or(HvError::Invalid)?;
-        if !head.is_multiple_of(LDC_PACKET_SIZE as u64) {
-            return Err(HvError::BadAlignment);
+        match kind {
+            QueueKind::Tx => queue.tail = offset,
+            QueueKind::Rx => queue.head = offset,
         }
-        if !queue.geometry.is_valid_offset(head) {
-            return Err(HvError::Invalid);
-        }
-        // Only removing entries: the new head must lie between head and tail.
-        let pending = queue.geometry.used(queue.head, queue.tail);
-        if queue.geometry.distance(queue.head, head) > pending {
-            return Err(HvError::Invalid);
-        }
-        end.faults.would_block()?;
-        queue.head = head;
-        end.rx = Some(queue);
-        self.deliver(1 - side);
+        *end.queue_mut(kind) = Some(queue);
+        self.deliver(kind.sender(side));
         Ok(())
     }
 

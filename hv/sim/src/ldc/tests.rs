@@ -17,11 +17,16 @@ const B_CHANNEL: u64 = 7;
 
 fn pair() -> (SimLdcEndpoint, SimLdcEndpoint) {
     LdcFabric::new()
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("valid pair")
+}
+
+/// A pair with both ends' queues configured, `entries` each.
+fn configured_pair(entries: u64) -> (SimLdcEndpoint, SimLdcEndpoint) {
+    let (mut a, mut b) = pair();
+    configure(&mut a, entries);
+    configure(&mut b, entries);
+    (a, b)
 }
 
 /// The whole memory of an endpoint.
@@ -97,9 +102,7 @@ fn receive(endpoint: &mut SimLdcEndpoint) -> Vec<[u8; LDC_PACKET_SIZE]> {
 
 #[test]
 fn transmit_reconfiguration_keeps_the_old_tail() {
-    let (mut a, mut b) = pair();
-    configure(&mut a, 8);
-    configure(&mut b, 8);
+    let (mut a, _b) = configured_pair(8);
     send(&mut a, &[packet(1), packet(2), packet(3)]).expect("sent");
     let tx = part(&a, TX, 8 * 64);
     a.ldc_tx_qconf(A_CHANNEL, &tx, 0).expect("unconfigure");
@@ -113,9 +116,7 @@ fn transmit_reconfiguration_keeps_the_old_tail() {
 
 #[test]
 fn a_full_peer_queue_keeps_packets_pending_and_the_tail_only_grows() {
-    let (mut a, mut b) = pair();
-    configure(&mut a, 8);
-    configure(&mut b, 8);
+    let (mut a, mut b) = configured_pair(8);
     // Keep two packets pending (B's queue looks full), then try to take one back.
     b.set_rx_full(true);
     send(&mut a, &[packet(1), packet(2)]).expect("queued");
@@ -130,9 +131,7 @@ fn a_full_peer_queue_keeps_packets_pending_and_the_tail_only_grows() {
 
 #[test]
 fn injected_would_block_is_transient() {
-    let (mut a, mut b) = pair();
-    configure(&mut a, 8);
-    configure(&mut b, 8);
+    let (mut a, mut b) = configured_pair(8);
     a.inject(LdcFault::WouldBlock { calls: 2 });
     assert_eq!(send(&mut a, &[packet(1)]), Err(HvError::WouldBlock));
     assert_eq!(a.ldc_tx_set_qtail(A_CHANNEL, 64), Err(HvError::WouldBlock));
@@ -144,9 +143,7 @@ fn injected_would_block_is_transient() {
 
 #[test]
 fn faults_damage_reorder_and_reset() {
-    let (mut a, mut b) = pair();
-    configure(&mut a, 16);
-    configure(&mut b, 16);
+    let (mut a, mut b) = configured_pair(16);
     a.inject(LdcFault::Corrupt(PacketCorruption::Type));
     send(&mut a, &[packet(1), packet(2)]).expect("sent");
     let got = receive(&mut b);
@@ -189,9 +186,7 @@ fn faults_damage_reorder_and_reset() {
 
 #[test]
 fn full_receive_queue_holds_delivery_and_reset_channel_reports_once() {
-    let (mut a, mut b) = pair();
-    configure(&mut a, 8);
-    configure(&mut b, 8);
+    let (mut a, mut b) = configured_pair(8);
     b.set_rx_full(true);
     send(&mut a, &[packet(1)]).expect("queued");
     assert!(receive(&mut b).is_empty());
@@ -214,10 +209,7 @@ fn full_receive_queue_holds_delivery_and_reset_channel_reports_once() {
 fn a_vanished_peer_is_down_and_can_come_back() {
     let fabric = LdcFabric::new();
     let (mut a, mut b) = fabric
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("pair");
     configure(&mut a, 8);
     configure(&mut b, 8);
@@ -448,29 +440,18 @@ fn mapin_checks_in_opensparc_order() {
     );
     assert_eq!(a.ldc_mapin(99, make_cookie(0, 1, 0)), Err(HvError::Channel));
     assert_eq!(a.ldc_mapin(A_CHANNEL, 9 << 60), Err(HvError::BadPageSize));
-    assert_eq!(
-        a.ldc_mapin(A_CHANNEL, make_cookie(0, 99, 0)),
-        Err(HvError::NoMap)
-    );
-    assert_eq!(
-        a.ldc_mapin(A_CHANNEL, make_cookie(1, 3, 0)),
-        Err(HvError::NoAccess),
-        "permission before the page size"
-    );
-    assert_eq!(
-        a.ldc_mapin(A_CHANNEL, make_cookie(0, 5, 0)),
-        Err(HvError::BadPageSize),
-        "page size not the cookie's"
-    );
-    assert_eq!(
-        a.ldc_mapin(A_CHANNEL, make_cookie(1, 5, 0)),
-        Err(HvError::BadAlignment),
-        "a page not aligned to its size"
-    );
-    assert_eq!(
-        a.ldc_mapin(A_CHANNEL, make_cookie(0, 6, 0)),
-        Err(HvError::NoRealAddress)
-    );
+    // (page-size code, table index) of the cookie, and why it is refused.
+    let refusals = [
+        (0, 99, HvError::NoMap, "an index past the table"),
+        (1, 3, HvError::NoAccess, "permission before page size"),
+        (0, 5, HvError::BadPageSize, "page size not the cookie's"),
+        (1, 5, HvError::BadAlignment, "page not aligned to its size"),
+        (0, 6, HvError::NoRealAddress, "a page nowhere"),
+    ];
+    for (code, index, status, why) in refusals {
+        let cookie = make_cookie(code, index, 0);
+        assert_eq!(a.ldc_mapin(A_CHANNEL, cookie), Err(status), "{why}");
+    }
     for _ in 0..SIM_MAX_MAPPINGS {
         a.ldc_mapin(A_CHANNEL, make_cookie(0, 1, 0)).expect("room");
     }

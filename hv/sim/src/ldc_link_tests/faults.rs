@@ -29,40 +29,77 @@ fn largest() -> usize {
     SIZES.len() - 1
 }
 
+/// Transfers the whole size range (contents from `seed`) from A to B over
+/// fresh [`fault_links`], `hook` run every round as in [`Transfer::run`];
+/// `check` then gets the transfer and both links.
+fn transfer_with(
+    seed: u64,
+    hook: impl FnMut(usize, &Transfer<'_>, &mut SimLink, &mut SimLink),
+    check: impl FnOnce(&Transfer<'_>, &SimLink, &SimLink),
+) {
+    let (_fabric, mut a, mut b) = fault_links();
+    let messages = messages_of_sizes(SIZES, seed);
+    let mut transfer = Transfer::new(&messages);
+    transfer.run(&mut a, &mut b, 1000, hook);
+    check(&transfer, &a, &b);
+}
+
+/// [`transfer_with`], `calls` EWOULDBLOCKs armed on both ends in every
+/// round `r` with `r % period == phase` (`every` is `(period, phase)`).
+fn transfer_blocking(
+    seed: u64,
+    every: (usize, usize),
+    calls: u32,
+    check: impl FnOnce(&Transfer<'_>, &SimLink, &SimLink),
+) {
+    let (period, phase) = every;
+    let hook = |round: usize, _: &Transfer<'_>, a: &mut SimLink, b: &mut SimLink| {
+        if round % period == phase {
+            a.hypervisor().inject(LdcFault::WouldBlock { calls });
+            b.hypervisor().inject(LdcFault::WouldBlock { calls });
+        }
+    };
+    transfer_with(seed, hook, check);
+}
+
 /// Runs the whole size range with `fault` armed on the sender once, right
 /// after the largest message went out (so it lands inside it); returns the
 /// transfer's counters (resets, duplicates).
 fn transfer_with_fault_mid_message(fault: LdcFault) -> (usize, usize) {
-    let (_fabric, mut a, mut b) = fault_links();
-    let messages = messages_of_sizes(SIZES, 10);
-    let mut transfer = Transfer::new(&messages);
     let mut armed = false;
-    transfer.run(&mut a, &mut b, 1000, |_, transfer, a, _| {
-        if !armed && transfer.next == largest() + 1 {
-            a.hypervisor().inject(fault);
-            armed = true;
-        }
-    });
+    let mut counters = (0, 0);
+    transfer_with(
+        10,
+        |_, transfer, a, _| {
+            if !armed && transfer.next == largest() + 1 {
+                a.hypervisor().inject(fault);
+                armed = true;
+            }
+        },
+        |transfer, _, _| counters = (transfer.resets, transfer.duplicates),
+    );
     assert!(armed, "{fault:?} was armed");
-    (transfer.resets, transfer.duplicates)
+    counters
 }
 
 #[test]
 fn reset_mid_message() {
     for packets in [0, 1, 40, 85] {
-        let (_fabric, mut a, mut b) = fault_links();
-        let messages = messages_of_sizes(SIZES, 11);
-        let mut transfer = Transfer::new(&messages);
         let mut armed = false;
-        transfer.run(&mut a, &mut b, 1000, |_, transfer, a, _| {
-            if !armed && transfer.next == largest() {
-                a.hypervisor().inject(LdcFault::ResetAfterPackets(packets));
-                armed = true;
-            }
-        });
-        assert!(
-            transfer.resets >= 1,
-            "reset after {packets} packets was seen"
+        transfer_with(
+            11,
+            |_, transfer, a, _| {
+                if !armed && transfer.next == largest() {
+                    a.hypervisor().inject(LdcFault::ResetAfterPackets(packets));
+                    armed = true;
+                }
+            },
+            |transfer, _, _| {
+                assert!(
+                    transfer.resets >= 1,
+                    "reset after {packets} packets was seen"
+                );
+            },
         );
     }
 }
@@ -87,51 +124,39 @@ fn out_of_sequence_mid_message() {
 
 #[test]
 fn would_block_within_the_retry_policy_is_invisible() {
-    let (_fabric, mut a, mut b) = fault_links();
-    let messages = messages_of_sizes(SIZES, 12);
-    let mut transfer = Transfer::new(&messages);
-    transfer.run(&mut a, &mut b, 1000, |round, _, a, b| {
-        if round % 3 == 0 {
-            // Policy: four attempts; three EWOULDBLOCKs are absorbed.
-            a.hypervisor().inject(LdcFault::WouldBlock { calls: 3 });
-            b.hypervisor().inject(LdcFault::WouldBlock { calls: 3 });
-        }
+    // Policy: four attempts; three EWOULDBLOCKs are absorbed.
+    transfer_blocking(12, (3, 0), 3, |transfer, a, b| {
+        assert_eq!((transfer.resets, transfer.timeouts), (0, 0));
+        assert!(a.statistics().would_block_retries > 0);
+        assert!(b.statistics().would_block_retries > 0);
     });
-    assert_eq!((transfer.resets, transfer.timeouts), (0, 0));
-    assert!(a.statistics().would_block_retries > 0);
-    assert!(b.statistics().would_block_retries > 0);
 }
 
 #[test]
 fn would_block_beyond_the_retry_policy_times_out_and_recovers() {
-    let (_fabric, mut a, mut b) = fault_links();
-    let messages = messages_of_sizes(SIZES, 13);
-    let mut transfer = Transfer::new(&messages);
-    transfer.run(&mut a, &mut b, 1000, |round, _, a, b| {
-        if round % 4 == 1 {
-            a.hypervisor().inject(LdcFault::WouldBlock { calls: 6 });
-            b.hypervisor().inject(LdcFault::WouldBlock { calls: 6 });
-        }
+    transfer_blocking(13, (4, 1), 6, |transfer, _, _| {
+        assert!(transfer.timeouts > 0, "the sender saw a typed timeout");
+        assert_eq!(transfer.resets, 0, "a timeout loses nothing");
     });
-    assert!(transfer.timeouts > 0, "the sender saw a typed timeout");
-    assert_eq!(transfer.resets, 0, "a timeout loses nothing");
 }
 
 #[test]
 fn a_receive_queue_that_looks_full_holds_the_sender_back() {
-    let (_fabric, mut a, mut b) = fault_links();
-    let messages = messages_of_sizes(SIZES, 14);
-    let mut transfer = Transfer::new(&messages);
-    transfer.run(&mut a, &mut b, 1000, |round, _, _, b| {
-        if round == 3 {
-            b.hypervisor().set_rx_full(true);
-        }
-        if round == 40 {
-            b.hypervisor().set_rx_full(false);
-        }
-    });
-    assert!(transfer.queue_full > 0, "the sender met a full queue");
-    assert_eq!(transfer.resets, 0);
+    transfer_with(
+        14,
+        |round, _, _, b| {
+            if round == 3 {
+                b.hypervisor().set_rx_full(true);
+            }
+            if round == 40 {
+                b.hypervisor().set_rx_full(false);
+            }
+        },
+        |transfer, _, _| {
+            assert!(transfer.queue_full > 0, "the sender met a full queue");
+            assert_eq!(transfer.resets, 0);
+        },
+    );
 }
 
 #[test]

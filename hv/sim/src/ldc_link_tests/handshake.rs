@@ -23,6 +23,24 @@ fn state(link: &SimLink) -> LinkState {
     link.state()
 }
 
+/// A link of `role` that has sent its first VERS, which the peer took.
+fn started(role: LinkRole, versions: &'static [Version]) -> (ScriptedPeer, SimLink) {
+    let (mut peer, mut link) = link_with(role, versions);
+    link.poll().expect("starts");
+    peer.receive();
+    (peer, link)
+}
+
+/// An initiator whose version 1.0 the peer acknowledged, and whose RTS
+/// the peer took.
+fn sent_rts() -> (ScriptedPeer, SimLink) {
+    let (mut peer, mut link) = started(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
+    peer.send_version(Subtype::ACK, Version::new(1, 0));
+    link.poll().expect("RTS");
+    peer.receive();
+    (peer, link)
+}
+
 fn handshake(state: HandshakeState) -> LinkState {
     LinkState::Handshake(state)
 }
@@ -32,11 +50,7 @@ fn initiator_vers_rts_rtr_rdx_then_data() {
     let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
     assert_eq!(state(&link), handshake(HandshakeState::Open));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentVersion)));
-    let sent = peer.receive();
-    assert_eq!(
-        sent,
-        vec![Packet::version_message(Subtype::INFO, Version::new(1, 0))]
-    );
+    peer.expect_version(Subtype::INFO, Version::new(1, 0));
     peer.send_version(Subtype::ACK, Version::new(1, 0));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentRts)));
     let rts = peer.receive();
@@ -77,10 +91,7 @@ fn responder_vers_rts_rtr_rdx() {
     peer.send_version(Subtype::INFO, Version::new(1, 0));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::GotVersion)));
     // It answered and did not start its own attempt.
-    assert_eq!(
-        peer.receive(),
-        vec![Packet::version_message(Subtype::ACK, Version::new(1, 0))]
-    );
+    peer.expect_version(Subtype::ACK, Version::new(1, 0));
     peer.send_control(ControlMessage::ReadyToSend, LDC_MODE_STREAM, 0, 0);
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentRtr)));
     let rtr = peer.receive();
@@ -99,11 +110,7 @@ fn version_nack_downgrades() {
     assert_eq!(peer.receive()[0].version(), Version::new(2, 1));
     peer.send_version(Subtype::NACK, Version::new(1, 5));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentVersion)));
-    let retry = peer.receive();
-    assert_eq!(
-        retry,
-        vec![Packet::version_message(Subtype::INFO, Version::new(1, 3))]
-    );
+    peer.expect_version(Subtype::INFO, Version::new(1, 3));
     peer.send_version(Subtype::ACK, Version::new(1, 2));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentRts)));
     assert_eq!(link.version(), Some(Version::new(1, 2)));
@@ -126,10 +133,7 @@ fn version_offers_are_answered_and_countered() {
     // a crossing offer).
     peer.send_version(Subtype::INFO, Version::new(2, 5));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::GotVersion)));
-    assert_eq!(
-        peer.receive(),
-        vec![Packet::version_message(Subtype::ACK, Version::new(2, 1))]
-    );
+    peer.expect_version(Subtype::ACK, Version::new(2, 1));
     // An answer to the abandoned attempt is stale.
     peer.send_version(Subtype::ACK, Version::new(2, 1));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::GotVersion)));
@@ -144,14 +148,9 @@ fn no_common_version_fails() {
         peer: Version::new(0, 9),
     };
     assert_eq!(link.poll(), Err(LinkError::Failed(failure)));
-    assert_eq!(
-        peer.receive(),
-        vec![Packet::version_message(Subtype::NACK, Version::new(0, 0))]
-    );
+    peer.expect_version(Subtype::NACK, Version::new(0, 0));
     // A counter-offer no lower than what we proposed ends it too.
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, TWO_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Initiator, TWO_VERSIONS);
     peer.send_version(Subtype::NACK, Version::new(2, 0));
     assert_eq!(
         link.poll(),
@@ -163,9 +162,7 @@ fn no_common_version_fails() {
 
 #[test]
 fn nack_zero_fails_until_restart() {
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
     peer.send_version(Subtype::NACK, Version::new(0, 0));
     let failed = Err(LinkError::Failed(HandshakeFailure::VersionRejected));
     assert_eq!(link.poll(), failed);
@@ -208,22 +205,12 @@ fn mode_mismatch_fails_in_both_directions() {
     assert_eq!(link.state(), handshake(HandshakeState::SentVersion));
     assert!(nack[1..].iter().any(Packet::is_version_info));
     // The peer's RTR names another mode.
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
-    peer.send_version(Subtype::ACK, Version::new(1, 0));
-    link.poll().expect("RTS");
-    peer.receive();
+    let (mut peer, mut link) = sent_rts();
     peer.send_control(ControlMessage::ReadyToReceive, LDC_MODE_UNRELIABLE, 0, 0);
     assert_eq!(link.poll(), mismatch);
     assert_eq!(peer.receive()[0].subtype, Subtype::NACK);
     // The peer refuses our RTS.
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
-    peer.send_version(Subtype::ACK, Version::new(1, 0));
-    link.poll().expect("RTS");
-    peer.receive();
+    let (mut peer, mut link) = sent_rts();
     peer.send(Packet::control(
         Subtype::NACK,
         ControlMessage::ReadyToSend,
@@ -237,32 +224,23 @@ fn mode_mismatch_fails_in_both_directions() {
 #[test]
 fn crossing_version_infos_follow_the_role() {
     // Initiator: keeps its attempt, ignores the peer's.
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
     peer.send_version(Subtype::INFO, Version::new(1, 0));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentVersion)));
     assert!(peer.receive().is_empty());
     peer.send_version(Subtype::ACK, Version::new(1, 0));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentRts)));
     // Responder: abandons its attempt, answers the peer's.
-    let (mut peer, mut link) = link_with(LinkRole::Responder, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Responder, ldmig_hv::ldc::LINK_VERSIONS);
     peer.send_version(Subtype::INFO, Version::new(1, 0));
     assert_eq!(link.poll(), Ok(handshake(HandshakeState::GotVersion)));
-    assert_eq!(
-        peer.receive(),
-        vec![Packet::version_message(Subtype::ACK, Version::new(1, 0))]
-    );
+    peer.expect_version(Subtype::ACK, Version::new(1, 0));
 }
 
 #[test]
 fn crossing_rts_follows_the_role() {
     fn to_sent_rts(role: LinkRole) -> (ScriptedPeer, SimLink) {
-        let (mut peer, mut link) = link_with(role, ldmig_hv::ldc::LINK_VERSIONS);
-        link.poll().expect("starts");
-        peer.receive();
+        let (mut peer, mut link) = started(role, ldmig_hv::ldc::LINK_VERSIONS);
         peer.send_version(Subtype::ACK, Version::new(1, 0));
         assert_eq!(link.poll(), Ok(handshake(HandshakeState::SentRts)));
         peer.receive();
@@ -291,9 +269,7 @@ fn crossing_rts_follows_the_role() {
 
 #[test]
 fn stale_handshake_packets_are_ignored() {
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
     peer.send_control(ControlMessage::ReadyToSend, LDC_MODE_STREAM, 0, 0);
     peer.send_control(ControlMessage::ReadyToReceive, LDC_MODE_STREAM, 0, 0);
     peer.send_control(ControlMessage::ReadyForDataExchange, 0, 1, 0);
@@ -315,9 +291,7 @@ fn stale_handshake_packets_are_ignored() {
 #[test]
 fn protocol_violations_in_the_handshake_reset_the_link() {
     // A malformed packet.
-    let (mut peer, mut link) = link_with(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
-    link.poll().expect("starts");
-    peer.receive();
+    let (mut peer, mut link) = started(LinkRole::Initiator, ldmig_hv::ldc::LINK_VERSIONS);
     let mut garbage = Packet::version_message(Subtype::ACK, Version::new(1, 0)).encode();
     garbage[0] = 0x33;
     peer.send_raw(garbage);

@@ -8,7 +8,7 @@ mod handshake;
 mod messages;
 mod scripted_peer;
 
-use crate::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
+use crate::ldc::{LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
 use ldmig_hv::ldc::{
     LdcLink, LinkConfig, LinkError, LinkRole, LinkState, QueueConfig, RetryPolicy,
 };
@@ -45,10 +45,7 @@ fn config(channel: u64, tx_entries: u64, rx_entries: u64, role: LinkRole) -> Lin
 fn endpoints() -> (LdcFabric, SimLdcEndpoint, SimLdcEndpoint) {
     let fabric = LdcFabric::new();
     let (a, b) = fabric
-        .create_pair(
-            EndpointConfig::new(A_CHANNEL),
-            EndpointConfig::new(B_CHANNEL),
-        )
+        .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("pair");
     (fabric, a, b)
 }

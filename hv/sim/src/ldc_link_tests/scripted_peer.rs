@@ -97,6 +97,16 @@ impl ScriptedPeer {
         packets
     }
 
+    /// Asserts that the link sent exactly one VERS packet: `subtype`,
+    /// `version`.
+    #[track_caller]
+    pub(super) fn expect_version(&mut self, subtype: Subtype, version: Version) {
+        assert_eq!(
+            self.receive(),
+            vec![Packet::version_message(subtype, version)]
+        );
+    }
+
     /// The channel state the peer reads (consumes a RESET).
     pub(super) fn channel_state(&mut self) -> LdcChannelState {
         self.endpoint

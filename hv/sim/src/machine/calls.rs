@@ -42,7 +42,7 @@ fn copy_range(entry: &Domain, ra: u64, buffer: &[u8]) -> Result<(usize, u64), Hv
     {
         return Err(HvError::BadAlignment);
     }
-    entry.block_of(ra, length).ok_or(HvError::NoRealAddress)
+    entry.block_of(ra, length)
 }
 
 /// Checks that a vCPU exists (`ENOCPU`) and that the domain is suspended

@@ -126,15 +126,27 @@ pub(super) fn configure<P: LdcPair>(
     side: Side,
     entries: u64,
 ) -> Result<(), ConformanceFailure> {
+    configure_sized(pair, fixture, side, entries, entries)
+}
+
+/// Configures `side`'s transmit queue of `tx_entries` at [`TX`] and its
+/// receive queue of `rx_entries` at [`RX`].
+pub(super) fn configure_sized<P: LdcPair>(
+    pair: &mut P,
+    fixture: &LdcFixture,
+    side: Side,
+    tx_entries: u64,
+    rx_entries: u64,
+) -> Result<(), ConformanceFailure> {
     let channel = fixture.channel(side);
-    let bytes = entries * LDC_PACKET_SIZE as u64;
+    let packets = |entries: u64| entries * LDC_PACKET_SIZE as u64;
     let (tx, rx) = (
-        part(fixture, side, TX, bytes)?,
-        part(fixture, side, RX, bytes)?,
+        part(fixture, side, TX, packets(tx_entries))?,
+        part(fixture, side, RX, packets(rx_entries))?,
     );
     let end = pair.end(side);
-    succeeds("LDC_TX_QCONF", end.ldc_tx_qconf(channel, &tx, entries))?;
-    succeeds("LDC_RX_QCONF", end.ldc_rx_qconf(channel, &rx, entries))
+    succeeds("LDC_TX_QCONF", end.ldc_tx_qconf(channel, &tx, tx_entries))?;
+    succeeds("LDC_RX_QCONF", end.ldc_rx_qconf(channel, &rx, rx_entries))
 }
 
 /// A 64-byte test packet: `byte` everywhere, and as its sequence id.

@@ -9,7 +9,7 @@ use crate::abi::ldc::{
     make_cookie, mte_word0, MtePermissions, LDC_COPY_IN, LDC_COPY_OUT, LDC_MTE_BYTES,
 };
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{Ldc, LocalMemory};
 use crate::HvError;
 
@@ -49,15 +49,15 @@ define_case! {
         for entries in [3, 1, 1 << 30] {
             fails_with("LDC_SET_MAP_TABLE of a bad count", end.ldc_set_map_table(channel, &table, entries), HvError::Invalid)?;
         }
-        fails_with("LDC_SET_MAP_TABLE at RA + 32", end.ldc_set_map_table(channel, &misaligned, 8), HvError::BadAlignment)?;
-        fails_with(
-            "LDC_SET_MAP_TABLE misaligned on another channel: alignment first",
-            end.ldc_set_map_table(fixture.unknown_channel, &misaligned, 8),
-            HvError::BadAlignment,
+        each_fails_with!(HvError::BadAlignment;
+            "LDC_SET_MAP_TABLE at RA + 32" => end.ldc_set_map_table(channel, &misaligned, 8),
+            "LDC_SET_MAP_TABLE misaligned on another channel: alignment first" => end.ldc_set_map_table(fixture.unknown_channel, &misaligned, 8),
         )?;
         fails_with("LDC_SET_MAP_TABLE of 128 entries in 64", end.ldc_set_map_table(channel, &table, 128), HvError::NoRealAddress)?;
-        fails_with("LDC_SET_MAP_TABLE of another channel", end.ldc_set_map_table(fixture.unknown_channel, &table, 8), HvError::Channel)?;
-        fails_with("LDC_GET_MAP_TABLE of another channel", end.ldc_get_map_table(fixture.unknown_channel), HvError::Channel)
+        each_fails_with!(HvError::Channel;
+            "LDC_SET_MAP_TABLE of another channel" => end.ldc_set_map_table(fixture.unknown_channel, &table, 8),
+            "LDC_GET_MAP_TABLE of another channel" => end.ldc_get_map_table(fixture.unknown_channel),
+        )
     }
 }
 
@@ -104,11 +104,15 @@ define_case! {
         let end = pair.end(Side::A);
         let (read_only, write_only, mapped_only) = (make_cookie(0, 3, 0), make_cookie(0, 4, 0), make_cookie(0, 5, 0));
         equals("LDC_COPY in with COPY_R", succeeds("LDC_COPY in", end.ldc_copy(channel, LDC_COPY_IN, read_only, &a, LOCAL, 8))?, 8)?;
-        fails_with("LDC_COPY out without COPY_W", end.ldc_copy(channel, LDC_COPY_OUT, read_only, &a, LOCAL, 8), HvError::NoAccess)?;
-        fails_with("LDC_COPY in without COPY_R", end.ldc_copy(channel, LDC_COPY_IN, write_only, &a, LOCAL, 8), HvError::NoAccess)?;
+        each_fails_with!(HvError::NoAccess;
+            "LDC_COPY out without COPY_W" => end.ldc_copy(channel, LDC_COPY_OUT, read_only, &a, LOCAL, 8),
+            "LDC_COPY in without COPY_R" => end.ldc_copy(channel, LDC_COPY_IN, write_only, &a, LOCAL, 8),
+        )?;
         equals("LDC_COPY out with COPY_W", succeeds("LDC_COPY out", end.ldc_copy(channel, LDC_COPY_OUT, write_only, &a, LOCAL, 8))?, 8)?;
-        fails_with("LDC_COPY in of a page exported READ | WRITE only", end.ldc_copy(channel, LDC_COPY_IN, mapped_only, &a, LOCAL, 8), HvError::NoAccess)?;
-        fails_with("LDC_COPY in of an empty entry", end.ldc_copy(channel, LDC_COPY_IN, make_cookie(0, 9, 0), &a, LOCAL, 8), HvError::NoAccess)
+        each_fails_with!(HvError::NoAccess;
+            "LDC_COPY in of a page exported READ | WRITE only" => end.ldc_copy(channel, LDC_COPY_IN, mapped_only, &a, LOCAL, 8),
+            "LDC_COPY in of an empty entry" => end.ldc_copy(channel, LDC_COPY_IN, make_cookie(0, 9, 0), &a, LOCAL, 8),
+        )
     }
 }
 
@@ -125,11 +129,15 @@ define_case! {
         let small = part(fixture, Side::A, LOCAL, 16)?;
         let cookie = make_cookie(0, 1, 0);
         let end = pair.end(Side::A);
-        fails_with("LDC_COPY direction 2", end.ldc_copy(channel, 2, cookie, &a, LOCAL, 8), HvError::Invalid)?;
-        fails_with("LDC_COPY of length 0", end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL, 0), HvError::Invalid)?;
-        fails_with("LDC_COPY at cookie + 4", end.ldc_copy(channel, LDC_COPY_IN, cookie + 4, &a, LOCAL, 8), HvError::BadAlignment)?;
-        fails_with("LDC_COPY to local + 4", end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL + 4, 8), HvError::BadAlignment)?;
-        fails_with("LDC_COPY of 12 bytes", end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL, 12), HvError::BadAlignment)?;
+        each_fails_with!(HvError::Invalid;
+            "LDC_COPY direction 2" => end.ldc_copy(channel, 2, cookie, &a, LOCAL, 8),
+            "LDC_COPY of length 0" => end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL, 0),
+        )?;
+        each_fails_with!(HvError::BadAlignment;
+            "LDC_COPY at cookie + 4" => end.ldc_copy(channel, LDC_COPY_IN, cookie + 4, &a, LOCAL, 8),
+            "LDC_COPY to local + 4" => end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL + 4, 8),
+            "LDC_COPY of 12 bytes" => end.ldc_copy(channel, LDC_COPY_IN, cookie, &a, LOCAL, 12),
+        )?;
         fails_with("LDC_COPY of 24 bytes into 16", end.ldc_copy(channel, LDC_COPY_IN, cookie, &small, 0, 24), HvError::NoRealAddress)?;
         fails_with("LDC_COPY on another channel", end.ldc_copy(fixture.unknown_channel, LDC_COPY_IN, cookie, &a, LOCAL, 8), HvError::Channel)
     }
@@ -162,11 +170,9 @@ define_case! {
             end.ldc_copy(channel, LDC_COPY_IN, make_cookie(0, TABLE_ENTRIES, 0), &a, LOCAL, 8),
             HvError::NoMap,
         )?;
-        fails_with("LDC_COPY of page-size code 8", end.ldc_copy(channel, LDC_COPY_IN, 8 << 60, &a, LOCAL, 8), HvError::BadPageSize)?;
-        fails_with(
-            "LDC_COPY of an 8 KiB cookie to a 64 KiB entry",
-            end.ldc_copy(channel, LDC_COPY_IN, make_cookie(0, 5, 0), &a, LOCAL, 8),
-            HvError::BadPageSize,
+        each_fails_with!(HvError::BadPageSize;
+            "LDC_COPY of page-size code 8" => end.ldc_copy(channel, LDC_COPY_IN, 8 << 60, &a, LOCAL, 8),
+            "LDC_COPY of an 8 KiB cookie to a 64 KiB entry" => end.ldc_copy(channel, LDC_COPY_IN, make_cookie(0, 5, 0), &a, LOCAL, 8),
         )?;
         fails_with(
             "LDC_COPY of a page outside the exporter's memory",
@@ -186,11 +192,9 @@ define_case! {
         let a = fixture.memory(Side::A);
         let end = pair.end(Side::A);
         let cookie = make_cookie(0, 1, 0) + 4;
-        fails_with("misaligned and direction 2", end.ldc_copy(channel, 2, cookie, &a, LOCAL, 8), HvError::BadAlignment)?;
-        fails_with(
-            "misaligned on another channel",
-            end.ldc_copy(fixture.unknown_channel, LDC_COPY_IN, cookie, &a, LOCAL, 8),
-            HvError::BadAlignment,
+        each_fails_with!(HvError::BadAlignment;
+            "misaligned and direction 2" => end.ldc_copy(channel, 2, cookie, &a, LOCAL, 8),
+            "misaligned on another channel" => end.ldc_copy(fixture.unknown_channel, LDC_COPY_IN, cookie, &a, LOCAL, 8),
         )?;
         fails_with(
             "length 0 on another channel",

@@ -5,7 +5,7 @@ use super::fixture::{configure, part, LdcFixture, LdcPair, Side, RX, TX};
 use crate::abi::ldc::LDC_PACKET_SIZE;
 use crate::conformance::case::define_case;
 use crate::conformance::report::{
-    equals, fails_with, holds, succeeds, CaseResult, ConformanceFailure, Observed,
+    each_fails_with, equals, holds, succeeds, CaseResult, ConformanceFailure, Observed,
 };
 use crate::hypervisor::{Ldc, LdcChannelState};
 use crate::HvError;
@@ -75,12 +75,14 @@ define_case! {
         let channel = fixture.unknown_channel;
         let queue = part(fixture, Side::A, TX, 8 * LDC_PACKET_SIZE as u64)?;
         let end = pair.end(Side::A);
-        fails_with("LDC_TX_QCONF", end.ldc_tx_qconf(channel, &queue, 8), HvError::Channel)?;
-        fails_with("LDC_RX_QCONF", end.ldc_rx_qconf(channel, &queue, 8), HvError::Channel)?;
-        fails_with("LDC_TX_QINFO", end.ldc_tx_qinfo(channel), HvError::Channel)?;
-        fails_with("LDC_RX_QINFO", end.ldc_rx_qinfo(channel), HvError::Channel)?;
-        fails_with("LDC_TX_GET_STATE", end.ldc_tx_get_state(channel), HvError::Channel)?;
-        fails_with("LDC_RX_GET_STATE", end.ldc_rx_get_state(channel), HvError::Channel)
+        each_fails_with!(HvError::Channel;
+            "LDC_TX_QCONF" => end.ldc_tx_qconf(channel, &queue, 8),
+            "LDC_RX_QCONF" => end.ldc_rx_qconf(channel, &queue, 8),
+            "LDC_TX_QINFO" => end.ldc_tx_qinfo(channel),
+            "LDC_RX_QINFO" => end.ldc_rx_qinfo(channel),
+            "LDC_TX_GET_STATE" => end.ldc_tx_get_state(channel),
+            "LDC_RX_GET_STATE" => end.ldc_rx_get_state(channel),
+        )
     }
 }
 
@@ -94,8 +96,10 @@ define_case! {
         let too_many = fixture.max_queue_entries * 2;
         let end = pair.end(Side::A);
         for entries in [3, 1, too_many] {
-            fails_with("LDC_TX_QCONF of a bad entry count", end.ldc_tx_qconf(channel, &memory, entries), HvError::Invalid)?;
-            fails_with("LDC_RX_QCONF of a bad entry count", end.ldc_rx_qconf(channel, &memory, entries), HvError::Invalid)?;
+            each_fails_with!(HvError::Invalid;
+                "LDC_TX_QCONF of a bad entry count" => end.ldc_tx_qconf(channel, &memory, entries),
+                "LDC_RX_QCONF of a bad entry count" => end.ldc_rx_qconf(channel, &memory, entries),
+            )?;
         }
         Ok(())
     }
@@ -110,8 +114,10 @@ define_case! {
         // 32 entries are 2 KiB: a base 1 KiB past an aligned one is not aligned.
         let queue = part(fixture, Side::A, TX + 1024, 32 * LDC_PACKET_SIZE as u64)?;
         let end = pair.end(Side::A);
-        fails_with("LDC_TX_QCONF at a misaligned base", end.ldc_tx_qconf(channel, &queue, 32), HvError::BadAlignment)?;
-        fails_with("LDC_RX_QCONF at a misaligned base", end.ldc_rx_qconf(channel, &queue, 32), HvError::BadAlignment)
+        each_fails_with!(HvError::BadAlignment;
+            "LDC_TX_QCONF at a misaligned base" => end.ldc_tx_qconf(channel, &queue, 32),
+            "LDC_RX_QCONF at a misaligned base" => end.ldc_rx_qconf(channel, &queue, 32),
+        )
     }
 }
 
@@ -123,8 +129,10 @@ define_case! {
         let channel = fixture.channel(Side::A);
         let small = part(fixture, Side::A, TX, 1024)?;
         let end = pair.end(Side::A);
-        fails_with("LDC_TX_QCONF of 2 KiB in 1 KiB", end.ldc_tx_qconf(channel, &small, 32), HvError::NoRealAddress)?;
-        fails_with("LDC_RX_QCONF of 2 KiB in 1 KiB", end.ldc_rx_qconf(channel, &small, 32), HvError::NoRealAddress)
+        each_fails_with!(HvError::NoRealAddress;
+            "LDC_TX_QCONF of 2 KiB in 1 KiB" => end.ldc_tx_qconf(channel, &small, 32),
+            "LDC_RX_QCONF of 2 KiB in 1 KiB" => end.ldc_rx_qconf(channel, &small, 32),
+        )
     }
 }
 
@@ -155,8 +163,10 @@ define_case! {
     |pair, fixture| {
         let channel = fixture.channel(Side::A);
         let end = pair.end(Side::A);
-        fails_with("LDC_TX_GET_STATE without a queue", end.ldc_tx_get_state(channel), HvError::Invalid)?;
-        fails_with("LDC_RX_GET_STATE without a queue", end.ldc_rx_get_state(channel), HvError::Invalid)
+        each_fails_with!(HvError::Invalid;
+            "LDC_TX_GET_STATE without a queue" => end.ldc_tx_get_state(channel),
+            "LDC_RX_GET_STATE without a queue" => end.ldc_rx_get_state(channel),
+        )
     }
 }
 

@@ -1,10 +1,12 @@
 //! Cases of `LDC_TX_SET_QTAIL` and `LDC_RX_SET_QHEAD`: packets moving from
 //! one end's transmit queue into the other's receive queue.
 
-use super::fixture::{configure, packet, part, receive, send, LdcFixture, LdcPair, Side, RX, TX};
+use super::fixture::{
+    configure, configure_sized, packet, receive, send, LdcFixture, LdcPair, Side,
+};
 use crate::abi::ldc::LDC_PACKET_SIZE;
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{Ldc, LdcChannelState};
 use crate::HvError;
 
@@ -57,10 +59,7 @@ define_case! {
     |pair, fixture| {
         configure(pair, fixture, Side::A, 8)?;
         // The peer's 2-entry queue holds one packet: the rest stay pending.
-        let b_channel = fixture.channel(Side::B);
-        let (b_tx, b_rx) = (part(fixture, Side::B, TX, 2 * PACKET)?, part(fixture, Side::B, RX, 2 * PACKET)?);
-        succeeds("the peer's LDC_TX_QCONF", pair.end(Side::B).ldc_tx_qconf(b_channel, &b_tx, 2))?;
-        succeeds("the peer's 2-entry LDC_RX_QCONF", pair.end(Side::B).ldc_rx_qconf(b_channel, &b_rx, 2))?;
+        configure_sized(pair, fixture, Side::B, 2, 2)?;
         succeeds("LDC_TX_SET_QTAIL of three packets", send(pair, fixture, Side::A, &[packet(1), packet(2), packet(3)])?)?;
         let channel = fixture.channel(Side::A);
         let end = pair.end(Side::A);
@@ -88,10 +87,8 @@ define_case! {
     calls: "LDC_TX_SET_QTAIL, LDC_RX_SET_QHEAD",
     |pair, fixture| {
         configure(pair, fixture, Side::A, 8)?;
-        let b_channel = fixture.channel(Side::B);
-        let (b_tx, b_rx) = (part(fixture, Side::B, TX, 8 * PACKET)?, part(fixture, Side::B, RX, 4 * PACKET)?);
-        succeeds("the peer's LDC_TX_QCONF", pair.end(Side::B).ldc_tx_qconf(b_channel, &b_tx, 8))?;
-        succeeds("the peer's 4-entry LDC_RX_QCONF (3 usable)", pair.end(Side::B).ldc_rx_qconf(b_channel, &b_rx, 4))?;
+        // The peer's 4-entry receive queue: 3 usable.
+        configure_sized(pair, fixture, Side::B, 8, 4)?;
         let sent = [packet(1), packet(2), packet(3), packet(4), packet(5)];
         succeeds("LDC_TX_SET_QTAIL of five packets", send(pair, fixture, Side::A, &sent)?)?;
         let channel = fixture.channel(Side::A);
@@ -142,8 +139,10 @@ define_case! {
         let at = |packets: u64| (head + packets * PACKET) % size;
         fails_with("LDC_RX_SET_QHEAD of another channel", end.ldc_rx_set_qhead(fixture.unknown_channel, at(1)), HvError::Channel)?;
         fails_with("LDC_RX_SET_QHEAD off a packet", end.ldc_rx_set_qhead(channel, head + 8), HvError::BadAlignment)?;
-        fails_with("LDC_RX_SET_QHEAD past the queue", end.ldc_rx_set_qhead(channel, size), HvError::Invalid)?;
-        fails_with("LDC_RX_SET_QHEAD past the tail", end.ldc_rx_set_qhead(channel, at(3)), HvError::Invalid)?;
+        each_fails_with!(HvError::Invalid;
+            "LDC_RX_SET_QHEAD past the queue" => end.ldc_rx_set_qhead(channel, size),
+            "LDC_RX_SET_QHEAD past the tail" => end.ldc_rx_set_qhead(channel, at(3)),
+        )?;
         succeeds("LDC_RX_SET_QHEAD over one packet", end.ldc_rx_set_qhead(channel, at(1)))?;
         fails_with("LDC_RX_SET_QHEAD backwards", end.ldc_rx_set_qhead(channel, head), HvError::Invalid)?;
         succeeds("LDC_RX_SET_QHEAD to the tail", end.ldc_rx_set_qhead(channel, at(2)))?;

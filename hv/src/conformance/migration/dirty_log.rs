@@ -3,7 +3,7 @@
 
 use super::fixture::{bitmap_words, AlignedPage, MigrationFixture, BITMAP_WORDS};
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, succeeds, CaseResult};
+use crate::conformance::report::{each_fails_with, equals, succeeds, CaseResult};
 use crate::hypervisor::{Hypervisor, MemoryBlock};
 use crate::HvError;
 
@@ -121,15 +121,9 @@ define_case! {
         let block = fixture.block(0)?;
         let mut bitmap = [0u64; BITMAP_WORDS];
         succeeds("MIG_DIRTY_LOG_START", hypervisor.dirty_log_start(fixture.domain, 0))?;
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC into one word less than the block needs",
-            hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..bitmap_words(&block) - 1]),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC into an empty bitmap",
-            hypervisor.dirty_log_sync(fixture.domain, 0, &mut []),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_DIRTY_LOG_SYNC into one word less than the block needs" => hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..bitmap_words(&block) - 1]),
+            "MIG_DIRTY_LOG_SYNC into an empty bitmap" => hypervisor.dirty_log_sync(fixture.domain, 0, &mut []),
         )
     }
 }
@@ -142,27 +136,15 @@ define_case! {
         let block = fixture.block(0)?;
         let words = bitmap_words(&block);
         let mut bitmap = [0u64; BITMAP_WORDS];
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC before any start",
-            hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..words]),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_STOP before any start",
-            hypervisor.dirty_log_stop(fixture.domain, 0),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_DIRTY_LOG_SYNC before any start" => hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..words]),
+            "MIG_DIRTY_LOG_STOP before any start" => hypervisor.dirty_log_stop(fixture.domain, 0),
         )?;
         succeeds("MIG_DIRTY_LOG_START", hypervisor.dirty_log_start(fixture.domain, 0))?;
         succeeds("MIG_DIRTY_LOG_STOP", hypervisor.dirty_log_stop(fixture.domain, 0))?;
-        fails_with(
-            "MIG_DIRTY_LOG_STOP of a stopped block",
-            hypervisor.dirty_log_stop(fixture.domain, 0),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC of a stopped block",
-            hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..words]),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_DIRTY_LOG_STOP of a stopped block" => hypervisor.dirty_log_stop(fixture.domain, 0),
+            "MIG_DIRTY_LOG_SYNC of a stopped block" => hypervisor.dirty_log_sync(fixture.domain, 0, &mut bitmap[..words]),
         )
     }
 }
@@ -174,35 +156,13 @@ define_case! {
     |hypervisor, fixture| {
         let past = fixture.blocks.len() as u64;
         let mut bitmap = [0u64; BITMAP_WORDS];
-        fails_with(
-            "MIG_DIRTY_LOG_START of a block past the last",
-            hypervisor.dirty_log_start(fixture.domain, past),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC of a block past the last",
-            hypervisor.dirty_log_sync(fixture.domain, past, &mut bitmap),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_STOP of a block past the last",
-            hypervisor.dirty_log_stop(fixture.domain, past),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_START of an unknown domain",
-            hypervisor.dirty_log_start(fixture.unknown_domain, 0),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_SYNC of an unknown domain",
-            hypervisor.dirty_log_sync(fixture.unknown_domain, 0, &mut bitmap),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DIRTY_LOG_STOP of an unknown domain",
-            hypervisor.dirty_log_stop(fixture.unknown_domain, 0),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_DIRTY_LOG_START of a block past the last" => hypervisor.dirty_log_start(fixture.domain, past),
+            "MIG_DIRTY_LOG_SYNC of a block past the last" => hypervisor.dirty_log_sync(fixture.domain, past, &mut bitmap),
+            "MIG_DIRTY_LOG_STOP of a block past the last" => hypervisor.dirty_log_stop(fixture.domain, past),
+            "MIG_DIRTY_LOG_START of an unknown domain" => hypervisor.dirty_log_start(fixture.unknown_domain, 0),
+            "MIG_DIRTY_LOG_SYNC of an unknown domain" => hypervisor.dirty_log_sync(fixture.unknown_domain, 0, &mut bitmap),
+            "MIG_DIRTY_LOG_STOP of an unknown domain" => hypervisor.dirty_log_stop(fixture.unknown_domain, 0),
         )
     }
 }

@@ -5,7 +5,7 @@ use super::fixture::{suspended_is, AlignedPage, AlignedVcpuState, MigrationFixtu
 use crate::abi::cpu::CPU_STATE_STOPPED;
 use crate::abi::mmu::PAGE_SIZE;
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{DomainRunState, Hypervisor};
 use crate::HvError;
 
@@ -144,15 +144,9 @@ define_case! {
     bind_memory_block_zero_size_or_unknown_domain_is_einval<H: Hypervisor, MigrationFixture>,
     calls: "MIG_MEMBLOCK_BIND",
     |hypervisor, fixture| {
-        fails_with(
-            "MIG_MEMBLOCK_BIND of size 0",
-            hypervisor.bind_memory_block(fixture.domain, 0, 0),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_MEMBLOCK_BIND to an unknown domain",
-            hypervisor.bind_memory_block(fixture.unknown_domain, 0, PAGE),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_MEMBLOCK_BIND of size 0" => hypervisor.bind_memory_block(fixture.domain, 0, 0),
+            "MIG_MEMBLOCK_BIND to an unknown domain" => hypervisor.bind_memory_block(fixture.unknown_domain, 0, PAGE),
         )
     }
 }
@@ -163,15 +157,9 @@ define_case! {
     calls: "MIG_MEMBLOCK_BIND",
     |hypervisor, _fixture| {
         let created = succeeds("MIG_DOMAIN_CREATE", hypervisor.create_domain(1))?;
-        fails_with(
-            "MIG_MEMBLOCK_BIND at RA 0x1000",
-            hypervisor.bind_memory_block(created, 0x1000, PAGE),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_MEMBLOCK_BIND of 8 KiB + 8",
-            hypervisor.bind_memory_block(created, 0, PAGE + 8),
-            HvError::BadAlignment,
+        each_fails_with!(HvError::BadAlignment;
+            "MIG_MEMBLOCK_BIND at RA 0x1000" => hypervisor.bind_memory_block(created, 0x1000, PAGE),
+            "MIG_MEMBLOCK_BIND of 8 KiB + 8" => hypervisor.bind_memory_block(created, 0, PAGE + 8),
         )
     }
 }
@@ -328,15 +316,9 @@ define_case! {
     crypto_remove_and_add_unknown_domain_are_einval<H: Hypervisor, MigrationFixture>,
     calls: "MIG_CRYPTO_REMOVE, MIG_CRYPTO_ADD",
     |hypervisor, fixture| {
-        fails_with(
-            "MIG_CRYPTO_REMOVE of an unknown domain",
-            hypervisor.remove_crypto_units(fixture.unknown_domain),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_CRYPTO_ADD to an unknown domain",
-            hypervisor.add_crypto_units(fixture.unknown_domain, 1),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_CRYPTO_REMOVE of an unknown domain" => hypervisor.remove_crypto_units(fixture.unknown_domain),
+            "MIG_CRYPTO_ADD to an unknown domain" => hypervisor.add_crypto_units(fixture.unknown_domain, 1),
         )?;
         let added = succeeds("MIG_CRYPTO_ADD after the refusal", hypervisor.add_crypto_units(fixture.domain, 1))?;
         equals("the refused add took no unit", added, 1)

@@ -7,7 +7,7 @@ use super::{dirty_log, domains, memory, vcpus};
 use crate::abi::migration::VcpuState;
 use crate::abi::mmu::PAGE_SIZE;
 use crate::conformance::case::Case;
-use crate::conformance::report::{CaseResult, ConformanceFailure, Observed};
+use crate::conformance::report::{observes, CaseResult, ConformanceFailure, Observed};
 use crate::hypervisor::{DomainId, Hypervisor, MemoryBlock};
 use crate::HvError;
 
@@ -140,14 +140,7 @@ pub(super) fn suspended_is<H: Hypervisor>(
     expected: bool,
 ) -> CaseResult {
     let actual = is_suspended(hypervisor, domain)?;
-    if actual == expected {
-        return Ok(());
-    }
-    Err(ConformanceFailure {
-        check,
-        expected: Observed::Holds(expected),
-        actual: Observed::Holds(actual),
-    })
+    observes(check, Observed::Holds(actual), Observed::Holds(expected))
 }
 
 /// A page buffer aligned as the hypervisor wants buffers (8 bytes).

@@ -4,7 +4,7 @@
 use super::fixture::{AlignedPage, AlignedPages, MigrationFixture};
 use crate::abi::mmu::PAGE_SIZE;
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{DomainRunState, Hypervisor};
 use crate::HvError;
 
@@ -56,20 +56,10 @@ define_case! {
     calls: "MIG_MEMBLOCK_INFO",
     |hypervisor, fixture| {
         let count = fixture.blocks.len() as u64;
-        fails_with(
-            "MIG_MEMBLOCK_INFO of the index past the last block",
-            hypervisor.memory_block(fixture.domain, count),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_MEMBLOCK_INFO of index 2^64 - 1",
-            hypervisor.memory_block(fixture.domain, u64::MAX),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_MEMBLOCK_INFO of an unknown domain",
-            hypervisor.memory_block(fixture.unknown_domain, 0),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_MEMBLOCK_INFO of the index past the last block" => hypervisor.memory_block(fixture.domain, count),
+            "MIG_MEMBLOCK_INFO of index 2^64 - 1" => hypervisor.memory_block(fixture.domain, u64::MAX),
+            "MIG_MEMBLOCK_INFO of an unknown domain" => hypervisor.memory_block(fixture.unknown_domain, 0),
         )
     }
 }
@@ -110,35 +100,13 @@ define_case! {
     |hypervisor, fixture| {
         let ra = fixture.block(0)?.ra;
         let mut buffer = AlignedPages::filled(0);
-        fails_with(
-            "MIG_PAGE_READ at guest RA + 4",
-            hypervisor.read_memory(fixture.domain, ra + 4, &mut buffer.0[..16]),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_PAGE_READ of 12 bytes",
-            hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[..12]),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_PAGE_READ into a page and 8 bytes at an address not a multiple of 8",
-            hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[4..PAGE_SIZE + 12]),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_PAGE_WRITE at guest RA + 1",
-            hypervisor.write_memory(fixture.domain, ra + 1, &buffer.0[..16]),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_PAGE_WRITE of 9 bytes",
-            hypervisor.write_memory(fixture.domain, ra, &buffer.0[..9]),
-            HvError::BadAlignment,
-        )?;
-        fails_with(
-            "MIG_PAGE_WRITE from a page and 8 bytes at an address not a multiple of 8",
-            hypervisor.write_memory(fixture.domain, ra, &buffer.0[4..PAGE_SIZE + 12]),
-            HvError::BadAlignment,
+        each_fails_with!(HvError::BadAlignment;
+            "MIG_PAGE_READ at guest RA + 4" => hypervisor.read_memory(fixture.domain, ra + 4, &mut buffer.0[..16]),
+            "MIG_PAGE_READ of 12 bytes" => hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[..12]),
+            "MIG_PAGE_READ into a page and 8 bytes at an address not a multiple of 8" => hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[4..PAGE_SIZE + 12]),
+            "MIG_PAGE_WRITE at guest RA + 1" => hypervisor.write_memory(fixture.domain, ra + 1, &buffer.0[..16]),
+            "MIG_PAGE_WRITE of 9 bytes" => hypervisor.write_memory(fixture.domain, ra, &buffer.0[..9]),
+            "MIG_PAGE_WRITE from a page and 8 bytes at an address not a multiple of 8" => hypervisor.write_memory(fixture.domain, ra, &buffer.0[4..PAGE_SIZE + 12]),
         )
     }
 }
@@ -192,26 +160,14 @@ define_case! {
             if fixture.touches_a_block(ra, 16) {
                 continue;
             }
-            fails_with(
-                "MIG_PAGE_READ outside every block",
-                hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[..16]),
-                HvError::NoRealAddress,
-            )?;
-            fails_with(
-                "MIG_PAGE_WRITE outside every block",
-                hypervisor.write_memory(fixture.domain, ra, &buffer.0[..16]),
-                HvError::NoRealAddress,
+            each_fails_with!(HvError::NoRealAddress;
+                "MIG_PAGE_READ outside every block" => hypervisor.read_memory(fixture.domain, ra, &mut buffer.0[..16]),
+                "MIG_PAGE_WRITE outside every block" => hypervisor.write_memory(fixture.domain, ra, &buffer.0[..16]),
             )?;
         }
-        fails_with(
-            "MIG_PAGE_READ across the end of block 0 into block 1",
-            hypervisor.read_memory(fixture.domain, second.ra - 8, &mut buffer.0[..16]),
-            HvError::NoRealAddress,
-        )?;
-        fails_with(
-            "MIG_PAGE_WRITE across the end of block 0 into block 1",
-            hypervisor.write_memory(fixture.domain, second.ra - 8, &buffer.0[..16]),
-            HvError::NoRealAddress,
+        each_fails_with!(HvError::NoRealAddress;
+            "MIG_PAGE_READ across the end of block 0 into block 1" => hypervisor.read_memory(fixture.domain, second.ra - 8, &mut buffer.0[..16]),
+            "MIG_PAGE_WRITE across the end of block 0 into block 1" => hypervisor.write_memory(fixture.domain, second.ra - 8, &buffer.0[..16]),
         )
     }
 }
@@ -223,15 +179,9 @@ define_case! {
     |hypervisor, fixture| {
         let ra = fixture.block(0)?.ra;
         let mut buffer = AlignedPage::filled(0);
-        fails_with(
-            "MIG_PAGE_READ of an unknown domain",
-            hypervisor.read_memory(fixture.unknown_domain, ra, &mut buffer.0[..8]),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_PAGE_WRITE of an unknown domain",
-            hypervisor.write_memory(fixture.unknown_domain, ra, &buffer.0[..8]),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_PAGE_READ of an unknown domain" => hypervisor.read_memory(fixture.unknown_domain, ra, &mut buffer.0[..8]),
+            "MIG_PAGE_WRITE of an unknown domain" => hypervisor.write_memory(fixture.unknown_domain, ra, &buffer.0[..8]),
         )
     }
 }

@@ -8,7 +8,7 @@ use crate::abi::migration::{
     VcpuState, VCPU_GLOBAL_SETS, VCPU_TRAP_LEVELS, VCPU_TSBS, VCPU_WINDOWS,
 };
 use crate::conformance::case::define_case;
-use crate::conformance::report::{equals, fails_with, holds, succeeds};
+use crate::conformance::report::{each_fails_with, equals, fails_with, holds, succeeds};
 use crate::hypervisor::{DomainRunState, Hypervisor};
 use crate::HvError;
 
@@ -32,15 +32,9 @@ define_case! {
     suspend_and_resume_unknown_domain_are_einval<H: Hypervisor, MigrationFixture>,
     calls: "MIG_DOMAIN_SUSPEND, MIG_DOMAIN_RESUME",
     |hypervisor, fixture| {
-        fails_with(
-            "MIG_DOMAIN_SUSPEND of an unknown domain",
-            hypervisor.suspend(fixture.unknown_domain),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_DOMAIN_RESUME of an unknown domain",
-            hypervisor.resume(fixture.unknown_domain),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_DOMAIN_SUSPEND of an unknown domain" => hypervisor.suspend(fixture.unknown_domain),
+            "MIG_DOMAIN_RESUME of an unknown domain" => hypervisor.resume(fixture.unknown_domain),
         )
     }
 }
@@ -86,20 +80,10 @@ define_case! {
     throttle_above_99_or_unknown_domain_is_einval<H: Hypervisor, MigrationFixture>,
     calls: "MIG_VCPU_THROTTLE",
     |hypervisor, fixture| {
-        fails_with(
-            "MIG_VCPU_THROTTLE of 100",
-            hypervisor.throttle(fixture.domain, 100),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_VCPU_THROTTLE of 255",
-            hypervisor.throttle(fixture.domain, u8::MAX),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_VCPU_THROTTLE of an unknown domain",
-            hypervisor.throttle(fixture.unknown_domain, 10),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_VCPU_THROTTLE of 100" => hypervisor.throttle(fixture.domain, 100),
+            "MIG_VCPU_THROTTLE of 255" => hypervisor.throttle(fixture.domain, u8::MAX),
+            "MIG_VCPU_THROTTLE of an unknown domain" => hypervisor.throttle(fixture.unknown_domain, 10),
         )
     }
 }
@@ -143,15 +127,9 @@ define_case! {
     |hypervisor, fixture| {
         succeeds("MIG_DOMAIN_SUSPEND", hypervisor.suspend(fixture.domain))?;
         let mut state = AlignedVcpuState::zeroed();
-        fails_with(
-            "MIG_VCPU_GET_STATE of the vCPU past the last",
-            hypervisor.vcpu_state(fixture.domain, fixture.vcpus, &mut state.0),
-            HvError::NoCpu,
-        )?;
-        fails_with(
-            "MIG_VCPU_SET_STATE of vCPU 2^64 - 1",
-            hypervisor.set_vcpu_state(fixture.domain, u64::MAX, &state.0),
-            HvError::NoCpu,
+        each_fails_with!(HvError::NoCpu;
+            "MIG_VCPU_GET_STATE of the vCPU past the last" => hypervisor.vcpu_state(fixture.domain, fixture.vcpus, &mut state.0),
+            "MIG_VCPU_SET_STATE of vCPU 2^64 - 1" => hypervisor.set_vcpu_state(fixture.domain, u64::MAX, &state.0),
         )
     }
 }
@@ -162,15 +140,9 @@ define_case! {
     calls: "MIG_VCPU_GET_STATE, MIG_VCPU_SET_STATE",
     |hypervisor, fixture| {
         let mut state = AlignedVcpuState::zeroed();
-        fails_with(
-            "MIG_VCPU_GET_STATE of a running domain",
-            hypervisor.vcpu_state(fixture.domain, 0, &mut state.0),
-            HvError::Busy,
-        )?;
-        fails_with(
-            "MIG_VCPU_SET_STATE of a running domain",
-            hypervisor.set_vcpu_state(fixture.domain, 0, &state.0),
-            HvError::Busy,
+        each_fails_with!(HvError::Busy;
+            "MIG_VCPU_GET_STATE of a running domain" => hypervisor.vcpu_state(fixture.domain, 0, &mut state.0),
+            "MIG_VCPU_SET_STATE of a running domain" => hypervisor.set_vcpu_state(fixture.domain, 0, &state.0),
         )
     }
 }
@@ -182,15 +154,9 @@ define_case! {
     calls: "MIG_VCPU_GET_STATE, MIG_VCPU_SET_STATE",
     |hypervisor, fixture| {
         let mut state = AlignedVcpuState::zeroed();
-        fails_with(
-            "MIG_VCPU_GET_STATE of a bad vCPU of a running domain",
-            hypervisor.vcpu_state(fixture.domain, fixture.vcpus, &mut state.0),
-            HvError::NoCpu,
-        )?;
-        fails_with(
-            "MIG_VCPU_SET_STATE of a bad vCPU of a running domain",
-            hypervisor.set_vcpu_state(fixture.domain, fixture.vcpus, &state.0),
-            HvError::NoCpu,
+        each_fails_with!(HvError::NoCpu;
+            "MIG_VCPU_GET_STATE of a bad vCPU of a running domain" => hypervisor.vcpu_state(fixture.domain, fixture.vcpus, &mut state.0),
+            "MIG_VCPU_SET_STATE of a bad vCPU of a running domain" => hypervisor.set_vcpu_state(fixture.domain, fixture.vcpus, &state.0),
         )
     }
 }
@@ -201,15 +167,9 @@ define_case! {
     calls: "MIG_VCPU_GET_STATE, MIG_VCPU_SET_STATE",
     |hypervisor, fixture| {
         let mut state = AlignedVcpuState::zeroed();
-        fails_with(
-            "MIG_VCPU_GET_STATE of an unknown domain",
-            hypervisor.vcpu_state(fixture.unknown_domain, u64::MAX, &mut state.0),
-            HvError::Invalid,
-        )?;
-        fails_with(
-            "MIG_VCPU_SET_STATE of an unknown domain",
-            hypervisor.set_vcpu_state(fixture.unknown_domain, 0, &state.0),
-            HvError::Invalid,
+        each_fails_with!(HvError::Invalid;
+            "MIG_VCPU_GET_STATE of an unknown domain" => hypervisor.vcpu_state(fixture.unknown_domain, u64::MAX, &mut state.0),
+            "MIG_VCPU_SET_STATE of an unknown domain" => hypervisor.set_vcpu_state(fixture.unknown_domain, 0, &state.0),
         )
     }
 }

@@ -118,32 +118,25 @@ fn combine(mut first: u32, second: u32, mut length: u64) -> u32 {
         return first;
     }
     // The operator that appends one zero bit, then two, then four.
-    let mut odd = [0u32; 32];
-    odd[0] = POLYNOMIAL;
-    for (bit, row) in odd.iter_mut().enumerate().skip(1) {
+    let mut one_bit = [0u32; 32];
+    one_bit[0] = POLYNOMIAL;
+    for (bit, row) in one_bit.iter_mut().enumerate().skip(1) {
         *row = 1 << (bit - 1);
     }
-    let mut even = gf2_square(&odd);
-    odd = gf2_square(&even);
+    let two_bits = gf2_square(&one_bit);
+    let four_bits = gf2_square(&two_bits);
     // One zero byte (eight bits) first, then doubling: apply the operator
     // for each set bit of the length in bytes.
+    let mut operator = gf2_square(&four_bits);
     loop {
-        even = gf2_square(&odd);
         if length & 1 != 0 {
-            first = gf2_times(&even, first);
+            first = gf2_times(&operator, first);
         }
         length >>= 1;
         if length == 0 {
             break;
         }
-        odd = gf2_square(&even);
-        if length & 1 != 0 {
-            first = gf2_times(&odd, first);
-        }
-        length >>= 1;
-        if length == 0 {
-            break;
-        }
+        operator = gf2_square(&operator);
     }
     first ^ second
 }
