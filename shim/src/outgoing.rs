@@ -491,27 +491,14 @@ fn run_source_engine(
         stream,
         relay_end.clone(),
         options.resume,
-        move |message| match message {
-            PeerMessage::Report {
-                memory_digest,
-                vcpu_digest,
-            } => {
-                let mut info = lock(&peer_track.info);
-                info.peer_memory_digest = Some(memory_digest);
-                info.peer_vcpu_digest = Some(vcpu_digest);
-            }
-            PeerMessage::Abort { reason } => {
-                // The target refused to go on (e.g. its locks): the engine
-                // sees the link close at once and the source keeps running.
-                lock(&peer_track.info).result = Some(reason);
-                abort_end.close();
-            }
-            PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
-            PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
-            PeerMessage::ProbeReply { id } => {
+        move |message| match take_report_or_abort(&peer_track, &abort_end, message) {
+            None => {}
+            Some(PeerMessage::Held { held: true }) => peer_track.pauses.begin(peer_state.now_ns()),
+            Some(PeerMessage::Held { held: false }) => peer_track.pauses.end(peer_state.now_ns()),
+            Some(PeerMessage::ProbeReply { id }) => {
                 peer_track.probe_answered.fetch_max(id, Ordering::SeqCst);
             }
-            _ => {}
+            Some(_) => {}
         },
     )
     .map_err(|error| error.to_string())?;
@@ -621,6 +608,34 @@ fn run_source_engine(
     hop.borrow_mut().drain(200);
     relay.finish(&relay_end);
     Ok(outcome)
+}
+
+/// What a source does with the target's `Report` (its digests, once the
+/// domain runs there) and `Abort` (it refused to go on, e.g. by its locks:
+/// the engine sees the link close at once and the source keeps running);
+/// any other message is handed back.
+pub(crate) fn take_report_or_abort(
+    track: &MigrationTrack,
+    engine: &ChannelEnd,
+    message: PeerMessage,
+) -> Option<PeerMessage> {
+    match message {
+        PeerMessage::Report {
+            memory_digest,
+            vcpu_digest,
+        } => {
+            let mut info = lock(&track.info);
+            info.peer_memory_digest = Some(memory_digest);
+            info.peer_vcpu_digest = Some(vcpu_digest);
+            None
+        }
+        PeerMessage::Abort { reason } => {
+            lock(&track.info).result = Some(reason);
+            engine.close();
+            None
+        }
+        other => Some(other),
+    }
 }
 
 /// Applies an outcome to the source's books and words the final event.

@@ -10,6 +10,7 @@ use crate::control::{Event, MigrationInfo, Request};
 use crate::control_socket::Credentials;
 use crate::daemon::{lock, MigrationTrack};
 use crate::dialing::{ask_checks, dial, resolve, MigrationRequest, Verdict};
+use crate::outgoing::take_report_or_abort;
 use crate::peer::{encode_message, PeerMessage};
 use crate::relay::{PeerRelay, Resume};
 use crate::secure::SecureChannel;
@@ -164,20 +165,8 @@ fn relay_migration(
         relay_end.clone(),
         // The engine runs behind a serial line: no resume over TCP.
         Resume::never(),
-        move |message| match message {
-            PeerMessage::Report {
-                memory_digest,
-                vcpu_digest,
-            } => {
-                let mut info = lock(&peer_track.info);
-                info.peer_memory_digest = Some(memory_digest);
-                info.peer_vcpu_digest = Some(vcpu_digest);
-            }
-            PeerMessage::Abort { reason } => {
-                lock(&peer_track.info).result = Some(reason);
-                abort_end.close();
-            }
-            _ => {}
+        move |message| {
+            take_report_or_abort(&peer_track, &abort_end, message);
         },
     )
     .map_err(|error| error.to_string())?;
