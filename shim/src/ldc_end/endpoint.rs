@@ -23,8 +23,8 @@ use ldmig::ldc_transport::channel::ChannelCore;
 use ldmig::ldc_transport::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use ldmig::ldc_transport::messenger::Incoming;
 use ldmig::ldc_transport::ring::{
-    copy_length, decode_descriptor, descriptor_state, frame_target, unexpected_state,
-    RingGeometry, MAX_SLOT_BYTES,
+    copy_length, decode_descriptor, descriptor_state, frame_target, unexpected_state, RingGeometry,
+    MAX_SLOT_BYTES,
 };
 use ldmig::transport::{Transport, TransportError};
 use ldmig::wire::codec::Reserved;

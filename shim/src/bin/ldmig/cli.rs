@@ -394,9 +394,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// A `--max-bandwidth` rate, when one was given.
 pub fn parse_bandwidth(rate: Option<&str>) -> anyhow::Result<Option<u64>> {
-    rate.map(parse_size)
-        .transpose()
-        .map_err(anyhow::Error::msg)
+    rate.map(parse_size).transpose().map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]
