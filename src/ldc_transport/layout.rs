@@ -157,10 +157,8 @@ pub struct LinkQueues {
 }
 
 impl LinkQueues {
-    /// Places two queues of `entries` each from `base` (checked non-zero
-    /// and 8 KiB aligned).
+    /// Places two queues of `entries` each from `base`.
     pub fn place(base: u64, entries: u64) -> Result<Self, LayoutError> {
-        check_base(base)?;
         let queue_bytes = queue_geometry(entries)?;
         let transmit = align_up(base, queue_bytes);
         let receive = align_up(transmit + queue_bytes, queue_bytes);
@@ -215,6 +213,7 @@ impl EngineLayout {
         queue_entries: u64,
         ring: RingGeometry,
     ) -> Result<Self, LayoutError> {
+        check_base(base)?;
         let queues = LinkQueues::place(base, queue_entries)?;
         let sizes = [
             ring.ring_bytes(),

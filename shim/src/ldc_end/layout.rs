@@ -8,7 +8,7 @@
 //!   frame buffer                    the largest slot it accepts
 //! ```
 
-use ldmig::ldc_transport::layout::{align_up, check_fits, LayoutError, LinkQueues};
+use ldmig::ldc_transport::layout::{align_up, check_base, check_fits, LayoutError, LinkQueues};
 use ldmig::ldc_transport::ring::MAX_RING_ENTRIES;
 use ldmig::page::PAGE_SIZE;
 use ldmig::wire::descriptor::DESCRIPTOR_BYTES;
@@ -40,6 +40,7 @@ impl ShimLayout {
         queue_entries: u64,
         max_slot_bytes: u32,
     ) -> Result<Self, LayoutError> {
+        check_base(base)?;
         let queues = LinkQueues::place(base, queue_entries)?;
         let descriptor_buffer_ra = align_up(queues.end, PAGE);
         let descriptor_bytes =

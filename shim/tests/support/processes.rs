@@ -205,6 +205,33 @@ pub fn serve_with(
     }
 }
 
+/// `ldmig --control CONTROL serve` of the host file `host` with the
+/// password file `password` and the state directory `state`, listening on
+/// a kernel-chosen port: for a test that starts the daemon its own way
+/// (as another user, on a wrong file, on a taken socket).
+pub fn serve_command(control: &Path, host: &Path, password: &Path, state: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("--control")
+        .arg(control)
+        .args(["serve", "--listen", "127.0.0.1:0", "--host"])
+        .arg(host)
+        .arg("--password-file")
+        .arg(password)
+        .arg("--state-dir")
+        .arg(state);
+    command
+}
+
+/// Waits until `done` holds; panics naming `what` after a minute.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Starts `ldmig ARGUMENTS` and waits for its "serving" line.
 fn spawn(arguments: &[String], control: &Path) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(BINARY)
