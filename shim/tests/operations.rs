@@ -18,8 +18,8 @@ use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::Daemon;
 use std::panic::AssertUnwindSafe;
 use support::{
-    ask, daemon_with, domains, guest, host, listing, migration, operate, outcome, source_host,
-    target_host, wait_until, PASSWORD,
+    ask, daemon_with, domains, guest, host, listing, migration, migration_done, operate, outcome,
+    source_host, target_host, wait_until, PASSWORD,
 };
 
 const MIB: u64 = 1 << 20;
@@ -409,13 +409,7 @@ fn an_inactive_domains_migration_reports_its_memory() {
         &source,
         &migration("ldg3", &target.listen_addr().to_string(), None),
     );
-    let Event::Done {
-        migration: Some(info),
-        ..
-    } = &event
-    else {
-        panic!("the inactive domain did not move: {event:?}");
-    };
+    let info = migration_done(&event, "the inactive domain did not move");
     assert_eq!(info.domain_state, "inactive");
     assert_eq!(info.total_bytes, 16 * MIB, "{info:?}");
     assert_eq!(info.status, "completed");

@@ -7,7 +7,7 @@ pub mod fault_proxy;
 pub mod processes;
 
 use ldmig_shim::bounds::Limits;
-use ldmig_shim::control::{call, DomainListing, Event, Request};
+use ldmig_shim::control::{call, DomainListing, Event, MigrationInfo, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
@@ -130,6 +130,19 @@ pub fn migration(domain: &str, target: &str, max_bandwidth: Option<u64>) -> Requ
         downtime_limit_ms: 300,
         max_bandwidth,
     }
+}
+
+/// The migration a final answer reports; panics, saying `failure` and the
+/// answer, when it reports none.
+pub fn migration_done<'e>(event: &'e Event, failure: &str) -> &'e MigrationInfo {
+    let Event::Done {
+        migration: Some(info),
+        ..
+    } = event
+    else {
+        panic!("{failure}: {event:?}");
+    };
+    info
 }
 
 /// The message of a final event, and whether it was `Done`.
