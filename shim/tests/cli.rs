@@ -400,18 +400,14 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
         succeeds(&b, command);
     }
     let commands = domain_commands("ldg1");
-    for command in &commands[8..14] {
+    for command in &commands[support::VCPU_AND_CRYPTO_CHANGES] {
         succeeds(&b, command);
     }
-    for command in &commands[5..8] {
-        refused_by(
-            &b,
-            command,
-            "memory dynamic reconfiguration is disabled for a migrated domain until it reboots",
-        );
+    for command in &commands[support::MEMORY_CHANGES] {
+        refused_by(&b, command, support::MEMORY_DR_DISABLED);
     }
     assert!(succeeds(&b, "stop-domain -r ldg1").contains("enabled again"));
-    for command in &commands[5..8] {
+    for command in &commands[support::MEMORY_CHANGES] {
         succeeds(&b, command);
     }
     for index in [3, 14, 1, 0, 2] {

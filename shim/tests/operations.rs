@@ -294,19 +294,15 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     let ldg1 = |daemon: &Daemon| listing(daemon, "ldg1").expect("listed");
     assert!(ldg1(&target).memory_dr_disabled);
     let operations = domain_operations("ldg1");
-    for operation in &operations[8..14] {
+    for operation in &operations[support::VCPU_AND_CRYPTO_CHANGES] {
         done(&target, operation);
     }
-    for operation in &operations[5..8] {
-        refused(
-            &target,
-            operation,
-            "memory dynamic reconfiguration is disabled for a migrated domain until it reboots",
-        );
+    for operation in &operations[support::MEMORY_CHANGES] {
+        refused(&target, operation, support::MEMORY_DR_DISABLED);
     }
     assert!(done(&target, &stop("ldg1", true)).contains("enabled again"));
     assert!(!ldg1(&target).memory_dr_disabled);
-    for operation in &operations[5..8] {
+    for operation in &operations[support::MEMORY_CHANGES] {
         done(&target, operation);
     }
     assert_eq!(ldg1(&target).memory_bytes, 24 * MIB);

@@ -26,6 +26,18 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Of the operations on one domain the tests list in `ldm`'s order (bind,
+/// unbind, start, stop, reboot, then add, remove and set of memory, vCPUs
+/// and crypto units, then set-domain): the memory changes.
+pub const MEMORY_CHANGES: std::ops::Range<usize> = 5..8;
+
+/// The vCPU and crypto-unit changes of that list.
+pub const VCPU_AND_CRYPTO_CHANGES: std::ops::Range<usize> = 8..14;
+
+/// Why a domain that migrated here keeps its memory until it reboots.
+pub const MEMORY_DR_DISABLED: &str =
+    "memory dynamic reconfiguration is disabled for a migrated domain until it reboots";
+
 /// The migration password of the test daemons.
 pub const PASSWORD: &str = "correct horse battery staple";
 
