@@ -209,9 +209,7 @@ mod tests {
     use ldmig_hv::resources::PowerMode;
 
     fn scratch(tag: &str) -> PathBuf {
-        let path = std::env::temp_dir().join(format!("ldmig-state-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        path
+        crate::test_scratch::scratch_path("state", tag)
     }
 
     /// A fresh state directory for test `tag`, opened: its path and it.
