@@ -8,7 +8,7 @@ use ldmig::ldc_transport::layout::Region;
 use ldmig::ldc_transport::*;
 use ldmig::precopy::Outcome;
 use ldmig::stats::{MigrationStats, MigrationStatus};
-use ldmig::wire::codec::{DecodeError, Reserved, Text};
+use ldmig::wire::codec::DecodeError;
 use ldmig::wire::control::{
     DomainEntry, DomainListState, ErrorCode, Message, MigrateOptions, ResultKind,
 };
@@ -17,7 +17,6 @@ use ldmig_hv::abi::ldc::LDC_COPY_OUT;
 use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 use ldmig_sim::ldc::{EndpointConfig, LdcFabric, LdcFault, Side, SimLdcEndpoint, SIM_MEMORY_BASE};
 use ldmig_sim::rng::{test_seed, SplitMix64};
-use zerocopy::byteorder::big_endian::{U32, U64};
 
 const ENGINE_CHANNEL: u64 = 6;
 const SHIM_CHANNEL: u64 = 7;
@@ -433,18 +432,8 @@ fn the_control_protocol_runs_over_the_channel() {
         engine.control().next_command(),
         Some(Command::ListDomains { request: list })
     );
-    engine
-        .control()
-        .list_domain(DomainEntry {
-            request: U32::new(list),
-            index: U32::new(0),
-            vcpus: U32::new(4),
-            state: DomainListState::Active.into(),
-            reserved: Reserved::ZERO,
-            memory_bytes: U64::new(1 << 30),
-            name: Text::new("ldg1"),
-        })
-        .expect("entry");
+    let ldg1 = DomainEntry::new(list, 0, "ldg1", DomainListState::Active, 4, 1 << 30);
+    engine.control().list_domain(ldg1).expect("entry");
     engine.control().list_end(list, 1).expect("end");
     poll(&mut engine, &mut shim);
 

@@ -657,17 +657,8 @@ mod tests {
             control.next_command(),
             Some(Command::ListFreeMemory { request: 2 })
         );
-        control
-            .list_domain(DomainEntry {
-                request: U32::new(1),
-                index: U32::new(0),
-                vcpus: U32::new(4),
-                state: DomainListState::Active.into(),
-                reserved: Reserved::ZERO,
-                memory_bytes: U64::new(1 << 30),
-                name: Text::new("ldg1"),
-            })
-            .expect("entry");
+        let ldg1 = DomainEntry::new(1, 0, "ldg1", DomainListState::Active, 4, 1 << 30);
+        control.list_domain(ldg1).expect("entry");
         control.list_end(1, 1).expect("end");
         assert_eq!(drain(&mut control).len(), 2);
 
