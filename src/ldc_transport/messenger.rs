@@ -365,7 +365,8 @@ mod tests {
 
     type Link = LdcLink<SimLdcEndpoint>;
 
-    fn links() -> (LdcFabric, Link, Link) {
+    /// The two links of a simulated channel, connected.
+    fn connected_links() -> (LdcFabric, Link, Link) {
         let fabric = LdcFabric::new();
         let (a, b) = fabric
             .create_pair(EndpointConfig::new(1), EndpointConfig::new(2))
@@ -384,8 +385,9 @@ mod tests {
                 role,
             )
         };
-        let a = LdcLink::open(a, config(1, LinkRole::Initiator)).expect("a");
-        let b = LdcLink::open(b, config(2, LinkRole::Responder)).expect("b");
+        let mut a = LdcLink::open(a, config(1, LinkRole::Initiator)).expect("a");
+        let mut b = LdcLink::open(b, config(2, LinkRole::Responder)).expect("b");
+        connect(&mut a, &mut b);
         (fabric, a, b)
     }
 
@@ -422,8 +424,7 @@ mod tests {
 
     #[test]
     fn messages_survive_a_reset_exactly_once() {
-        let (_fabric, mut a, mut b) = links();
-        connect(&mut a, &mut b);
+        let (_fabric, mut a, mut b) = connected_links();
         let mut sender = Messenger::new(0xa);
         let mut receiver = Messenger::new(0xb);
         let hello = Message::Hello(SessionHello::new(1, 1));
@@ -458,8 +459,7 @@ mod tests {
 
     #[test]
     fn unknown_sessions_must_open_with_the_accepted_kind() {
-        let (_fabric, mut a, mut b) = links();
-        connect(&mut a, &mut b);
+        let (_fabric, mut a, mut b) = connected_links();
         let mut sender = Messenger::new(1);
         let mut receiver = Messenger::new(2);
         assert_eq!(
