@@ -5,13 +5,9 @@
 //! by the link layer. Best of `--runs` (default 3) interleaved runs.
 //! `--mib N`, `--frame-kib N`, `--entries N`, `--runs N`, `--markdown`.
 
-use ldmig::ldc_transport::{EngineConfig, EngineEndpoint, EngineLayout, RingGeometry};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkError, LinkRole, QueueConfig, MAX_MESSAGE_SIZE};
-use ldmig_shim::ldc_end::{ShimConfig, ShimEndpoint};
-use ldmig_sim::ldc::{
-    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_MEMORY, SIM_MAX_QUEUE_ENTRIES,
-    SIM_MEMORY_BASE,
-};
+use ldmig_shim::host::ldc_hop::SimChannel;
+use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE};
 use ldmig_sim::rng::SplitMix64;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -57,17 +53,43 @@ fn parse() -> Result<Options, String> {
     Ok(options)
 }
 
-/// (a) engine -> shim: the engine writes each frame into its exported
-/// slot; the shim copies it out with `LDC_COPY` and marks it DONE.
-fn ring_to_shim(source: &[u8], target: &mut [u8], frame: usize, entries: u32) -> Duration {
-    let (_fabric, mut engine, mut shim) = ring_pair(frame, entries);
+/// Which way the frames of a ring benchmark go.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// (a) engine -> shim: the engine writes each frame into its exported
+    /// slot; the shim copies it out with `LDC_COPY` and marks it DONE.
+    EngineToShim,
+    /// (a') shim -> engine: the shim copies each frame out into the
+    /// engine's receive slot with `LDC_COPY`; the engine reads its own
+    /// memory.
+    ShimToEngine,
+}
+
+/// Moves `source` into `target` through the ring, `frame` bytes a frame,
+/// the sender filling the ring before the receiver empties it.
+fn ring(
+    direction: Direction,
+    source: &[u8],
+    target: &mut [u8],
+    frame: usize,
+    entries: u32,
+) -> Duration {
+    let SimChannel {
+        fabric: _fabric,
+        mut engine,
+        mut shim,
+    } = SimChannel::connect(frame, &[entries], 1).expect("the channel comes up");
     let start = Instant::now();
     let mut frames = source.chunks(frame).zip(target.chunks_mut(frame));
     let mut waiting: Vec<&mut [u8]> = Vec::new();
     let mut next = frames.next();
     while next.is_some() || !waiting.is_empty() {
         if let Some((from, to)) = next.take() {
-            if engine.send_frame(from).expect("send") {
+            let sent = match direction {
+                Direction::EngineToShim => engine.send_frame(from).expect("send"),
+                Direction::ShimToEngine => shim.put_frame(from).expect("put"),
+            };
+            if sent {
                 waiting.push(to);
                 next = frames.next();
             } else {
@@ -77,83 +99,15 @@ fn ring_to_shim(source: &[u8], target: &mut [u8], frame: usize, entries: u32) ->
         if next.is_none() || waiting.len() == entries as usize {
             for to in waiting.drain(..) {
                 let length = to.len();
-                let taken = shim.take_frame(to).expect("take");
+                let taken = match direction {
+                    Direction::EngineToShim => shim.take_frame(to).expect("take"),
+                    Direction::ShimToEngine => engine.receive_frame(to).expect("receive"),
+                };
                 assert_eq!(taken, Some(length));
             }
         }
     }
     start.elapsed()
-}
-
-/// (a') shim -> engine: the shim copies each frame out into the engine's
-/// receive slot with `LDC_COPY`; the engine reads its own memory.
-fn ring_to_engine(source: &[u8], target: &mut [u8], frame: usize, entries: u32) -> Duration {
-    let (_fabric, mut engine, mut shim) = ring_pair(frame, entries);
-    let start = Instant::now();
-    let mut frames = source.chunks(frame).zip(target.chunks_mut(frame));
-    let mut waiting: Vec<&mut [u8]> = Vec::new();
-    let mut next = frames.next();
-    while next.is_some() || !waiting.is_empty() {
-        if let Some((from, to)) = next.take() {
-            if shim.put_frame(from).expect("put") {
-                waiting.push(to);
-                next = frames.next();
-            } else {
-                next = Some((from, to));
-            }
-        }
-        if next.is_none() || waiting.len() == entries as usize {
-            for to in waiting.drain(..) {
-                let length = to.len();
-                let taken = engine.receive_frame(to).expect("receive");
-                assert_eq!(taken, Some(length));
-            }
-        }
-    }
-    start.elapsed()
-}
-
-type RingPair = (
-    LdcFabric,
-    EngineEndpoint<SimLdcEndpoint>,
-    ShimEndpoint<SimLdcEndpoint>,
-);
-
-fn ring_pair(frame: usize, entries: u32) -> RingPair {
-    let slot = RingGeometry::slot_bytes_for(frame);
-    let ring = RingGeometry::new(entries, slot).expect("ring geometry");
-    let layout =
-        EngineLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, ring).expect("ring fits 16 MiB");
-    let engine_bytes = (layout.end() - SIM_MEMORY_BASE).div_ceil(1 << 20) << 20;
-    let shim_bytes = (u64::from(slot) + (1 << 20)).div_ceil(1 << 20) << 20;
-    let fabric = LdcFabric::new();
-    let (engine, shim) = fabric
-        .create_pair(
-            EndpointConfig {
-                channel: 1,
-                memory_bytes: engine_bytes,
-            },
-            EndpointConfig {
-                channel: 2,
-                memory_bytes: shim_bytes,
-            },
-        )
-        .expect("pair");
-    let mut engine = EngineEndpoint::open(
-        engine,
-        EngineConfig::new(1, SIM_MEMORY_BASE, engine_bytes, ring),
-    )
-    .expect("engine");
-    let mut shim = ShimEndpoint::open(shim, ShimConfig::new(2, SIM_MEMORY_BASE, shim_bytes, slot))
-        .expect("shim");
-    for _ in 0..64 {
-        engine.poll().expect("engine");
-        shim.poll().expect("shim");
-        if shim.is_ready() && engine.is_registered() {
-            return (fabric, engine, shim);
-        }
-    }
-    panic!("the control session did not come up");
 }
 
 /// (b) memcpy, frame by frame.
@@ -226,13 +180,11 @@ fn rate(bytes: usize, time: Duration) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let options = match parse() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
+    ldmig_benches::run_with_options(parse, benchmark)
+}
+
+/// Runs every path (or workload) of the benchmark and prints the table.
+fn benchmark(options: Options) -> ExitCode {
     let bytes = options.mib << 20;
     let frame = options.frame_kib << 10;
     let mut source = vec![0u8; bytes];
@@ -248,8 +200,20 @@ fn main() -> ExitCode {
     for _ in 0..options.runs {
         let times = [
             memcpy(&source, &mut target, frame),
-            ring_to_shim(&source, &mut target, frame, options.entries),
-            ring_to_engine(&source, &mut target, frame, options.entries),
+            ring(
+                Direction::EngineToShim,
+                &source,
+                &mut target,
+                frame,
+                options.entries,
+            ),
+            ring(
+                Direction::ShimToEngine,
+                &source,
+                &mut target,
+                frame,
+                options.entries,
+            ),
             packets(&source, &mut target),
         ];
         for (best, time) in best.iter_mut().zip(times) {

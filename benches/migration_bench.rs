@@ -53,13 +53,11 @@ fn parse() -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let options = match parse() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
+    ldmig_benches::run_with_options(parse, benchmark)
+}
+
+/// Runs every path (or workload) of the benchmark and prints the table.
+fn benchmark(options: Options) -> ExitCode {
     let workloads = [
         ("idle", WorkloadSpec::idle(options.seed)),
         (

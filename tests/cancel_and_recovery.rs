@@ -11,7 +11,7 @@ use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
 mod common;
-use common::assert_source_outcome;
+use common::{assert_source_outcome, when_the_source_is};
 
 fn small(seed: u64) -> Scenario {
     let mut scenario = common::scenario(seed, WorkloadSpec::heavy(seed));
@@ -21,6 +21,13 @@ fn small(seed: u64) -> Scenario {
         pages_per_poll: 4,
         ..MigrationConfig::default()
     };
+    scenario
+}
+
+/// [`small`], the domain holding `units` crypto units.
+fn with_crypto_units(seed: u64, units: u64) -> Scenario {
+    let mut scenario = small(seed);
+    scenario.crypto_units = units;
     scenario
 }
 
@@ -73,11 +80,11 @@ fn rule_cancel_at_every_phase_leaves_the_source_running() {
 
 #[test]
 fn rule_cancel_after_the_commit_is_refused() {
-    let seed = test_seed(200);
-    let mut scenario = small(seed);
-    scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceStatus(
+    let scenario = when_the_source_is(
+        small(test_seed(200)),
         MigrationStatus::Committing,
-    ))];
+        Intervention::CancelSource,
+    );
     let report = run(&scenario).expect("run");
     // Too late to cancel: the migration completes.
     assert_source_outcome(&report, Outcome::Completed);
@@ -111,8 +118,7 @@ fn rule_bound_domain_migrates_in_one_pass() {
 #[test]
 fn rule_crypto_units_come_back_fewer_if_the_target_lacks_them() {
     let seed = test_seed(400);
-    let mut scenario = small(seed);
-    scenario.crypto_units = 4;
+    let mut scenario = with_crypto_units(seed, 4);
     scenario.target_crypto_units = 2;
     let report = run(&scenario).expect("run");
     assert_source_outcome(&report, Outcome::Completed);
@@ -120,17 +126,14 @@ fn rule_crypto_units_come_back_fewer_if_the_target_lacks_them() {
         report.target_crypto_units, 2,
         "the target gives what it has"
     );
-    let mut scenario = small(seed);
-    scenario.crypto_units = 4;
-    let report = run(&scenario).expect("run");
+    let report = run(&with_crypto_units(seed, 4)).expect("run");
     assert_eq!(report.target_crypto_units, 4);
 }
 
 #[test]
 fn rule_crypto_units_return_to_a_cancelled_source() {
     let seed = test_seed(500);
-    let mut scenario = small(seed);
-    scenario.crypto_units = 3;
+    let mut scenario = with_crypto_units(seed, 3);
     scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceProgress(50))];
     let report = run(&scenario).expect("run");
     assert_eq!(report.source_outcome, Some(Outcome::Cancelled));
@@ -150,26 +153,22 @@ fn rule_cancel_while_waiting_to_suspend_is_honoured() {
     scenario.workload = WorkloadSpec::idle(seed);
     scenario.interventions = vec![Intervention::CancelSource(Trigger::SourceRounds(1))];
     let report = run(&scenario).expect("run");
-    assert_eq!(
-        report.source_outcome,
-        Some(Outcome::Cancelled),
-        "{report:#?}"
-    );
+    assert_source_outcome(&report, Outcome::Cancelled);
     assert!(report.source_running);
     assert_eq!(report.target_domains, 0);
 }
 
 #[test]
 fn rule_target_releases_its_reservation_when_its_commit_ack_cannot_leave() {
-    let seed = test_seed(300);
-    let mut scenario = small(seed);
     // The source sent its final state; from now on nothing the target
     // sends gets out. The source never hears the acknowledgement: it stays
     // in the error state, and the domain must not stay reserved on the
     // target, where it never ran.
-    scenario.interventions = vec![Intervention::TargetSendsFail(Trigger::SourceStatus(
+    let mut scenario = when_the_source_is(
+        small(test_seed(300)),
         MigrationStatus::Committing,
-    ))];
+        Intervention::TargetSendsFail,
+    );
     scenario.config.response_timeout_ns = 200_000_000;
     let report = run(&scenario).expect("run");
     match report.source_outcome {

@@ -196,29 +196,23 @@ fn round_trip(default_seed: u64, mut pick_kind: impl FnMut(&mut SplitMix64) -> K
     );
 }
 
-#[test]
-fn zero_pages_round_trip() {
-    round_trip(0x2e70, |_| Kind::Zero);
+/// One test per page kind: `name` round-trips pages of `kind` only, its
+/// stream drawn from `seed`.
+macro_rules! one_kind_round_trips {
+    ($($name:ident: $kind:ident from $seed:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            round_trip($seed, |_| Kind::$kind);
+        }
+    )*};
 }
 
-#[test]
-fn text_like_pages_round_trip() {
-    round_trip(0x7e47, |_| Kind::Text);
-}
-
-#[test]
-fn random_pages_round_trip() {
-    round_trip(0x4a4d, |_| Kind::Random);
-}
-
-#[test]
-fn mixed_pages_round_trip() {
-    round_trip(0x313e, |_| Kind::Mixed);
-}
-
-#[test]
-fn sparse_pages_round_trip() {
-    round_trip(0x5ba5, |_| Kind::Sparse);
+one_kind_round_trips! {
+    zero_pages_round_trip: Zero from 0x2e70,
+    text_like_pages_round_trip: Text from 0x7e47,
+    random_pages_round_trip: Random from 0x4a4d,
+    mixed_pages_round_trip: Mixed from 0x313e,
+    sparse_pages_round_trip: Sparse from 0x5ba5,
 }
 
 #[test]

@@ -744,21 +744,15 @@ fn decoder_refuses_every_bad_frame_and_never_forges_a_page() {
     println!("seed {seed}: {coverage:#?}");
     // The run must have reached every layer and every refusal.
     assert!(coverage.frames_accepted > ITERATIONS / 10, "{coverage:?}");
-    for name in [
+    let frame_errors = [
         "Truncated",
         "BadMagic",
         "UnsupportedVersion",
         "InvalidFrameType",
         "PayloadTooLarge",
         "CrcMismatch",
-    ] {
-        let seen = coverage.frame_errors.get(name).copied().unwrap_or(0);
-        assert!(
-            seen >= 20,
-            "frame error {name} seen {seen} times: {coverage:?}"
-        );
-    }
-    for name in [
+    ];
+    let record_errors = [
         "Truncated",
         "InvalidEncoding",
         "ReservedNotZero",
@@ -767,12 +761,18 @@ fn decoder_refuses_every_bad_frame_and_never_forges_a_page() {
         "Decompress",
         "WrongDecompressedSize",
         "CrcMismatch",
+    ];
+    for (layer, counts, names) in [
+        ("frame", &coverage.frame_errors, &frame_errors[..]),
+        ("record", &coverage.record_errors, &record_errors[..]),
     ] {
-        let seen = coverage.record_errors.get(name).copied().unwrap_or(0);
-        assert!(
-            seen >= 20,
-            "record error {name} seen {seen} times: {coverage:?}"
-        );
+        for name in names {
+            let seen = counts.get(name).copied().unwrap_or(0);
+            assert!(
+                seen >= 20,
+                "{layer} error {name} seen {seen} times: {coverage:?}"
+            );
+        }
     }
     assert!(coverage.pages_returned > ITERATIONS / 40, "{coverage:?}");
     assert!(coverage.altered_pages_returned > 0, "{coverage:?}");

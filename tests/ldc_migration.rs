@@ -6,14 +6,16 @@
 
 use ldmig::precopy::{Outcome, SourceDomainState};
 use ldmig::wire::messages::StopReason;
-use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::run::{Intervention, TransportKind, Trigger};
 use ldmig_shim::harness::{run, Report, Scenario};
 use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
 mod common;
-use common::{assert_completed, assert_workload_continued, for_each_workload, Preset};
+use common::{
+    assert_completed, assert_source_left_running, assert_source_resumed, assert_workload_continued,
+    for_each_workload, HEAVY, IDLE, MODERATE,
+};
 
 fn scenario(seed: u64, workload: WorkloadSpec) -> Scenario {
     let mut scenario = common::scenario(seed, workload);
@@ -46,11 +48,7 @@ fn assert_frames_went_through_ldc(report: &Report, label: &str) {
 #[test]
 fn whole_migrations_over_ldc_arrive_intact() {
     let base = test_seed(41);
-    let workloads: [Preset; 3] = [
-        ("idle", WorkloadSpec::idle),
-        ("moderate", WorkloadSpec::moderate),
-        ("heavy", WorkloadSpec::heavy),
-    ];
+    let workloads = [IDLE, MODERATE, HEAVY];
     for_each_workload(&workloads, base, 3, |workload, label| {
         let report = run(&scenario(workload.seed, workload)).expect("run");
         assert_completed(&report, label);
@@ -102,13 +100,7 @@ fn a_frame_corrupted_in_the_exported_buffer_is_caught_by_its_crc() {
         }
         other => panic!("source outcome {other:?}"),
     }
-    assert!(report.source_running, "source not running");
-    assert_eq!(report.source_state, Some(DomainRunState::Normal));
-    assert!(
-        !report.source_written,
-        "the engine wrote to the source domain"
-    );
-    assert_eq!(report.target_domains, 0, "target kept the reservation");
+    assert_source_left_running(&report, "corrupt frame");
 }
 
 #[test]
@@ -118,12 +110,7 @@ fn a_link_lost_between_the_shims_ends_cleanly_over_ldc() {
     scenario.interventions = vec![Intervention::Disconnect(Trigger::SourceProgress(50))];
     scenario.config.response_timeout_ns = 200_000_000;
     let report = run(&scenario).expect("run");
-    assert!(
-        matches!(report.source_outcome, Some(Outcome::Failed(f)) if f.source_domain == SourceDomainState::Running),
-        "{report:#?}"
-    );
-    assert!(report.source_running, "source not resumed");
-    assert_eq!(report.target_domains, 0, "target kept the reservation");
+    assert_source_resumed(&report);
 }
 
 #[test]

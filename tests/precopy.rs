@@ -6,22 +6,20 @@ use ldmig::stats::MigrationStatus;
 use ldmig_hv::hypervisor::DomainRunState;
 use ldmig_shim::harness::pipe::LinkFault;
 use ldmig_shim::harness::run::{Intervention, Trigger};
-use ldmig_shim::harness::{run, LinkModel};
+use ldmig_shim::harness::{run, LinkModel, Scenario};
 use ldmig_sim::rng::test_seed;
 use ldmig_sim::workload::WorkloadSpec;
 
 mod common;
-use common::{assert_completed, assert_workload_continued, for_each_workload, scenario, Preset};
+use common::{
+    assert_completed, assert_source_left_running, assert_source_resumed, assert_target_outcome,
+    assert_workload_continued, for_each_workload, scenario, HEAVY, HOT, IDLE, MODERATE,
+};
 
 #[test]
 fn every_workload_over_many_seeds_arrives_intact() {
     let base = test_seed(1);
-    let workloads: [Preset; 4] = [
-        ("idle", WorkloadSpec::idle),
-        ("moderate", WorkloadSpec::moderate),
-        ("hot", WorkloadSpec::hot),
-        ("heavy", WorkloadSpec::heavy),
-    ];
+    let workloads = [IDLE, MODERATE, HOT, HEAVY];
     // 50 seeds per workload on the host; under qemu-sparc64 (20-50x slower)
     // a dozen, the same test otherwise.
     let seeds = if cfg!(target_arch = "sparc64") {
@@ -119,35 +117,37 @@ fn unconvergeable_workload_gives_up_with_the_source_running() {
         matches!(report.source_outcome, Some(Outcome::GaveUp(_))),
         "{report:#?}"
     );
-    assert!(report.source_running, "source not running after give-up");
-    assert_eq!(report.source_state, Some(DomainRunState::Normal));
-    assert!(
-        !report.source_written,
-        "the engine wrote to the source domain"
-    );
-    assert_eq!(report.target_domains, 0, "target kept a reservation");
+    assert_source_left_running(&report, "after give-up");
     assert_eq!(
         report.source.cpu_throttle_percentage, 0,
         "throttle not released"
     );
 }
 
+/// A moderate migration of seed `seed` that `intervention` hits when the
+/// source reaches `status`; a silent peer is given up on after 200 ms.
+fn impatient_when_the_source_is(
+    seed: u64,
+    status: MigrationStatus,
+    intervention: fn(Trigger) -> Intervention,
+) -> Scenario {
+    let moderate = scenario(seed, WorkloadSpec::moderate(seed));
+    let mut scenario = common::when_the_source_is(moderate, status, intervention);
+    scenario.config.response_timeout_ns = 200_000_000;
+    scenario
+}
+
 #[test]
 fn lost_acknowledgement_leaves_only_the_target_running() {
-    let seed = test_seed(17);
-    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
     // Once the source committed, nothing from the target arrives: the
     // target resumes the domain, the source never hears of it.
-    scenario.interventions = vec![Intervention::LoseTargetFrames(Trigger::SourceStatus(
+    let scenario = impatient_when_the_source_is(
+        test_seed(17),
         MigrationStatus::Committing,
-    ))];
-    scenario.config.response_timeout_ns = 200_000_000;
-    let report = run(&scenario).expect("run");
-    assert_eq!(
-        report.target_outcome,
-        Some(Outcome::Completed),
-        "{report:#?}"
+        Intervention::LoseTargetFrames,
     );
+    let report = run(&scenario).expect("run");
+    assert_target_outcome(&report, Outcome::Completed);
     assert!(report.target_running);
     assert_eq!(report.memory_identical, Some(true));
     match report.source_outcome {
@@ -163,23 +163,17 @@ fn lost_acknowledgement_leaves_only_the_target_running() {
 
 #[test]
 fn link_lost_during_switchover_resumes_the_source() {
-    let seed = test_seed(19);
-    let mut scenario = scenario(seed, WorkloadSpec::moderate(seed));
-    scenario.interventions = vec![Intervention::Disconnect(Trigger::SourceStatus(
+    let mut scenario = impatient_when_the_source_is(
+        test_seed(19),
         MigrationStatus::Switchover,
-    ))];
-    scenario.config.response_timeout_ns = 200_000_000;
+        Intervention::Disconnect,
+    );
     // Few pages per poll: the final pages take several polls, so the link
     // goes down while the domain is suspended, before the commit.
     scenario.config.pages_per_poll = 2;
     let report = run(&scenario).expect("run");
-    assert!(
-        matches!(report.source_outcome, Some(Outcome::Failed(f)) if f.source_domain == SourceDomainState::Running),
-        "{report:#?}"
-    );
-    assert!(report.source_running, "source not resumed");
+    assert_source_resumed(&report);
     assert!(!matches!(report.target_outcome, Some(Outcome::Completed)));
-    assert_eq!(report.target_domains, 0, "target kept the reservation");
 }
 
 #[test]

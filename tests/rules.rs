@@ -583,6 +583,19 @@ fn every_finding_of_a_report_has_a_rule_and_a_severity() {
 
 // ---- operation locks ------------------------------------------------------
 
+/// `action` on the domain named `domain`.
+fn domain_operation(domain: &str, action: DomainAction) -> Operation<'_> {
+    Operation::Domain { domain, action }
+}
+
+/// Why `locks` refuse `operation`; panics when they do not.
+fn refusal(locks: &OperationLocks, operation: Operation<'_>) -> LockReason {
+    match locks.check(operation) {
+        LockDecision::Refused(reason) => reason,
+        other => panic!("{operation:?} must be refused, got {other:?}"),
+    }
+}
+
 fn locks_migrating(domain: &str, side: MigrationSide) -> OperationLocks {
     let mut locks = OperationLocks::new();
     locks.begin_migration(domain, side).expect("room");
@@ -592,13 +605,7 @@ fn locks_migrating(domain: &str, side: MigrationSide) -> OperationLocks {
 fn assert_refused_on_migrating_domain(action: DomainAction) {
     for side in [MigrationSide::Source, MigrationSide::Target] {
         let locks = locks_migrating("ldg1", side);
-        let decision = locks.check(Operation::Domain {
-            domain: "ldg1",
-            action,
-        });
-        let LockDecision::Refused(reason) = decision else {
-            panic!("{action} on a migrating domain must be refused, got {decision:?}");
-        };
+        let reason = refusal(&locks, domain_operation("ldg1", action));
         assert!(matches!(reason, LockReason::DomainMigrating { .. }));
         let text = reason.to_string();
         assert!(
@@ -647,13 +654,7 @@ lock_refused_on_migrating_domain! {
 #[test]
 fn lock_bind_of_another_domain_refused_during_migration() {
     let locks = locks_migrating("ldg1", MigrationSide::Target);
-    let decision = locks.check(Operation::Domain {
-        domain: "ldg2",
-        action: DomainAction::Bind,
-    });
-    let LockDecision::Refused(reason) = decision else {
-        panic!("bind must be refused, got {decision:?}");
-    };
+    let reason = refusal(&locks, domain_operation("ldg2", DomainAction::Bind));
     assert_eq!(
         reason.to_string(),
         "bind-domain ldg2 refused: domain ldg1 is migrating on this machine, and no domain can be bound or stopped until the migration ends"
@@ -664,10 +665,7 @@ fn lock_bind_of_another_domain_refused_during_migration() {
 fn lock_stop_of_another_domain_refused_during_migration() {
     let locks = locks_migrating("ldg1", MigrationSide::Source);
     assert!(matches!(
-        locks.check(Operation::Domain {
-            domain: "ldg2",
-            action: DomainAction::Stop,
-        }),
+        locks.check(domain_operation("ldg2", DomainAction::Stop)),
         LockDecision::Refused(LockReason::MachineMigrating { .. })
     ));
 }
@@ -676,10 +674,7 @@ fn lock_stop_of_another_domain_refused_during_migration() {
 fn lock_other_changes_to_other_domains_allowed_during_migration() {
     let locks = locks_migrating("ldg1", MigrationSide::Source);
     for action in DomainAction::ALL {
-        let decision = locks.check(Operation::Domain {
-            domain: "ldg2",
-            action,
-        });
+        let decision = locks.check(domain_operation("ldg2", action));
         if action.blocked_machine_wide() {
             assert!(matches!(decision, LockDecision::Refused(_)), "{action}");
         } else {
@@ -691,10 +686,10 @@ fn lock_other_changes_to_other_domains_allowed_during_migration() {
 #[test]
 fn lock_delayed_reconfiguration_refused_during_migration() {
     let locks = locks_migrating("ldg1", MigrationSide::Source);
-    let decision = locks.check(Operation::StartDelayedReconfiguration { domain: "primary" });
-    let LockDecision::Refused(reason) = decision else {
-        panic!("delayed reconfiguration must be refused, got {decision:?}");
-    };
+    let reason = refusal(
+        &locks,
+        Operation::StartDelayedReconfiguration { domain: "primary" },
+    );
     assert!(
         reason
             .to_string()
@@ -762,10 +757,7 @@ fn lock_released_when_the_migration_ends() {
     assert!(!locks.migration_running());
     for action in DomainAction::ALL {
         assert_eq!(
-            locks.check(Operation::Domain {
-                domain: "ldg1",
-                action
-            }),
+            locks.check(domain_operation("ldg1", action)),
             LockDecision::Allowed
         );
     }
@@ -774,22 +766,10 @@ fn lock_released_when_the_migration_ends() {
 #[test]
 fn rule_memory_reconfiguration_disabled_after_migration_until_reboot() {
     let mut locks = OperationLocks::new();
-    let add = Operation::Domain {
-        domain: "ldg1",
-        action: DomainAction::AddMemory,
-    };
-    let remove = Operation::Domain {
-        domain: "ldg1",
-        action: DomainAction::RemoveMemory,
-    };
-    let set = Operation::Domain {
-        domain: "ldg1",
-        action: DomainAction::SetMemory,
-    };
-    let vcpus = Operation::Domain {
-        domain: "ldg1",
-        action: DomainAction::AddVcpus,
-    };
+    let add = domain_operation("ldg1", DomainAction::AddMemory);
+    let remove = domain_operation("ldg1", DomainAction::RemoveMemory);
+    let set = domain_operation("ldg1", DomainAction::SetMemory);
+    let vcpus = domain_operation("ldg1", DomainAction::AddVcpus);
     assert_eq!(locks.check(add), LockDecision::Allowed);
     locks.migrated_in("ldg1").expect("room");
     for operation in [add, remove, set] {

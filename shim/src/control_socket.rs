@@ -444,17 +444,22 @@ mod tests {
     use super::*;
 
     fn scratch(tag: &str) -> PathBuf {
-        let directory =
-            std::env::temp_dir().join(format!("ldmig-control-socket-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
+        let directory = crate::test_scratch::scratch_path("control-socket", tag);
         std::fs::create_dir_all(&directory).expect("scratch directory");
         directory
     }
 
+    /// The scratch directory of test `tag` and the control socket's path
+    /// in it.
+    fn scratch_socket(tag: &str) -> (PathBuf, PathBuf) {
+        let directory = scratch(tag);
+        let path = directory.join("control.sock");
+        (directory, path)
+    }
+
     #[test]
     fn the_socket_gets_its_mode_whatever_the_umask() {
-        let directory = scratch("mode");
-        let path = directory.join("control.sock");
+        let (directory, path) = scratch_socket("mode");
         // SAFETY: umask has no preconditions; the old mask is put back.
         let old = unsafe { libc::umask(0) };
         let socket = ControlSocket::bind(&path, ControlAccess::default());
@@ -474,8 +479,7 @@ mod tests {
 
     #[test]
     fn only_a_stale_socket_of_ours_is_replaced() {
-        let directory = scratch("stale");
-        let path = directory.join("control.sock");
+        let (directory, path) = scratch_socket("stale");
         // A regular file stays, and the daemon does not start.
         std::fs::write(&path, b"precious").expect("file");
         let error = ControlSocket::bind(&path, ControlAccess::default()).expect_err("refused");
@@ -505,8 +509,7 @@ mod tests {
 
     #[test]
     fn shutdown_removes_only_its_own_socket() {
-        let directory = scratch("own");
-        let path = directory.join("control.sock");
+        let (directory, path) = scratch_socket("own");
         let socket = ControlSocket::bind(&path, ControlAccess::default()).expect("binds");
         std::fs::remove_file(&path).expect("someone removes it");
         std::fs::write(&path, b"another file").expect("and puts a file there");
@@ -560,8 +563,7 @@ mod tests {
             // is the same comparison the stranger test above makes.
             return;
         }
-        let directory = scratch("stranger");
-        let path = directory.join("control.sock");
+        let (directory, path) = scratch_socket("stranger");
         let socket = ControlSocket::bind(&path, ControlAccess::default()).expect("binds");
         std::os::unix::fs::chown(&path, Some(65534), None).expect("give it to nobody");
         match connect_checked(&path) {

@@ -50,6 +50,8 @@ pub mod relay;
 pub mod secure;
 pub mod serial;
 pub mod targets;
+#[cfg(test)]
+mod test_scratch;
 pub mod timeline;
 
 pub use control::{call, Event, Request};

@@ -16,14 +16,12 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::processes::{host_toml, ldmig, password_file, serve_with, text, Host, BINARY};
+use support::processes::{host_toml, ldmig, ldmig_in_background, text, Host, Scratch, BINARY};
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    support::processes::scratch("cli", name)
-}
-
-fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host {
-    serve_with(directory, name, toml, password_file, &[])
+/// The scratch directory of test `name`, its password file holding
+/// `password`.
+fn scratch(name: &str, password: &str) -> Scratch {
+    Scratch::new("cli", name, password)
 }
 
 #[test]
@@ -32,44 +30,25 @@ fn serve(directory: &Path, name: &str, toml: &str, password_file: &Path) -> Host
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_two_serve_processes_migrate_watch_and_cancel() {
-    let directory = scratch("migrate");
-    let password = directory.join("password");
-    password_file(&password, "s3cret-migration\n");
+    let scratch = scratch("migrate", "s3cret-migration\n");
     // Both hold their outgoing migrations after round 0 (the test hook):
     // each migration is surely watched, and cancelled, while it runs.
     let hold = ["--hold-migrations"];
-    let a = serve_with(
-        &directory,
-        "t5-a",
-        &host_toml("t5-a", Some("16M")),
-        &password,
-        &hold,
-    );
-    let b = serve_with(
-        &directory,
-        "t5-b",
-        &host_toml("t5-b", None),
-        &password,
-        &hold,
-    );
-    let password_arg = password.to_str().expect("utf-8 path");
+    let a = scratch.serve("t5-a", &host_toml("t5-a", Some("16M")), &hold);
+    let b = scratch.serve("t5-b", &host_toml("t5-b", None), &hold);
+    let password = scratch.password_arg();
     // Migrate ldg1 a -> b, watched from both sides while it holds.
-    let target = b.address.clone();
-    let control = a.control.clone();
-    let password_owned = password_arg.to_string();
-    let migration = std::thread::spawn(move || {
-        ldmig(
-            &control,
-            &[
-                "--json",
-                "migrate-domain",
-                "-p",
-                &password_owned,
-                "ldg1",
-                &target,
-            ],
-        )
-    });
+    let migration = ldmig_in_background(
+        &a.control,
+        &[
+            "--json",
+            "migrate-domain",
+            "-p",
+            password,
+            "ldg1",
+            &b.address,
+        ],
+    );
     wait_held(&a, "ldg1", &migration);
     let on_a = text(&ldmig(&a.control, &["list", "-o", "status"]));
     assert!(on_a.contains("TARGET"), "{on_a}");
@@ -101,15 +80,10 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     assert!(text(&ldmig(&b.control, &["list", "ldg1"])).contains("active"));
 
     // Migrate it back and cancel it from a third process while it holds.
-    let target = a.address.clone();
-    let control = b.control.clone();
-    let password_owned = password_arg.to_string();
-    let second = std::thread::spawn(move || {
-        ldmig(
-            &control,
-            &["migrate-domain", "-p", &password_owned, "ldg1", &target],
-        )
-    });
+    let second = ldmig_in_background(
+        &b.control,
+        &["migrate-domain", "-p", password, "ldg1", &a.address],
+    );
     wait_held(&b, "ldg1", &second);
     let cancel = ldmig(&b.control, &["cancel-operation", "migration", "ldg1"]);
     assert!(cancel.status.success(), "cancel failed: {}", text(&cancel));
@@ -125,7 +99,6 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
         assert!(Instant::now() < deadline, "a kept a reservation");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -134,30 +107,14 @@ fn host_only_two_serve_processes_migrate_watch_and_cancel() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
-    let directory = scratch("guide");
-    let password = directory.join("password");
-    password_file(&password, "pw\n");
-    let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hv/sim/hosts");
-    let read = |file: &str| std::fs::read_to_string(hosts.join(file)).expect("host file");
-    let source = serve(
-        &directory,
-        "guide-source",
-        &read("guide-source.toml"),
-        &password,
-    );
-    let target = serve(
-        &directory,
-        "guide-target",
-        &read("guide-target.toml"),
-        &password,
-    );
+    let (scratch, source, target) = guide_hosts("guide");
     let output = ldmig(
         &source.control,
         &[
             "migrate-domain",
             "-n",
             "-p",
-            password.to_str().expect("utf-8 path"),
+            scratch.password_arg(),
             "ldg-src",
             &target.address,
         ],
@@ -167,7 +124,6 @@ fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
         String::from_utf8_lossy(&output.stderr).trim_end(),
         "Unable to bind 2G memory region at real address 0x8000000\nDomain Migration of LDom ldg-src failed"
     );
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -176,8 +132,8 @@ fn host_only_dry_run_of_the_guides_example_prints_its_two_lines() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_bad_input_gets_a_clear_error() {
-    let directory = scratch("errors");
-    let missing = directory.join("missing.sock");
+    let scratch = scratch("errors", "pw\n");
+    let missing = scratch.directory.join("missing.sock");
     let output = ldmig(&missing, &["list"]);
     assert!(!output.status.success());
     assert!(
@@ -194,7 +150,6 @@ fn host_only_bad_input_gets_a_clear_error() {
         .output()
         .expect("ldmig runs");
     assert!(text(&output).contains("migrate-domain"));
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -240,6 +195,23 @@ fn host_only_demo_json_reports_a_completed_identical_migration() {
         assert!(summary[field].is_number(), "{field} missing: {summary}");
     }
     assert_eq!(summary["total_bytes"], 16 << 20);
+}
+
+/// The guide's two hosts (hv/sim/hosts/guide-*.toml) served from the
+/// scratch directory of test `name`: (scratch, source, target).
+fn guide_hosts(name: &str) -> (Scratch, Host, Host) {
+    let scratch = scratch(name, "pw\n");
+    let source = scratch.serve(
+        "guide-source",
+        &support::host_file("guide-source.toml"),
+        &[],
+    );
+    let target = scratch.serve(
+        "guide-target",
+        &support::host_file("guide-target.toml"),
+        &[],
+    );
+    (scratch, source, target)
 }
 
 /// Every `ldm` operation on one domain, as command lines.
@@ -350,35 +322,22 @@ fn all_guarded(host: &Host, migrating: &str, side: &str, active: &str, inactive:
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_operations_during_a_migration_between_two_serve_processes() {
-    let directory = scratch("operations");
-    let password = directory.join("password");
-    password_file(&password, "s3cret-migration\n");
+    let scratch = scratch("operations", "s3cret-migration\n");
     // The hook holds the migration after its first pre-copy round, before
     // the commit, until release-migration: it surely runs meanwhile.
     let hold = ["--hold-migrations"];
-    let a = serve_with(
-        &directory,
-        "t5-a",
-        &support::source_host(),
-        &password,
-        &hold,
+    let a = scratch.serve("t5-a", &support::source_host(), &hold);
+    let b = scratch.serve("t5-b", &support::target_host(), &hold);
+    let migration = ldmig_in_background(
+        &a.control,
+        &[
+            "migrate-domain",
+            "-p",
+            scratch.password_arg(),
+            "ldg1",
+            &b.address,
+        ],
     );
-    let b = serve_with(
-        &directory,
-        "t5-b",
-        &support::target_host(),
-        &password,
-        &hold,
-    );
-    let target = b.address.clone();
-    let control = a.control.clone();
-    let password_arg = password.to_str().expect("utf-8 path").to_string();
-    let migration = std::thread::spawn(move || {
-        ldmig(
-            &control,
-            &["migrate-domain", "-p", &password_arg, "ldg1", &target],
-        )
-    });
     wait_held(&a, "ldg1", &migration);
     let checks = std::panic::catch_unwind(|| {
         let listed = succeeds(&b, "list ldg1");
@@ -441,18 +400,14 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
         succeeds(&b, command);
     }
     let commands = domain_commands("ldg1");
-    for command in &commands[8..14] {
+    for command in &commands[support::VCPU_AND_CRYPTO_CHANGES] {
         succeeds(&b, command);
     }
-    for command in &commands[5..8] {
-        refused_by(
-            &b,
-            command,
-            "memory dynamic reconfiguration is disabled for a migrated domain until it reboots",
-        );
+    for command in &commands[support::MEMORY_CHANGES] {
+        refused_by(&b, command, support::MEMORY_DR_DISABLED);
     }
     assert!(succeeds(&b, "stop-domain -r ldg1").contains("enabled again"));
-    for command in &commands[5..8] {
+    for command in &commands[support::MEMORY_CHANGES] {
         succeeds(&b, command);
     }
     for index in [3, 14, 1, 0, 2] {
@@ -464,7 +419,6 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
         "{listed}"
     );
     assert!(listed.contains("24M"), "{listed}");
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -473,21 +427,7 @@ fn host_only_operations_during_a_migration_between_two_serve_processes() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_guides_listings_are_printed_character_for_character() {
-    let directory = scratch("listings");
-    let password = directory.join("password");
-    password_file(&password, "pw\n");
-    let source = serve(
-        &directory,
-        "guide-source",
-        &support::host_file("guide-source.toml"),
-        &password,
-    );
-    let target = serve(
-        &directory,
-        "guide-target",
-        &support::host_file("guide-target.toml"),
-        &password,
-    );
+    let (_scratch, source, target) = guide_hosts("listings");
     let devices = ldmig(&target.control, &["list-devices", "memory"]);
     assert!(devices.status.success(), "{}", text(&devices));
     assert_eq!(
@@ -500,7 +440,6 @@ fn host_only_guides_listings_are_printed_character_for_character() {
         String::from_utf8_lossy(&memory.stdout),
         "NAME\nldg-src\n\nMEMORY\n    RA               PA               SIZE\n    0x8000000        0x208000000      2G\n"
     );
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 /// Runs ldmig with its standard output a pipe nobody reads any more.
@@ -523,12 +462,10 @@ fn into_closed_pipe(control: &Path, args: &[&str]) -> Output {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_a_closed_pipe_ends_ldmig_quietly() {
-    let directory = scratch("pipe");
-    let password = directory.join("password");
-    password_file(&password, "pw\n");
-    let password_arg = password.to_str().expect("utf-8 path");
-    let a = serve(&directory, "t5-a", &support::source_host(), &password);
-    let b = serve(&directory, "t5-b", &support::target_host(), &password);
+    let scratch = scratch("pipe", "pw\n");
+    let password_arg = scratch.password_arg();
+    let a = scratch.serve("t5-a", &support::source_host(), &[]);
+    let b = scratch.serve("t5-b", &support::target_host(), &[]);
     for args in [
         vec!["--json", "list"],
         vec!["list"],
@@ -560,5 +497,4 @@ fn host_only_a_closed_pipe_ends_ldmig_quietly() {
     }
     // The migration went through all the same.
     assert!(text(&ldmig(&b.control, &["list", "ldg2"])).contains("bound"));
-    let _ = std::fs::remove_dir_all(&directory);
 }

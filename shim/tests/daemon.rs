@@ -11,7 +11,7 @@ use ldmig_shim::secure::HANDSHAKE_LEN;
 use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use support::{daemon_with, host_file, wait_until, ALLOW_LOOPBACK, PASSWORD};
+use support::{daemon_with, host_file, migration_done, wait_until, ALLOW_LOOPBACK, PASSWORD};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -102,13 +102,7 @@ fn two_daemons_migrate_a_domain_with_status_on_both_sides() {
         release(&source);
         running.join().expect("migration thread")
     });
-    let Event::Done {
-        migration: Some(info),
-        ..
-    } = &migration
-    else {
-        panic!("migration failed: {migration:?}");
-    };
+    let info = migration_done(&migration, "migration failed");
     assert_eq!(info.status, "completed");
     assert!(info.memory_digest.is_some());
     assert_eq!(

@@ -70,6 +70,15 @@ fn start(options: DaemonOptions) -> Daemon {
     Daemon::start(options).expect("daemon starts")
 }
 
+/// A daemon of the host `toml` with no workload, the test password.
+fn quiet_daemon(tag: &str, toml: &str) -> Daemon {
+    start(options(tag, toml, PASSWORD, "none"))
+}
+
+/// How long a test waits for a daemon's answer on a socket: a safety
+/// net against a hang, never a timing.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
     listing(daemon, name).map(|domain| domain.state)
 }
@@ -194,9 +203,7 @@ fn the_control_path_is_never_taken_over() {
 /// Writes `bytes` to the daemon's socket and reads its one answer line.
 fn raw_request(daemon: &Daemon, bytes: &[u8]) -> String {
     let mut stream = UnixStream::connect(daemon.control_path()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     // The daemon may answer and close before all is written.
     let _ = stream.write_all(bytes);
     let mut answer = String::new();
@@ -206,12 +213,7 @@ fn raw_request(daemon: &Daemon, bytes: &[u8]) -> String {
 
 #[test]
 fn control_requests_are_bounded_and_always_answered() {
-    let daemon = start(options(
-        "requests",
-        &host("t5-a", false, ""),
-        PASSWORD,
-        "none",
-    ));
+    let daemon = quiet_daemon("requests", &host("t5-a", false, ""));
     let long = vec![b' '; 2 << 20];
     let answer = raw_request(&daemon, &long);
     assert!(
@@ -258,9 +260,7 @@ fn idle_control_connections_are_capped_and_closed() {
     });
     for _ in 0..192 {
         let stream = UnixStream::connect(daemon.control_path()).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let answer = String::from_utf8(read_all(stream)).expect("UTF-8");
         assert!(answer.contains("busy"), "{answer}");
         assert_eq!(daemon.control_connections(), 8, "the cap holds");
@@ -274,9 +274,7 @@ fn idle_control_connections_are_capped_and_closed() {
         .map(|_| UnixStream::connect(daemon.control_path()).expect("connect"))
         .collect();
     for stream in idle {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         assert!(
             read_all(stream).is_empty(),
             "nothing is said to a silent client"
@@ -298,9 +296,7 @@ fn silent_peers_are_capped_and_dropped() {
     wait_until("four peers served", || daemon.peer_connections() == 4);
     for _ in 0..196 {
         let stream = TcpStream::connect(daemon.listen_addr()).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         assert!(read_all(stream).is_empty(), "closed before any handshake");
         assert_eq!(daemon.peer_connections(), 4, "the cap holds");
     }
@@ -312,9 +308,7 @@ fn silent_peers_are_capped_and_dropped() {
         .map(|_| TcpStream::connect(daemon.listen_addr()).expect("connect"))
         .collect();
     for stream in silent {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let bytes = read_all(stream);
         assert_eq!(
             bytes.len(),
@@ -331,9 +325,7 @@ fn silent_peers_are_capped_and_dropped() {
 /// A handshake with `password` from loopback.
 fn handshake(target: &Daemon, password: &str) -> Result<(), ChannelError> {
     let stream = TcpStream::connect(target.listen_addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     SecureChannel::connect(stream, password.as_bytes()).map(|_| ())
 }
 
@@ -378,12 +370,7 @@ fn only_targets_the_host_file_allows_are_reached() {
     decoy.set_nonblocking(true).expect("nonblocking");
     let address = decoy.local_addr().expect("address").to_string();
     for allowed in ["", "\"t5-b\"", "\"127.0.0.1:1\""] {
-        let source = start(options(
-            "allowed",
-            &host("t5-a", true, allowed),
-            PASSWORD,
-            "none",
-        ));
+        let source = quiet_daemon("allowed", &host("t5-a", true, allowed));
         for dry_run in [true, false] {
             let mut request = migration("ldg1", &address, None);
             if let Request::MigrateDomain { dry_run: dry, .. } = &mut request {
@@ -401,12 +388,7 @@ fn only_targets_the_host_file_allows_are_reached() {
         "the source dialled an unlisted target"
     );
     // A password in a raw request is not a field: it changes nothing.
-    let source = start(options(
-        "allowed",
-        &host("t5-a", true, ""),
-        PASSWORD,
-        "none",
-    ));
+    let source = quiet_daemon("allowed", &host("t5-a", true, ""));
     let line = format!(
         "{{\"command\":\"migrate-domain\",\"domain\":\"ldg1\",\"target\":\"{address}\",\"target_domain\":\"ldg1\",\"dry_run\":false,\"password\":\"mine\",\"downtime_limit_ms\":300,\"max_bandwidth\":null}}\n"
     );
@@ -430,12 +412,7 @@ fn password_file(directory: &Path, name: &str, mode: u32) -> PathBuf {
 #[test]
 fn a_password_file_must_be_the_clients_and_private() {
     let directory = scratch("password-files");
-    let target = start(options(
-        "pw-target",
-        &host("t5-b", false, ""),
-        PASSWORD,
-        "none",
-    ));
+    let target = quiet_daemon("pw-target", &host("t5-b", false, ""));
     let source = start(options(
         "pw-source",
         &host("t5-a", true, "\"127.0.0.1\""),
@@ -479,18 +456,8 @@ fn a_password_file_must_be_the_clients_and_private() {
 
 #[test]
 fn bad_names_and_ports_in_raw_requests_are_refused_with_their_reason() {
-    let target = start(options(
-        "names-target",
-        &host("t5-b", false, ""),
-        PASSWORD,
-        "none",
-    ));
-    let source = start(options(
-        "names-source",
-        &host("t5-a", true, "\"127.0.0.1\""),
-        PASSWORD,
-        "none",
-    ));
+    let target = quiet_daemon("names-target", &host("t5-b", false, ""));
+    let source = quiet_daemon("names-source", &host("t5-a", true, "\"127.0.0.1\""));
     let address = target.listen_addr().to_string();
     let long = "x".repeat(65);
     for (target_address, target_domain, reason) in [
@@ -524,9 +491,7 @@ fn bad_names_and_ports_in_raw_requests_are_refused_with_their_reason() {
     }
     // A source shim that sends a bad name itself is refused by the target.
     let stream = TcpStream::connect(target.listen_addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     let mut channel = SecureChannel::connect(stream, PASSWORD.as_bytes()).expect("handshake");
     let description = HostDescription::from_toml_str(&host("t5-a", true, "")).expect("description");
     let begin = PeerMessage::Begin {

@@ -15,7 +15,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use support::processes::{host_toml, ldmig, password_file, scratch, serve_with, text};
+use support::processes::{host_toml, ldmig, password_file, serve_command, text, wait_for, Scratch};
+
+/// The scratch directory of test `name`, with its password file.
+fn scratch(name: &str) -> Scratch {
+    Scratch::new("hostile", name, "s3cret\n")
+}
 
 fn is_root() -> bool {
     ldmig_shim::control_socket::effective_uid() == 0
@@ -27,17 +32,13 @@ fn is_root() -> bool {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_a_killed_daemon_never_shows_a_domain_that_left() {
-    let directory = scratch("hostile", "restart");
-    let password = directory.join("password");
-    password_file(&password, "s3cret\n");
-    let mut a = serve_with(
-        &directory,
+    let scratch = scratch("restart");
+    let mut a = scratch.serve(
         "t5-a",
         &host_toml("t5-a", Some("8M")),
-        &password,
         &["--workload", "idle"],
     );
-    let b = serve_with(&directory, "t5-b", &host_toml("t5-b", None), &password, &[]);
+    let b = scratch.serve("t5-b", &host_toml("t5-b", None), &[]);
     let migrated = ldmig(&a.control, &["migrate-domain", "ldg1", &b.address]);
     assert!(migrated.status.success(), "{}", text(&migrated));
     a.kill9();
@@ -46,7 +47,6 @@ fn host_only_a_killed_daemon_never_shows_a_domain_that_left() {
     assert!(!on_a.contains("ldg1"), "ldg1 is back on t5-a: {on_a}");
     let on_b = text(&ldmig(&b.control, &["list", "ldg1"]));
     assert!(on_b.contains("active"), "{on_b}");
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -55,26 +55,17 @@ fn host_only_a_killed_daemon_never_shows_a_domain_that_left() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_files_given_where_they_do_not_belong_are_refused_once() {
-    let directory = scratch("hostile", "files");
-    let password = directory.join("password");
-    password_file(&password, "s3cret\n");
+    let scratch = scratch("files");
+    let (directory, password) = (&scratch.directory, &scratch.password);
     let control = directory.join("t5-a.sock");
     let serve = |host: &Path, password: &Path| {
-        Command::new(support::processes::BINARY)
-            .arg("--control")
-            .arg(&control)
-            .args(["serve", "--listen", "127.0.0.1:0", "--host"])
-            .arg(host)
-            .arg("--password-file")
-            .arg(password)
-            .arg("--state-dir")
-            .arg(directory.join("state"))
+        serve_command(&control, host, password, &directory.join("state"))
             .stdin(Stdio::null())
             .output()
             .expect("ldmig runs")
     };
     // A directory as the host file: the cause, once.
-    let output = serve(&directory, &password);
+    let output = serve(directory, password);
     assert!(!output.status.success());
     let said = text(&output);
     let cause = std::io::Error::from_raw_os_error(21).to_string();
@@ -83,8 +74,8 @@ fn host_only_files_given_where_they_do_not_belong_are_refused_once() {
     let host = directory.join("t5-a.toml");
     std::fs::write(&host, host_toml("t5-a", None)).expect("host file");
     for mode in [0o666, 0o644, 0o620] {
-        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        let output = serve(&host, &password);
+        std::fs::set_permissions(password, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let output = serve(&host, password);
         assert!(!output.status.success(), "mode {mode:o} accepted");
         assert!(text(&output).contains("chmod 600"), "{}", text(&output));
     }
@@ -95,7 +86,6 @@ fn host_only_files_given_where_they_do_not_belong_are_refused_once() {
         "{}",
         text(&output)
     );
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -104,9 +94,8 @@ fn host_only_files_given_where_they_do_not_belong_are_refused_once() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_the_control_socket_is_private_whatever_the_umask() {
-    let directory = scratch("hostile", "umask");
-    let password = directory.join("password");
-    password_file(&password, "s3cret\n");
+    let scratch = scratch("umask");
+    let (directory, password) = (&scratch.directory, &scratch.password);
     let host = directory.join("t5-a.toml");
     std::fs::write(&host, host_toml("t5-a", Some("8M"))).expect("host file");
     let control = directory.join("t5-a.sock");
@@ -125,20 +114,14 @@ fn host_only_the_control_socket_is_private_whatever_the_umask() {
         .stderr(Stdio::null())
         .spawn()
         .expect("sh runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ldmig(&control, &["list"]).status.success() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon never answered"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for("an answer of the daemon", || {
+        ldmig(&control, &["list"]).status.success()
+    });
     let mode = std::fs::metadata(&control).expect("socket").mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode {mode:o} under umask 000");
     if is_root() {
         // Another user cannot list (the mode, then SO_PEERCRED, refuse it).
-        std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let output = Command::new(support::processes::BINARY)
             .arg("--control")
             .arg(&control)
@@ -158,7 +141,6 @@ fn host_only_the_control_socket_is_private_whatever_the_umask() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -172,39 +154,23 @@ fn host_only_nothing_goes_to_a_socket_of_another_user() {
         // is the one tests/hardening.rs and control_socket's tests cover.
         return;
     }
-    let directory = scratch("hostile", "nobody");
-    std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let password = directory.join("password");
-    password_file(&password, "s3cret\n");
-    std::os::unix::fs::chown(&password, Some(65534), Some(65534)).expect("chown");
+    let scratch = scratch("nobody");
+    let (directory, password) = (&scratch.directory, &scratch.password);
+    std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::os::unix::fs::chown(password, Some(65534), Some(65534)).expect("chown");
     let host = directory.join("t5-x.toml");
     std::fs::write(&host, host_toml("t5-x", Some("8M"))).expect("host file");
     std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let control = directory.join("trap.sock");
     // nobody's daemon, at a path root might be told to use.
-    let mut trap = Command::new(support::processes::BINARY)
-        .arg("--control")
-        .arg(&control)
-        .args(["serve", "--listen", "127.0.0.1:0", "--host"])
-        .arg(&host)
-        .arg("--password-file")
-        .arg(&password)
-        .arg("--state-dir")
-        .arg(directory.join("nobody-state"))
+    let mut trap = serve_command(&control, &host, password, &directory.join("nobody-state"))
         .uid(65534)
         .gid(65534)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("ldmig serve as nobody");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !control.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nobody's daemon never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for("the start of nobody's daemon", || control.exists());
     let mine = directory.join("mine");
     password_file(&mine, "root's secret\n");
     for args in [
@@ -227,7 +193,6 @@ fn host_only_nothing_goes_to_a_socket_of_another_user() {
     }
     let _ = trap.kill();
     let _ = trap.wait();
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
@@ -236,25 +201,21 @@ fn host_only_nothing_goes_to_a_socket_of_another_user() {
     ignore = "host only: starts the ldmig binary as a child process"
 )]
 fn host_only_a_second_daemon_never_takes_the_socket_over() {
-    let directory = scratch("hostile", "second");
-    let password = directory.join("password");
-    password_file(&password, "s3cret\n");
-    let first = serve_with(&directory, "t5-a", &host_toml("t5-a", None), &password, &[]);
+    let scratch = scratch("second");
+    let directory = &scratch.directory;
+    let first = scratch.serve("t5-a", &host_toml("t5-a", None), &[]);
     let host = directory.join("t5-b.toml");
     std::fs::write(&host, host_toml("t5-b", None)).expect("host file");
     let second = |control: &Path| {
-        Command::new(support::processes::BINARY)
-            .arg("--control")
-            .arg(control)
-            .args(["serve", "--listen", "127.0.0.1:0", "--host"])
-            .arg(&host)
-            .arg("--password-file")
-            .arg(&password)
-            .arg("--state-dir")
-            .arg(directory.join("t5-b.state"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("ldmig runs")
+        serve_command(
+            control,
+            &host,
+            &scratch.password,
+            &directory.join("t5-b.state"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("ldmig runs")
     };
     let output = second(&first.control);
     assert!(!output.status.success());
@@ -275,5 +236,4 @@ fn host_only_a_second_daemon_never_takes_the_socket_over() {
     assert!(!output.status.success());
     assert!(text(&output).contains("left alone"), "{}", text(&output));
     assert_eq!(std::fs::read(&precious).expect("kept"), b"do not delete");
-    let _ = std::fs::remove_dir_all(&directory);
 }

@@ -18,8 +18,8 @@ use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::Daemon;
 use std::panic::AssertUnwindSafe;
 use support::{
-    ask, daemon_with, domains, guest, host, listing, migration, operate, outcome, source_host,
-    target_host, wait_until, PASSWORD,
+    ask, daemon_with, domains, guest, host, listing, migration, migration_done, operate, outcome,
+    source_host, target_host, wait_until, PASSWORD,
 };
 
 const MIB: u64 = 1 << 20;
@@ -29,6 +29,21 @@ const NO_BIND_OR_STOP: &str = "no domain can be bound or stopped until the migra
 const NO_RECONFIGURATION: &str =
     "delayed reconfiguration operations are refused until the migration ends";
 const ELASTIC_DEFERRED: &str = "The switch to elastic power-management mode is deferred";
+
+/// Daemons of the two test hosts (`source_host`, `target_host`) on
+/// loopback, both with `workload`, holding their migrations when `hold`:
+/// (source, target).
+fn source_and_target(workload: &str, hold: bool) -> (Daemon, Daemon) {
+    let source = daemon_with("src", &source_host(), PASSWORD, workload, hold);
+    let target = daemon_with("dst", &target_host(), PASSWORD, workload, hold);
+    (source, target)
+}
+
+/// Shuts both daemons down.
+fn shut_down(source: Daemon, target: Daemon) {
+    source.shutdown();
+    target.shutdown();
+}
 
 /// Every operation `ldm` has on one domain.
 fn domain_operations(domain: &str) -> Vec<AdminOperation> {
@@ -231,8 +246,7 @@ fn everything_guarded(
 
 #[test]
 fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
-    let source = daemon_with("src", &source_host(), PASSWORD, "moderate", true);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", true);
+    let (source, target) = source_and_target("moderate", true);
     let migrated = while_held(&source, &target, "ldg1", || {
         wait_until("the target reserved ldg1's memory", || {
             listing(&target, "ldg1")
@@ -294,19 +308,15 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     let ldg1 = |daemon: &Daemon| listing(daemon, "ldg1").expect("listed");
     assert!(ldg1(&target).memory_dr_disabled);
     let operations = domain_operations("ldg1");
-    for operation in &operations[8..14] {
+    for operation in &operations[support::VCPU_AND_CRYPTO_CHANGES] {
         done(&target, operation);
     }
-    for operation in &operations[5..8] {
-        refused(
-            &target,
-            operation,
-            "memory dynamic reconfiguration is disabled for a migrated domain until it reboots",
-        );
+    for operation in &operations[support::MEMORY_CHANGES] {
+        refused(&target, operation, support::MEMORY_DR_DISABLED);
     }
     assert!(done(&target, &stop("ldg1", true)).contains("enabled again"));
     assert!(!ldg1(&target).memory_dr_disabled);
-    for operation in &operations[5..8] {
+    for operation in &operations[support::MEMORY_CHANGES] {
         done(&target, operation);
     }
     assert_eq!(ldg1(&target).memory_bytes, 24 * MIB);
@@ -332,14 +342,12 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
     });
     assert_eq!(ldg1(&target).state, "active");
     assert!(domains(&source).iter().all(|domain| domain.name != "ldg1"));
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
 fn a_bound_domain_cannot_migrate_into_a_host_receiving_another() {
-    let source = daemon_with("src", &source_host(), PASSWORD, "moderate", true);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", true);
+    let (source, target) = source_and_target("moderate", true);
     let address = target.listen_addr().to_string();
     let migrated = while_held(&source, &target, "ldg1", || {
         // Receiving ldg2 would bind it on the target while ldg1 migrates.
@@ -363,14 +371,12 @@ fn a_bound_domain_cannot_migrate_into_a_host_receiving_another() {
     // Once it ended, the bound domain moves.
     let (moved, message) = outcome(&ask(&source, &migration("ldg2", &address, None)));
     assert!(moved, "{message}");
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
 fn a_migrated_bound_domain_keeps_memory_dynamic_reconfiguration() {
-    let source = daemon_with("src", &source_host(), PASSWORD, "moderate", false);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", false);
+    let (source, target) = source_and_target("moderate", false);
     let address = target.listen_addr().to_string();
     for domain in ["ldg1", "ldg2"] {
         let (moved, message) = outcome(&ask(&source, &migration(domain, &address, None)));
@@ -397,30 +403,21 @@ fn a_migrated_bound_domain_keeps_memory_dynamic_reconfiguration() {
         listing(&target, "ldg2").expect("there").memory_bytes,
         24 * MIB
     );
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
 fn an_inactive_domains_migration_reports_its_memory() {
-    let source = daemon_with("src", &source_host(), PASSWORD, "none", false);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "none", false);
+    let (source, target) = source_and_target("none", false);
     let event = ask(
         &source,
         &migration("ldg3", &target.listen_addr().to_string(), None),
     );
-    let Event::Done {
-        migration: Some(info),
-        ..
-    } = &event
-    else {
-        panic!("the inactive domain did not move: {event:?}");
-    };
+    let info = migration_done(&event, "the inactive domain did not move");
     assert_eq!(info.domain_state, "inactive");
     assert_eq!(info.total_bytes, 16 * MIB, "{info:?}");
     assert_eq!(info.status, "completed");
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
@@ -460,8 +457,7 @@ fn the_niu_constraint_and_fewer_crypto_units_show_after_a_migration() {
     assert!(after.niu_constraint, "the constraint is kept");
     assert!(!after.niu_satisfied, "but not satisfied here");
     assert_eq!((after.crypto_units, after.crypto_units_requested), (1, 2));
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
@@ -506,14 +502,12 @@ fn a_generic_domain_migrates_to_another_processor_type() {
         !moved && message.contains("Incompatible processors"),
         "{message}"
     );
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }
 
 #[test]
 fn a_pending_delayed_reconfiguration_or_the_elastic_policy_stops_a_migration() {
-    let source = daemon_with("src", &source_host(), PASSWORD, "idle", false);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "idle", false);
+    let (source, target) = source_and_target("idle", false);
     let address = target.listen_addr().to_string();
     let [start, cancel] = reconfiguration("primary");
     let attempt = |daemon: &Daemon, expected: &str| {
@@ -534,6 +528,5 @@ fn a_pending_delayed_reconfiguration_or_the_elastic_policy_stops_a_migration() {
     }
     let (moved, message) = outcome(&ask(&source, &migration("ldg2", &address, None)));
     assert!(moved, "{message}");
-    source.shutdown();
-    target.shutdown();
+    shut_down(source, target);
 }

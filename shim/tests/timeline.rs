@@ -11,7 +11,7 @@ mod support;
 use ldmig_shim::control::{call, Event};
 use ldmig_shim::timeline::plot::{self, COLORS, SERIES};
 use ldmig_shim::timeline::Timeline;
-use support::{daemon_with, migration, source_host, target_host, PASSWORD};
+use support::{daemon_with, migration, migration_done, source_host, target_host, PASSWORD};
 
 /// The pages of the migrated domain (16M of 8K pages).
 const DOMAIN_PAGES: u64 = (16 << 20) / 8192;
@@ -29,13 +29,7 @@ fn migrate_and_record() -> Timeline {
         }
     })
     .expect("the source daemon answers");
-    let Event::Done {
-        migration: Some(info),
-        ..
-    } = &event
-    else {
-        panic!("the migration did not complete: {event:?}");
-    };
+    let info = migration_done(&event, "the migration did not complete");
     timeline.finish(info);
     source.shutdown();
     target.shutdown();

@@ -24,7 +24,9 @@ use super::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use super::export::{ensure_exported, initialise_rings, write_map_table};
 use super::layout::{EngineLayout, Region};
 use super::messenger::Incoming;
-use super::ring::RingGeometry;
+use super::ring::{
+    decode_descriptor, descriptor_state, frame_target, unexpected_state, RingGeometry,
+};
 use crate::transport::{Transport, TransportError};
 use crate::wire::codec::{DecodeError, Reserved};
 use crate::wire::control::{
@@ -433,10 +435,7 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         let ra = self.layout.descriptor_ra(ring, index);
         self.core
             .read_local(ra, &mut bytes, MemoryUse::Descriptor)?;
-        Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
-            index,
-            fault: DescriptorFault::Malformed(error),
-        })
+        decode_descriptor(&bytes, index)
     }
 
     fn write_word0(
@@ -456,25 +455,14 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
         while self.transmit_oldest != self.transmit_next {
             let index = self.layout.ring.index(self.transmit_oldest);
             let descriptor = self.read_descriptor(Region::TransmitRing, index)?;
-            match descriptor.state.checked("state") {
-                Ok(DescriptorState::Ready) => return Ok(()),
-                Ok(DescriptorState::Done) => {
+            match descriptor_state(&descriptor, index)? {
+                DescriptorState::Ready => return Ok(()),
+                DescriptorState::Done => {
                     self.write_word0(Region::TransmitRing, index, DescriptorState::Free, 0)?;
                     self.transmit_oldest += 1;
                 }
                 // The shim writes nothing but DONE into this ring.
-                Ok(state @ DescriptorState::Free) => {
-                    return Err(BulkError::BadDescriptor {
-                        index,
-                        fault: DescriptorFault::UnexpectedState(state),
-                    })
-                }
-                Err(error) => {
-                    return Err(BulkError::BadDescriptor {
-                        index,
-                        fault: DescriptorFault::Malformed(error),
-                    })
-                }
+                state @ DescriptorState::Free => return Err(unexpected_state(index, state)),
             }
         }
         Ok(())
@@ -526,21 +514,10 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
     fn read_frame(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, BulkError> {
         let index = self.layout.ring.index(self.receive_next);
         let descriptor = self.read_descriptor(Region::ReceiveRing, index)?;
-        match descriptor.state.checked("state") {
-            Ok(DescriptorState::Free) => return Ok(None),
-            Ok(DescriptorState::Ready) => {}
-            Ok(state @ DescriptorState::Done) => {
-                return Err(BulkError::BadDescriptor {
-                    index,
-                    fault: DescriptorFault::UnexpectedState(state),
-                })
-            }
-            Err(error) => {
-                return Err(BulkError::BadDescriptor {
-                    index,
-                    fault: DescriptorFault::Malformed(error),
-                })
-            }
+        match descriptor_state(&descriptor, index)? {
+            DescriptorState::Free => return Ok(None),
+            DescriptorState::Ready => {}
+            state @ DescriptorState::Done => return Err(unexpected_state(index, state)),
         }
         let sequence = descriptor.sequence.get();
         if sequence != self.receive_next {
@@ -552,20 +529,8 @@ impl<H: Ldc + LocalMemory> EngineEndpoint<H> {
                 },
             });
         }
-        let length = descriptor.length.get();
-        if length > self.layout.ring.slot_bytes() {
-            return Err(BulkError::BadDescriptor {
-                index,
-                fault: DescriptorFault::Length(length),
-            });
-        }
-        let length = length as usize;
-        let Some(target) = buffer.get_mut(..length) else {
-            return Err(BulkError::FrameTooLarge {
-                size: length,
-                capacity: buffer.len(),
-            });
-        };
+        let target = frame_target(&descriptor, index, self.layout.ring.slot_bytes(), buffer)?;
+        let length = target.len();
         fence(Ordering::Acquire);
         let slot_ra = self.layout.slot_ra(Region::ReceiveSlots, index);
         self.core.read_local(slot_ra, target, MemoryUse::Frame)?;

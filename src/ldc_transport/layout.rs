@@ -144,6 +144,50 @@ pub fn check_base(base: u64) -> Result<(), LayoutError> {
     Ok(())
 }
 
+/// The two LDC queues at the start of a side's memory, each aligned to
+/// its size: the first thing both sides' layouts place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkQueues {
+    /// The link's transmit queue.
+    pub transmit: QueueConfig,
+    /// The link's receive queue.
+    pub receive: QueueConfig,
+    /// The first RA after them.
+    pub end: u64,
+}
+
+impl LinkQueues {
+    /// Places two queues of `entries` each from `base`.
+    pub fn place(base: u64, entries: u64) -> Result<Self, LayoutError> {
+        let queue_bytes = queue_geometry(entries)?;
+        let transmit = align_up(base, queue_bytes);
+        let receive = align_up(transmit + queue_bytes, queue_bytes);
+        Ok(LinkQueues {
+            transmit: QueueConfig {
+                ra: transmit,
+                entries,
+            },
+            receive: QueueConfig {
+                ra: receive,
+                entries,
+            },
+            end: receive + queue_bytes,
+        })
+    }
+}
+
+/// Checks that everything from `base` up to `end` fits in `memory_bytes`.
+pub fn check_fits(base: u64, end: u64, memory_bytes: u64) -> Result<(), LayoutError> {
+    let needed = end - base;
+    if needed > memory_bytes {
+        return Err(LayoutError::TooSmall {
+            needed,
+            available: memory_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// The engine's memory: queues, map table, rings and slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineLayout {
@@ -170,9 +214,7 @@ impl EngineLayout {
         ring: RingGeometry,
     ) -> Result<Self, LayoutError> {
         check_base(base)?;
-        let queue_bytes = queue_geometry(queue_entries)?;
-        let transmit_queue = align_up(base, queue_bytes);
-        let receive_queue = align_up(transmit_queue + queue_bytes, queue_bytes);
+        let queues = LinkQueues::place(base, queue_entries)?;
         let sizes = [
             ring.ring_bytes(),
             ring.ring_bytes(),
@@ -182,7 +224,7 @@ impl EngineLayout {
         let pages: u64 = sizes.iter().map(|bytes| bytes / PAGE).sum();
         // Entry 0 stays unused: no valid cookie is 0.
         let map_table_entries = (pages + 1).next_power_of_two().max(2);
-        let map_table_ra = align_up(receive_queue + queue_bytes, 64);
+        let map_table_ra = align_up(queues.end, 64);
         let mut next_ra = align_up(
             map_table_ra + map_table_entries * LDC_MTE_BYTES as u64,
             PAGE,
@@ -202,22 +244,10 @@ impl EngineLayout {
             next_ra += bytes;
             next_index += bytes / PAGE;
         }
-        let needed = next_ra - base;
-        if needed > memory_bytes {
-            return Err(LayoutError::TooSmall {
-                needed,
-                available: memory_bytes,
-            });
-        }
+        check_fits(base, next_ra, memory_bytes)?;
         Ok(EngineLayout {
-            transmit_queue: QueueConfig {
-                ra: transmit_queue,
-                entries: queue_entries,
-            },
-            receive_queue: QueueConfig {
-                ra: receive_queue,
-                entries: queue_entries,
-            },
+            transmit_queue: queues.transmit,
+            receive_queue: queues.receive,
             map_table_ra,
             map_table_entries,
             ring,

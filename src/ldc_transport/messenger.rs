@@ -74,35 +74,70 @@ pub enum Incoming {
 }
 
 /// One side of the control-message stream.
+#[derive(Debug)]
 pub struct Messenger {
     session: u32,
     version: u8,
     next_sequence: u32,
     resend_next: u32,
-    history: [[u8; MAX_CONTROL_MESSAGE]; HISTORY],
-    lengths: [u16; HISTORY],
+    history: SentHistory,
     peer: Option<u32>,
     last_received: u32,
     reset: Option<ResetCause>,
-    buffer: [u8; MAX_MESSAGE_SIZE],
+    buffer: ReceiveBuffer,
     statistics: MessengerStatistics,
 }
 
-impl core::fmt::Debug for Messenger {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Messenger")
-            .field("session", &self.session)
-            .field("next_sequence", &self.next_sequence)
-            .field("resend_next", &self.resend_next)
-            .field("peer", &self.peer)
-            .field("last_received", &self.last_received)
-            .field("statistics", &self.statistics)
-            .finish()
+/// The last [`HISTORY`] messages sent, as encoded, by message number:
+/// what a reset may leave to resend.
+struct SentHistory {
+    messages: [[u8; MAX_CONTROL_MESSAGE]; HISTORY],
+    lengths: [u16; HISTORY],
+}
+
+impl SentHistory {
+    const fn new() -> Self {
+        SentHistory {
+            messages: [[0; MAX_CONTROL_MESSAGE]; HISTORY],
+            lengths: [0; HISTORY],
+        }
+    }
+
+    fn slot(sequence: u32) -> usize {
+        sequence as usize % HISTORY
+    }
+
+    /// Keeps message `sequence`: the first `length` bytes of `bytes`.
+    fn keep(&mut self, sequence: u32, bytes: [u8; MAX_CONTROL_MESSAGE], length: usize) {
+        let index = Self::slot(sequence);
+        self.messages[index] = bytes;
+        #[allow(clippy::cast_possible_truncation)] // at most MAX_CONTROL_MESSAGE
+        let length = length as u16;
+        self.lengths[index] = length;
+    }
+
+    /// Message `sequence` as it was sent (one of the last [`HISTORY`]).
+    fn message(&self, sequence: u32) -> &[u8] {
+        let index = Self::slot(sequence);
+        &self.messages[index][..usize::from(self.lengths[index])]
     }
 }
 
-fn slot(sequence: u32) -> usize {
-    sequence as usize % HISTORY
+/// Kilobytes of old messages say nothing in a debug print.
+impl core::fmt::Debug for SentHistory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SentHistory").finish_non_exhaustive()
+    }
+}
+
+/// Where a message received from the link is decoded.
+struct ReceiveBuffer([u8; MAX_MESSAGE_SIZE]);
+
+/// Its bytes are the last message's, decoded already.
+impl core::fmt::Debug for ReceiveBuffer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReceiveBuffer").finish_non_exhaustive()
+    }
 }
 
 impl Messenger {
@@ -114,12 +149,11 @@ impl Messenger {
             version: CONTROL_VERSION,
             next_sequence: 1,
             resend_next: 1,
-            history: [[0; MAX_CONTROL_MESSAGE]; HISTORY],
-            lengths: [0; HISTORY],
+            history: SentHistory::new(),
             peer: None,
             last_received: 0,
             reset: None,
-            buffer: [0; MAX_MESSAGE_SIZE],
+            buffer: ReceiveBuffer([0; MAX_MESSAGE_SIZE]),
             statistics: MessengerStatistics::default(),
         }
     }
@@ -207,9 +241,7 @@ impl Messenger {
             if !link.is_connected() {
                 return Ok(false);
             }
-            let index = slot(self.resend_next);
-            let length = usize::from(self.lengths[index]);
-            match link.send(&self.history[index][..length]) {
+            match link.send(self.history.message(self.resend_next)) {
                 Ok(()) => {
                     self.resend_next = self.resend_next.wrapping_add(1);
                     self.statistics.resent += 1;
@@ -242,11 +274,7 @@ impl Messenger {
         let length = encode(header, message, &mut bytes);
         match link.send(&bytes[..length]) {
             Ok(()) => {
-                let index = slot(self.next_sequence);
-                self.history[index] = bytes;
-                #[allow(clippy::cast_possible_truncation)] // at most MAX_CONTROL_MESSAGE
-                let length = length as u16;
-                self.lengths[index] = length;
+                self.history.keep(self.next_sequence, bytes, length);
                 self.next_sequence = self.next_sequence.wrapping_add(1);
                 self.resend_next = self.next_sequence;
                 self.statistics.sent += 1;
@@ -267,7 +295,7 @@ impl Messenger {
         link: &mut LdcLink<H>,
         accept_new: impl Fn(&Message) -> bool,
     ) -> Result<Option<Incoming>, LinkError> {
-        let length = match link.receive(&mut self.buffer) {
+        let length = match link.receive(&mut self.buffer.0) {
             Ok(Some(length)) => length,
             Ok(None) => return Ok(None),
             Err(error) => {
@@ -275,7 +303,7 @@ impl Messenger {
                 return Ok(None);
             }
         };
-        let bytes = self.buffer.get(..length).unwrap_or(&[]);
+        let bytes = self.buffer.0.get(..length).unwrap_or(&[]);
         let (header, kind, body) = match decode_header(bytes) {
             Ok(parts) => parts,
             Err(error) => {
@@ -337,7 +365,8 @@ mod tests {
 
     type Link = LdcLink<SimLdcEndpoint>;
 
-    fn links() -> (LdcFabric, Link, Link) {
+    /// The two links of a simulated channel, connected.
+    fn connected_links() -> (LdcFabric, Link, Link) {
         let fabric = LdcFabric::new();
         let (a, b) = fabric
             .create_pair(EndpointConfig::new(1), EndpointConfig::new(2))
@@ -356,8 +385,9 @@ mod tests {
                 role,
             )
         };
-        let a = LdcLink::open(a, config(1, LinkRole::Initiator)).expect("a");
-        let b = LdcLink::open(b, config(2, LinkRole::Responder)).expect("b");
+        let mut a = LdcLink::open(a, config(1, LinkRole::Initiator)).expect("a");
+        let mut b = LdcLink::open(b, config(2, LinkRole::Responder)).expect("b");
+        connect(&mut a, &mut b);
         (fabric, a, b)
     }
 
@@ -372,13 +402,20 @@ mod tests {
         panic!("links did not connect");
     }
 
-    fn take_all(messenger: &mut Messenger, link: &mut Link) -> Vec<Message> {
+    /// Receives messages (a Hello may open the session): `Some(count)`
+    /// of them, waiting for them if need be, or, with `None`, all the link
+    /// has (200 tries at most either way).
+    fn take(messenger: &mut Messenger, link: &mut Link, count: Option<usize>) -> Vec<Message> {
         let mut messages = Vec::new();
         for _ in 0..200 {
+            if count.is_some_and(|count| messages.len() >= count) {
+                break;
+            }
             match messenger.receive(link, |message| message.kind() == MessageKind::Hello) {
                 Ok(Some(Incoming::Message { message, .. })) => messages.push(message),
                 Ok(Some(_)) => {}
-                Ok(None) => break,
+                Ok(None) if count.is_none() => break,
+                Ok(None) => {}
                 Err(error) => panic!("receive: {error}"),
             }
         }
@@ -387,8 +424,7 @@ mod tests {
 
     #[test]
     fn messages_survive_a_reset_exactly_once() {
-        let (_fabric, mut a, mut b) = links();
-        connect(&mut a, &mut b);
+        let (_fabric, mut a, mut b) = connected_links();
         let mut sender = Messenger::new(0xa);
         let mut receiver = Messenger::new(0xb);
         let hello = Message::Hello(SessionHello::new(1, 1));
@@ -401,7 +437,7 @@ mod tests {
         }
         // The receiver takes two of them (acknowledging them), then the
         // channel resets with four unacknowledged.
-        let first = take_all_limited(&mut receiver, &mut b, 3);
+        let first = take(&mut receiver, &mut b, Some(3));
         assert_eq!(first.len(), 3);
         a.hypervisor().reset_channel();
         for _ in 0..64 {
@@ -412,7 +448,7 @@ mod tests {
         assert!(sender.take_reset().is_some());
         assert_eq!(sender.pending_resends(), 0);
         let mut all = first;
-        all.extend(take_all(&mut receiver, &mut b));
+        all.extend(take(&mut receiver, &mut b, None));
         let expected: Vec<Message> = core::iter::once(hello)
             .chain((1..=5).map(|request| Message::Accepted(Accepted::new(request))))
             .collect();
@@ -421,22 +457,9 @@ mod tests {
         assert_eq!(receiver.statistics().gaps, 0);
     }
 
-    fn take_all_limited(messenger: &mut Messenger, link: &mut Link, limit: usize) -> Vec<Message> {
-        let mut messages = Vec::new();
-        while messages.len() < limit {
-            match messenger.receive(link, |message| message.kind() == MessageKind::Hello) {
-                Ok(Some(Incoming::Message { message, .. })) => messages.push(message),
-                Ok(Some(_)) | Ok(None) => {}
-                Err(error) => panic!("receive: {error}"),
-            }
-        }
-        messages
-    }
-
     #[test]
     fn unknown_sessions_must_open_with_the_accepted_kind() {
-        let (_fabric, mut a, mut b) = links();
-        connect(&mut a, &mut b);
+        let (_fabric, mut a, mut b) = connected_links();
         let mut sender = Messenger::new(1);
         let mut receiver = Messenger::new(2);
         assert_eq!(
@@ -445,7 +468,7 @@ mod tests {
         );
         let hello = Message::Hello(SessionHello::new(1, 1));
         assert_eq!(sender.send(&mut a, &hello), Ok(true));
-        assert_eq!(take_all(&mut receiver, &mut b), vec![hello]);
+        assert_eq!(take(&mut receiver, &mut b, None), vec![hello]);
         assert_eq!(receiver.statistics().stale, 1);
         assert_eq!(receiver.peer(), Some(1));
         // Garbage is reported, not fatal.

@@ -9,8 +9,9 @@
 
 use core::fmt;
 
+use super::error::{BulkError, DescriptorFault};
 use crate::page::PAGE_SIZE;
-use crate::wire::descriptor::DESCRIPTOR_BYTES;
+use crate::wire::descriptor::{Descriptor, DescriptorState, DESCRIPTOR_BYTES};
 use crate::wire::frame::{FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD};
 
 /// Fewest descriptors in a ring.
@@ -24,6 +25,60 @@ pub const MAX_SLOT_BYTES: u32 = round_up_to_page(FRAME_HEADER_BYTES + MAX_FRAME_
 
 const fn round_up_to_page(bytes: usize) -> usize {
     bytes.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// Descriptor `index` as read out of its ring, decoded.
+pub fn decode_descriptor(
+    bytes: &[u8; DESCRIPTOR_BYTES],
+    index: u32,
+) -> Result<Descriptor, BulkError> {
+    Descriptor::decode(bytes).map_err(|error| BulkError::BadDescriptor {
+        index,
+        fault: DescriptorFault::Malformed(error),
+    })
+}
+
+/// Who owns descriptor `index`, as it says.
+pub fn descriptor_state(descriptor: &Descriptor, index: u32) -> Result<DescriptorState, BulkError> {
+    descriptor
+        .state
+        .checked("state")
+        .map_err(|error| BulkError::BadDescriptor {
+            index,
+            fault: DescriptorFault::Malformed(error),
+        })
+}
+
+/// Descriptor `index` is in `state`, which its peer never writes there.
+pub fn unexpected_state(index: u32, state: DescriptorState) -> BulkError {
+    BulkError::BadDescriptor {
+        index,
+        fault: DescriptorFault::UnexpectedState(state),
+    }
+}
+
+/// The part of `buffer` the frame of descriptor `index` fills: its length
+/// fits the ring's `slot_bytes` and the buffer.
+pub fn frame_target<'b>(
+    descriptor: &Descriptor,
+    index: u32,
+    slot_bytes: u32,
+    buffer: &'b mut [u8],
+) -> Result<&'b mut [u8], BulkError> {
+    let length = descriptor.length.get();
+    if length > slot_bytes {
+        return Err(BulkError::BadDescriptor {
+            index,
+            fault: DescriptorFault::Length(length),
+        });
+    }
+    let capacity = buffer.len();
+    buffer
+        .get_mut(..length as usize)
+        .ok_or(BulkError::FrameTooLarge {
+            size: length as usize,
+            capacity,
+        })
 }
 
 /// The shape of a ring: how many descriptors and how big each slot is.

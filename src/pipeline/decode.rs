@@ -6,8 +6,8 @@
 //! state machine writes the checked pages.
 
 use super::batch::{Batch, DecodedRecord};
-use crate::page::{page_crc, Page, PAGE_SIZE};
-use crate::wire::record::{lz4_reason, parse_record, PageEncoding, ZERO_PAGE_CRC};
+use crate::page::{page_crc, Page};
+use crate::wire::record::{decompress_page, parse_record, PageEncoding, ZERO_PAGE_CRC};
 use crate::wire::{DecodeError, Frame, FRAME_HEADER_BYTES};
 
 pub(super) fn decode_batch(batch: &mut Batch<'_>) {
@@ -84,18 +84,7 @@ pub(super) fn decode_batch(batch: &mut Batch<'_>) {
 }
 
 fn expand(data: &[u8], page: &mut Page, crc: u32) -> Result<(), DecodeError> {
-    let size =
-        lz4_flex::block::decompress_into(data, page).map_err(|error| DecodeError::Decompress {
-            field: "data",
-            reason: lz4_reason(&error),
-        })?;
-    if size != PAGE_SIZE {
-        return Err(DecodeError::Length {
-            what: "decompressed page",
-            expected: PAGE_SIZE,
-            actual: size,
-        });
-    }
+    decompress_page(data, page)?;
     let actual = page_crc(page);
     if actual != crc {
         return Err(crc_error(crc, actual));

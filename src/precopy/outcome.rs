@@ -58,19 +58,22 @@ impl Failure {
     }
 }
 
+/// The binary units `ldm` writes sizes in, largest first, with their
+/// suffixes.
+pub const LDM_SIZE_UNITS: [(u64, &str); 4] = [
+    (1 << 40, "T"),
+    (1 << 30, "G"),
+    (1 << 20, "M"),
+    (1 << 10, "K"),
+];
+
 /// Formats a memory size the way `ldm` prints it: 2G, 512M, 8K, or bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LdmSize(pub u64);
 
 impl fmt::Display for LdmSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 4] = [
-            (1 << 40, "T"),
-            (1 << 30, "G"),
-            (1 << 20, "M"),
-            (1 << 10, "K"),
-        ];
-        for (unit, suffix) in UNITS {
+        for (unit, suffix) in LDM_SIZE_UNITS {
             if self.0 >= unit && self.0.is_multiple_of(unit) {
                 return write!(f, "{}{}", self.0 / unit, suffix);
             }

@@ -640,6 +640,29 @@ wire_struct! {
     }
 }
 
+impl DomainEntry {
+    /// Entry `index` of list `request`: the domain `name` in `state`, with
+    /// `vcpus` and `memory_bytes`.
+    pub fn new(
+        request: u32,
+        index: u32,
+        name: &str,
+        state: DomainListState,
+        vcpus: u32,
+        memory_bytes: u64,
+    ) -> Self {
+        DomainEntry {
+            request: U32::new(request),
+            index: U32::new(index),
+            vcpus: U32::new(vcpus),
+            state: state.into(),
+            reserved: Reserved::ZERO,
+            memory_bytes: U64::new(memory_bytes),
+            name: Text::new(name),
+        }
+    }
+}
+
 wire_struct! {
     /// One free memory range of a list.
     pub struct FreeMemoryEntry {

@@ -263,16 +263,10 @@ pub fn seal_frame(
     payload_len: usize,
 ) -> usize {
     let payload_len = payload_len.min(buffer.len().saturating_sub(FRAME_HEADER_BYTES));
-    let (header_bytes, rest) = buffer.split_at_mut(FRAME_HEADER_BYTES.min(buffer.len()));
+    let (_, rest) = buffer.split_at(FRAME_HEADER_BYTES.min(buffer.len()));
     let mut payload_crc = crc32fast::Hasher::new();
     payload_crc.update(&rest[..payload_len]);
-    write_header(
-        header_bytes,
-        frame_type,
-        sequence,
-        payload_len,
-        &payload_crc,
-    )
+    seal_frame_with_crc(buffer, frame_type, sequence, payload_len, &payload_crc)
 }
 
 /// Like [`seal_frame`], for a payload whose CRC32 is already computed
@@ -287,23 +281,6 @@ pub fn seal_frame_with_crc(
     payload_crc: &crc32fast::Hasher,
 ) -> usize {
     let payload_len = payload_len.min(buffer.len().saturating_sub(FRAME_HEADER_BYTES));
-    let header_end = FRAME_HEADER_BYTES.min(buffer.len());
-    write_header(
-        &mut buffer[..header_end],
-        frame_type,
-        sequence,
-        payload_len,
-        payload_crc,
-    )
-}
-
-fn write_header(
-    header_bytes: &mut [u8],
-    frame_type: FrameType,
-    sequence: u64,
-    payload_len: usize,
-    payload_crc: &crc32fast::Hasher,
-) -> usize {
     let mut header = FrameHeader {
         magic: U32::new(FRAME_MAGIC),
         version: U16::new(FRAME_VERSION),
@@ -317,7 +294,7 @@ fn write_header(
     hasher.update(header.as_bytes());
     hasher.combine(payload_crc);
     header.crc = U32::new(hasher.finalize());
-    if let Some(target) = header_bytes.get_mut(..FRAME_HEADER_BYTES) {
+    if let Some(target) = buffer.get_mut(..FRAME_HEADER_BYTES) {
         target.copy_from_slice(header.as_bytes());
     }
     FRAME_HEADER_BYTES + payload_len

@@ -276,6 +276,23 @@ pub(crate) fn lz4_reason(error: &lz4_flex::block::DecompressError) -> &'static s
     }
 }
 
+/// Expands the LZ4 block `data` into `page`, which it must fill exactly.
+pub(crate) fn decompress_page(data: &[u8], page: &mut Page) -> Result<(), DecodeError> {
+    let size =
+        lz4_flex::block::decompress_into(data, page).map_err(|error| DecodeError::Decompress {
+            field: "data",
+            reason: lz4_reason(&error),
+        })?;
+    if size != PAGE_SIZE {
+        return Err(DecodeError::Length {
+            what: "decompressed page",
+            expected: PAGE_SIZE,
+            actual: size,
+        });
+    }
+    Ok(())
+}
+
 /// Decodes records into checked pages. Holds the scratch page LZ4 expands
 /// into, so a page reaches the caller only after its CRC matched.
 #[derive(Clone)]
@@ -321,18 +338,7 @@ impl PageDecoder {
                 })
             }
             PageEncoding::Lz4 => {
-                let size = lz4_flex::block::decompress_into(record.data, &mut self.scratch)
-                    .map_err(|error| DecodeError::Decompress {
-                        field: "data",
-                        reason: lz4_reason(&error),
-                    })?;
-                if size != PAGE_SIZE {
-                    return Err(DecodeError::Length {
-                        what: "decompressed page",
-                        expected: PAGE_SIZE,
-                        actual: size,
-                    });
-                }
+                decompress_page(record.data, &mut self.scratch)?;
                 &self.scratch
             }
         };

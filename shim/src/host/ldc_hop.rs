@@ -21,29 +21,28 @@ const LDC_RING_ENTRIES: u32 = 8;
 /// Frames each relay moves per direction and step, at most.
 const RELAY_BUDGET: usize = 64;
 
-/// One engine's LDC channel to its shim's end, and that shim's relay to
-/// the link between the shims.
-pub struct LdcHop<N: Transport> {
-    _fabric: LdcFabric,
-    pub(crate) engine: EngineEndpoint<SimLdcEndpoint>,
-    pub(crate) shim: ShimEndpoint<SimLdcEndpoint>,
-    network: N,
-    relay: FrameRelay,
-    outbound: Vec<u8>,
-    inbound: Vec<u8>,
-    /// The pipe failed: the shim closes the channel, the engine sees it.
-    pub(crate) failed: Option<TransportError>,
-    /// A frame to damage in the engine's exported slot: (frame, offset).
-    pub(crate) corrupt: Option<(u64, usize)>,
+/// An engine's end and a shim's end of one simulated LDC channel, their
+/// control session up (Hello and ring registration done): what an LDC hop
+/// and the bulk-path benchmark move frames through.
+pub struct SimChannel {
+    /// The simulated LDC the two ends share.
+    pub fabric: LdcFabric,
+    /// The engine's end.
+    pub engine: EngineEndpoint<SimLdcEndpoint>,
+    /// The shim's end.
+    pub shim: ShimEndpoint<SimLdcEndpoint>,
 }
 
-impl<N: Transport> LdcHop<N> {
-    /// Opens a channel pair sized for frames of `frame_bytes`.
-    pub fn open(frame_bytes: usize, session: u32, network: N) -> Result<Self, String> {
+impl SimChannel {
+    /// Both ends of a channel for frames of `frame_bytes`, the ring of the
+    /// first of `ring_entries` descriptors that fits the engine's memory,
+    /// both of control session `session`; each end's memory is what its
+    /// layout needs. Returns once the control session is up.
+    pub fn connect(frame_bytes: usize, ring_entries: &[u32], session: u32) -> Result<Self, String> {
         let slot_bytes = RingGeometry::slot_bytes_for(frame_bytes);
-        let (ring, engine_layout) = [LDC_RING_ENTRIES, 4, 2]
-            .into_iter()
-            .find_map(|entries| {
+        let (ring, engine_layout) = ring_entries
+            .iter()
+            .find_map(|&entries| {
                 let ring = RingGeometry::new(entries, slot_bytes).ok()?;
                 let layout = EngineLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, ring).ok()?;
                 Some((ring, layout))
@@ -72,31 +71,60 @@ impl<N: Transport> LdcHop<N> {
             .map_err(|error| error.to_string())?;
         let mut engine_config = EngineConfig::new(1, SIM_MEMORY_BASE, engine_bytes, ring);
         engine_config.session = session;
-        let engine =
+        let mut engine =
             EngineEndpoint::open(engine_end, engine_config).map_err(|error| error.to_string())?;
         let mut shim_config = ShimConfig::new(2, SIM_MEMORY_BASE, shim_bytes, slot_bytes);
         shim_config.session = session;
-        let shim = ShimEndpoint::open(shim_end, shim_config).map_err(|error| error.to_string())?;
-        let mut hop = LdcHop {
-            _fabric: fabric,
-            engine,
-            shim,
-            network,
-            relay: FrameRelay::new(),
-            outbound: vec![0; slot_bytes as usize],
-            inbound: vec![0; slot_bytes as usize],
-            failed: None,
-            corrupt: None,
-        };
-        // Hello and ring registration before the engines start.
+        let mut shim =
+            ShimEndpoint::open(shim_end, shim_config).map_err(|error| error.to_string())?;
+        // Hello and ring registration before any frame moves.
         for _ in 0..64 {
-            if hop.shim.is_ready() && hop.engine.is_registered() {
-                return Ok(hop);
+            if shim.is_ready() && engine.is_registered() {
+                return Ok(SimChannel {
+                    fabric,
+                    engine,
+                    shim,
+                });
             }
-            hop.engine.poll().map_err(|error| error.to_string())?;
-            hop.shim.poll().map_err(|error| error.to_string())?;
+            engine.poll().map_err(|error| error.to_string())?;
+            shim.poll().map_err(|error| error.to_string())?;
         }
         Err("the LDC control session did not come up".into())
+    }
+}
+
+/// One engine's LDC channel to its shim's end, and that shim's relay to
+/// the link between the shims.
+pub struct LdcHop<N: Transport> {
+    _fabric: LdcFabric,
+    pub(crate) engine: EngineEndpoint<SimLdcEndpoint>,
+    pub(crate) shim: ShimEndpoint<SimLdcEndpoint>,
+    network: N,
+    relay: FrameRelay,
+    outbound: Vec<u8>,
+    inbound: Vec<u8>,
+    /// The pipe failed: the shim closes the channel, the engine sees it.
+    pub(crate) failed: Option<TransportError>,
+    /// A frame to damage in the engine's exported slot: (frame, offset).
+    pub(crate) corrupt: Option<(u64, usize)>,
+}
+
+impl<N: Transport> LdcHop<N> {
+    /// Opens a channel pair sized for frames of `frame_bytes`.
+    pub fn open(frame_bytes: usize, session: u32, network: N) -> Result<Self, String> {
+        let channel = SimChannel::connect(frame_bytes, &[LDC_RING_ENTRIES, 4, 2], session)?;
+        let slot_bytes = RingGeometry::slot_bytes_for(frame_bytes) as usize;
+        Ok(LdcHop {
+            _fabric: channel.fabric,
+            engine: channel.engine,
+            shim: channel.shim,
+            network,
+            relay: FrameRelay::new(),
+            outbound: vec![0; slot_bytes],
+            inbound: vec![0; slot_bytes],
+            failed: None,
+            corrupt: None,
+        })
     }
 
     /// The shim's side of a step: polls the engine's end, damages a frame

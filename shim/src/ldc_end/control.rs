@@ -5,7 +5,7 @@
 
 use heapless::Deque;
 
-use ldmig::ldc_transport::control::ControlError;
+use ldmig::ldc_transport::control::{drop_oldest_progress, ControlError};
 use ldmig::wire::codec::Text;
 use ldmig::wire::control::{DomainRequest, Message, MigrateOptions, MigrateRequest};
 use zerocopy::byteorder::big_endian::U32;
@@ -122,17 +122,7 @@ impl ShimControl {
         match self.events.push_back(event) {
             Ok(()) => true,
             Err(event) => {
-                let mut kept: Deque<Message, MAX_PENDING_EVENTS> = Deque::new();
-                let mut dropped = false;
-                while let Some(queued) = self.events.pop_front() {
-                    if !dropped && matches!(queued, Message::Progress(_)) {
-                        dropped = true;
-                        continue;
-                    }
-                    let _ = kept.push_back(queued);
-                }
-                self.events = kept;
-                if dropped {
+                if drop_oldest_progress(&mut self.events) {
                     self.progress_dropped += 1;
                 }
                 self.events.push_back(event).is_ok()

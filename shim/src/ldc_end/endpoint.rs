@@ -22,7 +22,10 @@ use super::layout::ShimLayout;
 use ldmig::ldc_transport::channel::ChannelCore;
 use ldmig::ldc_transport::error::{memory_failure, BulkError, DescriptorFault, MemoryUse};
 use ldmig::ldc_transport::messenger::Incoming;
-use ldmig::ldc_transport::ring::{copy_length, RingGeometry, MAX_SLOT_BYTES};
+use ldmig::ldc_transport::ring::{
+    copy_length, decode_descriptor, descriptor_state, frame_target, unexpected_state, RingGeometry,
+    MAX_SLOT_BYTES,
+};
 use ldmig::transport::{Transport, TransportError};
 use ldmig::wire::codec::Reserved;
 use ldmig::wire::control::{
@@ -447,10 +450,7 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         let mut bytes = [0u8; DESCRIPTOR_BYTES];
         self.core
             .read_local(local, &mut bytes, MemoryUse::Descriptor)?;
-        Descriptor::decode(&bytes).map_err(|error| BulkError::BadDescriptor {
-            index,
-            fault: DescriptorFault::Malformed(error),
-        })
+        decode_descriptor(&bytes, index)
     }
 
     /// `COPY_OUT` of 8 bytes at `offset` of descriptor `index`.
@@ -494,35 +494,17 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
             let index = rings.geometry.index(self.transmit_expected);
             let descriptor = self.fetch_descriptor(ring, index)?;
             let current = descriptor.sequence.get() == self.transmit_expected;
-            match descriptor.state.checked("state") {
-                Ok(DescriptorState::Done) if current => {
+            match descriptor_state(&descriptor, index)? {
+                DescriptorState::Done if current => {
                     self.transmit_expected += 1;
                     continue;
                 }
-                Ok(DescriptorState::Ready) if current => {}
-                Ok(_) => return Ok(None),
-                Err(error) => {
-                    return Err(BulkError::BadDescriptor {
-                        index,
-                        fault: DescriptorFault::Malformed(error),
-                    })
-                }
+                DescriptorState::Ready if current => {}
+                _ => return Ok(None),
             }
             let cookie = Self::check_slot(&descriptor, index, slot_bytes)?;
-            let length = descriptor.length.get();
-            if length > slot_bytes {
-                return Err(BulkError::BadDescriptor {
-                    index,
-                    fault: DescriptorFault::Length(length),
-                });
-            }
-            let length = length as usize;
-            let Some(target) = buffer.get_mut(..length) else {
-                return Err(BulkError::FrameTooLarge {
-                    size: length,
-                    capacity: buffer.len(),
-                });
-            };
+            let target = frame_target(&descriptor, index, slot_bytes, buffer)?;
+            let length = target.len();
             let local = self.layout.frame_buffer_ra;
             if length > 0 {
                 self.copy(CopyDirection::In, cookie, local, copy_length(length) as u64)?;
@@ -556,24 +538,13 @@ impl<H: Ldc + LocalMemory> ShimEndpoint<H> {
         let ring = rings.registration.receive_ring.get();
         let index = rings.geometry.index(self.receive_next);
         let descriptor = self.fetch_descriptor(ring, index)?;
-        match descriptor.state.checked("state") {
-            Ok(DescriptorState::Free) => {}
-            Ok(DescriptorState::Ready) => {
+        match descriptor_state(&descriptor, index)? {
+            DescriptorState::Free => {}
+            DescriptorState::Ready => {
                 self.core.statistics_mut().ring_full += 1;
                 return Ok(false);
             }
-            Ok(state @ DescriptorState::Done) => {
-                return Err(BulkError::BadDescriptor {
-                    index,
-                    fault: DescriptorFault::UnexpectedState(state),
-                })
-            }
-            Err(error) => {
-                return Err(BulkError::BadDescriptor {
-                    index,
-                    fault: DescriptorFault::Malformed(error),
-                })
-            }
+            state @ DescriptorState::Done => return Err(unexpected_state(index, state)),
         }
         let cookie = Self::check_slot(&descriptor, index, slot_bytes)?;
         if !frame.is_empty() {

@@ -8,7 +8,7 @@
 //!   frame buffer                    the largest slot it accepts
 //! ```
 
-use ldmig::ldc_transport::layout::{align_up, check_base, queue_geometry, LayoutError};
+use ldmig::ldc_transport::layout::{align_up, check_base, check_fits, LayoutError, LinkQueues};
 use ldmig::ldc_transport::ring::MAX_RING_ENTRIES;
 use ldmig::page::PAGE_SIZE;
 use ldmig::wire::descriptor::DESCRIPTOR_BYTES;
@@ -41,30 +41,16 @@ impl ShimLayout {
         max_slot_bytes: u32,
     ) -> Result<Self, LayoutError> {
         check_base(base)?;
-        let queue_bytes = queue_geometry(queue_entries)?;
-        let transmit_queue = align_up(base, queue_bytes);
-        let receive_queue = align_up(transmit_queue + queue_bytes, queue_bytes);
-        let descriptor_buffer_ra = align_up(receive_queue + queue_bytes, PAGE);
+        let queues = LinkQueues::place(base, queue_entries)?;
+        let descriptor_buffer_ra = align_up(queues.end, PAGE);
         let descriptor_bytes =
             align_up(u64::from(MAX_RING_ENTRIES) * DESCRIPTOR_BYTES as u64, PAGE);
         let frame_buffer_bytes = align_up(u64::from(max_slot_bytes).max(PAGE), PAGE);
         let frame_buffer_ra = descriptor_buffer_ra + descriptor_bytes;
-        let needed = frame_buffer_ra + frame_buffer_bytes - base;
-        if needed > memory_bytes {
-            return Err(LayoutError::TooSmall {
-                needed,
-                available: memory_bytes,
-            });
-        }
+        check_fits(base, frame_buffer_ra + frame_buffer_bytes, memory_bytes)?;
         Ok(ShimLayout {
-            transmit_queue: QueueConfig {
-                ra: transmit_queue,
-                entries: queue_entries,
-            },
-            receive_queue: QueueConfig {
-                ra: receive_queue,
-                entries: queue_entries,
-            },
+            transmit_queue: queues.transmit,
+            receive_queue: queues.receive,
             descriptor_buffer_ra,
             frame_buffer_ra,
             frame_buffer_bytes: frame_buffer_bytes as u32,

@@ -61,27 +61,13 @@ impl FrameRelay {
         let mut moved = 0;
         for _ in 0..budget {
             let before = moved;
-            if self.to_network.is_none() {
-                self.to_network = engine.receive(outbound)?;
+            if forward(&mut self.to_network, engine, network, outbound)? {
+                self.statistics.to_network += 1;
+                moved += 1;
             }
-            if let Some(length) = self.to_network {
-                let frame = outbound.get(..length).unwrap_or(&[]);
-                if network.send(frame)? {
-                    self.to_network = None;
-                    self.statistics.to_network += 1;
-                    moved += 1;
-                }
-            }
-            if self.to_engine.is_none() {
-                self.to_engine = network.receive(inbound)?;
-            }
-            if let Some(length) = self.to_engine {
-                let frame = inbound.get(..length).unwrap_or(&[]);
-                if engine.send(frame)? {
-                    self.to_engine = None;
-                    self.statistics.to_engine += 1;
-                    moved += 1;
-                }
+            if forward(&mut self.to_engine, network, engine, inbound)? {
+                self.statistics.to_engine += 1;
+                moved += 1;
             }
             if moved == before {
                 break;
@@ -89,6 +75,29 @@ impl FrameRelay {
         }
         Ok(moved)
     }
+}
+
+/// One direction of the relay: takes a frame from `from` into `buffer`
+/// unless one waits there already (`held` is its length), and hands it to
+/// `to`; `true` when `to` took it.
+fn forward<F: Transport, T: Transport>(
+    held: &mut Option<usize>,
+    from: &mut F,
+    to: &mut T,
+    buffer: &mut [u8],
+) -> Result<bool, TransportError> {
+    if held.is_none() {
+        *held = from.receive(buffer)?;
+    }
+    let Some(length) = *held else {
+        return Ok(false);
+    };
+    let frame = buffer.get(..length).unwrap_or(&[]);
+    if !to.send(frame)? {
+        return Ok(false);
+    }
+    *held = None;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use ldmig::ldc_transport::layout::Region;
 use ldmig::ldc_transport::*;
 use ldmig::precopy::Outcome;
 use ldmig::stats::{MigrationStats, MigrationStatus};
-use ldmig::wire::codec::{DecodeError, Reserved, Text};
+use ldmig::wire::codec::DecodeError;
 use ldmig::wire::control::{
     DomainEntry, DomainListState, ErrorCode, Message, MigrateOptions, ResultKind,
 };
@@ -17,7 +17,6 @@ use ldmig_hv::abi::ldc::LDC_COPY_OUT;
 use ldmig_hv::hypervisor::{Ldc, LocalMemory};
 use ldmig_sim::ldc::{EndpointConfig, LdcFabric, LdcFault, Side, SimLdcEndpoint, SIM_MEMORY_BASE};
 use ldmig_sim::rng::{test_seed, SplitMix64};
-use zerocopy::byteorder::big_endian::{U32, U64};
 
 const ENGINE_CHANNEL: u64 = 6;
 const SHIM_CHANNEL: u64 = 7;
@@ -34,16 +33,21 @@ fn shim_config(session: u32) -> ShimConfig {
 }
 
 fn open_pair() -> (LdcFabric, Engine, Shim) {
+    open_pair_with(shim_config(1))
+}
+
+/// Both ends, the shim's set up by `shim`, neither polled yet.
+fn open_pair_with(shim: ShimConfig) -> (LdcFabric, Engine, Shim) {
     let fabric = LdcFabric::new();
     let mut engine_memory = EndpointConfig::new(ENGINE_CHANNEL);
     engine_memory.memory_bytes = 1 << 20;
-    let (engine, shim) = fabric
+    let (engine_end, shim_end) = fabric
         .create_pair(engine_memory, EndpointConfig::new(SHIM_CHANNEL))
         .expect("pair");
     let ring = RingGeometry::new(ENTRIES, SLOT).expect("ring");
     let config = EngineConfig::new(ENGINE_CHANNEL, SIM_MEMORY_BASE, 1 << 20, ring);
-    let engine = EngineEndpoint::open(engine, config).expect("engine opens");
-    let shim = ShimEndpoint::open(shim, shim_config(1)).expect("shim opens");
+    let engine = EngineEndpoint::open(engine_end, config).expect("engine opens");
+    let shim = ShimEndpoint::open(shim_end, shim).expect("shim opens");
     (fabric, engine, shim)
 }
 
@@ -168,6 +172,27 @@ fn a_full_ring_says_not_now_and_drains() {
     assert_eq!(shim.put_frame(&frame(1, 4, 64)), Ok(true));
 }
 
+/// Checks that a frame taken into `buffer` (`taken`: its length) is the
+/// next one `direction` sent (its `got`-th, of `sizes`), and counts it.
+fn arrived(
+    direction: u8,
+    taken: Option<usize>,
+    buffer: &[u8],
+    sizes: &[usize],
+    got: &mut u64,
+    seed: u64,
+) {
+    if let Some(length) = taken {
+        assert_eq!(length, sizes[*got as usize], "seed {seed}");
+        assert_eq!(
+            buffer[..length],
+            frame(direction, *got, length)[..],
+            "seed {seed}"
+        );
+        *got += 1;
+    }
+}
+
 /// Streams `count` seeded frames each way, calling `fault` before each
 /// step; checks every frame arrives once, in order, intact.
 fn stream(
@@ -200,24 +225,10 @@ fn stream(
                 sent_in += 1;
             }
         }
-        if let Some(length) = shim.take_frame(&mut buffer).expect("shim take") {
-            assert_eq!(length, sizes[got_out as usize], "seed {seed}");
-            assert_eq!(
-                buffer[..length],
-                frame(0, got_out, length)[..],
-                "seed {seed}"
-            );
-            got_out += 1;
-        }
-        if let Some(length) = engine.receive_frame(&mut buffer).expect("engine receive") {
-            assert_eq!(length, sizes[got_in as usize], "seed {seed}");
-            assert_eq!(
-                buffer[..length],
-                frame(1, got_in, length)[..],
-                "seed {seed}"
-            );
-            got_in += 1;
-        }
+        let taken = shim.take_frame(&mut buffer).expect("shim take");
+        arrived(0, taken, &buffer, &sizes, &mut got_out, seed);
+        let taken = engine.receive_frame(&mut buffer).expect("engine receive");
+        arrived(1, taken, &buffer, &sizes, &mut got_in, seed);
         if got_out == count && got_in == count {
             return;
         }
@@ -421,18 +432,8 @@ fn the_control_protocol_runs_over_the_channel() {
         engine.control().next_command(),
         Some(Command::ListDomains { request: list })
     );
-    engine
-        .control()
-        .list_domain(DomainEntry {
-            request: U32::new(list),
-            index: U32::new(0),
-            vcpus: U32::new(4),
-            state: DomainListState::Active.into(),
-            reserved: Reserved::ZERO,
-            memory_bytes: U64::new(1 << 30),
-            name: Text::new("ldg1"),
-        })
-        .expect("entry");
+    let ldg1 = DomainEntry::new(list, 0, "ldg1", DomainListState::Active, 4, 1 << 30);
+    engine.control().list_domain(ldg1).expect("entry");
     engine.control().list_end(list, 1).expect("end");
     poll(&mut engine, &mut shim);
 
@@ -479,22 +480,10 @@ fn kind_name(event: &Message) -> MessageKindName {
 
 #[test]
 fn no_common_version_ends_the_session_cleanly() {
-    let fabric = LdcFabric::new();
-    let mut engine_memory = EndpointConfig::new(ENGINE_CHANNEL);
-    engine_memory.memory_bytes = 1 << 20;
-    let (engine, shim) = fabric
-        .create_pair(engine_memory, EndpointConfig::new(SHIM_CHANNEL))
-        .expect("pair");
-    let ring = RingGeometry::new(ENTRIES, SLOT).expect("ring");
-    let mut engine = EngineEndpoint::open(
-        engine,
-        EngineConfig::new(ENGINE_CHANNEL, SIM_MEMORY_BASE, 1 << 20, ring),
-    )
-    .expect("engine");
     let mut config = shim_config(1);
     config.oldest_version = 2;
     config.newest_version = 3;
-    let mut shim = ShimEndpoint::open(shim, config).expect("shim");
+    let (_fabric, mut engine, mut shim) = open_pair_with(config);
     let mut refused = None;
     for _ in 0..64 {
         engine.poll().expect("engine");

@@ -209,9 +209,14 @@ mod tests {
     use ldmig_hv::resources::PowerMode;
 
     fn scratch(tag: &str) -> PathBuf {
-        let path = std::env::temp_dir().join(format!("ldmig-state-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        path
+        crate::test_scratch::scratch_path("state", tag)
+    }
+
+    /// A fresh state directory for test `tag`, opened: its path and it.
+    fn opened(tag: &str) -> (PathBuf, StateDirectory) {
+        let path = scratch(tag);
+        let directory = StateDirectory::open(&path).expect("opens");
+        (path, directory)
     }
 
     fn state(host: &str) -> StateFile {
@@ -231,8 +236,7 @@ mod tests {
 
     #[test]
     fn a_saved_state_loads_back_and_a_second_daemon_is_locked_out() {
-        let path = scratch("roundtrip");
-        let directory = StateDirectory::open(&path).expect("opens");
+        let (path, directory) = opened("roundtrip");
         assert_eq!(directory.load("t5-a").expect("nothing yet"), None);
         directory.save(&state("t5-a")).expect("saves");
         assert_eq!(directory.load("t5-a").expect("loads"), Some(state("t5-a")));
@@ -253,8 +257,7 @@ mod tests {
 
     #[test]
     fn a_torn_write_leaves_the_old_state() {
-        let path = scratch("torn");
-        let directory = StateDirectory::open(&path).expect("opens");
+        let (path, directory) = opened("torn");
         directory.save(&state("t5-a")).expect("saves");
         // A crash between writing the temporary file and the rename.
         std::fs::write(path.join("state.json.new"), b"{\"version\": 1, \"ho").expect("torn");
@@ -264,8 +267,7 @@ mod tests {
 
     #[test]
     fn garbage_and_other_versions_are_refused_with_the_reason() {
-        let path = scratch("garbage");
-        let directory = StateDirectory::open(&path).expect("opens");
+        let (path, directory) = opened("garbage");
         std::fs::write(path.join(STATE_FILE), b"not json").expect("write");
         let error = directory.load("t5-a").expect_err("refused");
         assert!(matches!(error, StateError::Unreadable { .. }), "{error}");

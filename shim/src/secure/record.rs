@@ -522,26 +522,35 @@ mod tests {
             (2 * RECORD_OVERHEAD + 7, 3 * RECORD_OVERHEAD + 10),
         ];
         let record = |index: usize| wire[bounds[index].0..bounds[index].1].to_vec();
-        let replay = [record(0), record(1), record(1)].concat();
-        let (payloads, end) = open_all(&replay);
-        assert_eq!(payloads.len(), 2);
-        assert!(matches!(
-            end,
-            Err(ChannelError::Replayed {
-                sequence: 1,
-                expected: 2
-            })
-        ));
-        let reorder = [record(0), record(2), record(1)].concat();
-        let (payloads, end) = open_all(&reorder);
-        assert_eq!(payloads.len(), 1);
-        assert!(matches!(
-            end,
-            Err(ChannelError::OutOfOrder {
-                sequence: 2,
-                expected: 1
-            })
-        ));
+        // The records in this order, the payloads opened before the
+        // refusal, and the refusal.
+        type Named = fn(&ChannelError) -> bool;
+        let cases: [([usize; 3], usize, Named); 2] = [
+            ([0, 1, 1], 2, |error| {
+                matches!(
+                    error,
+                    ChannelError::Replayed {
+                        sequence: 1,
+                        expected: 2
+                    }
+                )
+            }),
+            ([0, 2, 1], 1, |error| {
+                matches!(
+                    error,
+                    ChannelError::OutOfOrder {
+                        sequence: 2,
+                        expected: 1
+                    }
+                )
+            }),
+        ];
+        for (order, opened, named) in cases {
+            let stream: Vec<u8> = order.iter().flat_map(|&index| record(index)).collect();
+            let (payloads, end) = open_all(&stream);
+            assert_eq!(payloads.len(), opened, "{order:?}");
+            assert!(end.as_ref().is_err_and(named), "{order:?}: {end:?}");
+        }
     }
 
     #[test]

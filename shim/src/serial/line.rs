@@ -51,31 +51,27 @@ fn line_error(error: &std::io::Error) -> LineError {
     }
 }
 
+/// What a non-blocking read or write of `asked` bytes did, as the line
+/// reports it: 0 when the stream would block, `Closed` when it moved
+/// nothing of a non-empty buffer (end of stream).
+fn moved(result: std::io::Result<usize>, asked: usize) -> Result<usize, LineError> {
+    match result {
+        Ok(0) if asked > 0 => Err(LineError::Closed),
+        Ok(count) => Ok(count),
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+            Ok(0)
+        }
+        Err(error) => Err(line_error(&error)),
+    }
+}
+
 impl SerialLine for TcpLine {
     fn write(&mut self, bytes: &[u8]) -> Result<usize, LineError> {
-        match self.stream.write(bytes) {
-            Ok(0) if !bytes.is_empty() => Err(LineError::Closed),
-            Ok(count) => Ok(count),
-            Err(error)
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) =>
-            {
-                Ok(0)
-            }
-            Err(error) => Err(line_error(&error)),
-        }
+        moved(self.stream.write(bytes), bytes.len())
     }
 
     fn read(&mut self, buffer: &mut [u8]) -> Result<usize, LineError> {
-        match self.stream.read(buffer) {
-            Ok(0) if !buffer.is_empty() => Err(LineError::Closed),
-            Ok(count) => Ok(count),
-            Err(error)
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) =>
-            {
-                Ok(0)
-            }
-            Err(error) => Err(line_error(&error)),
-        }
+        moved(self.stream.read(buffer), buffer.len())
     }
 }
 

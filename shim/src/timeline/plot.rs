@@ -7,12 +7,13 @@
 //! Every series has a legend entry whose label [`SERIES`] names, so a
 //! reader (or a test) finds them in the SVG's text.
 
-use super::Timeline;
-use plotters::coord::ranged1d::ValueFormatter;
+use super::{Sample, Timeline};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 
 /// Legend label of the bytes sent per window.
@@ -104,9 +105,9 @@ pub fn svg(timeline: &Timeline) -> Result<String, PlotError> {
             .map_err(drawing)?;
         let panels = root.split_evenly((3, 1));
         let end_ms = end_ms(timeline);
-        draw_rates(&panels[0], timeline, end_ms)?;
-        draw_dirty_sets(&panels[1], timeline, end_ms)?;
-        draw_throttle(&panels[2], timeline, end_ms)?;
+        draw(&panels[0], timeline, end_ms, rates(timeline))?;
+        draw(&panels[1], timeline, end_ms, dirty_sets(timeline, end_ms))?;
+        draw(&panels[2], timeline, end_ms, throttle(timeline))?;
         root.present().map_err(drawing)?;
     }
     Ok(text)
@@ -148,13 +149,12 @@ fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
 }
 
-/// Draws the switchover's start and end as vertical lines from `low` to
-/// `high` in a chart, with one legend entry.
+/// Draws the switchover's start and end as vertical lines across `span`
+/// of the y axis in a chart, with one legend entry.
 fn mark_switchover<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     timeline: &Timeline,
-    low: f64,
-    high: f64,
+    span: Range<f64>,
 ) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
@@ -166,7 +166,12 @@ where
     let color = color(5);
     chart
         .draw_series(LineSeries::new(
-            [(start, high), (start, low), (end, low), (end, high)],
+            [
+                (start, span.end),
+                (start, span.start),
+                (end, span.start),
+                (end, span.end),
+            ],
             color.stroke_width(2),
         ))
         .map_err(drawing)?
@@ -224,14 +229,8 @@ where
     Ok(())
 }
 
-fn draw_rates<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    timeline: &Timeline,
-    end_ms: f64,
-) -> Result<(), PlotError>
-where
-    DB::ErrorType: 'static,
-{
+/// The sent rate and the bandwidth estimate.
+fn rates(timeline: &Timeline) -> Panel {
     // The first sample's window began before the engine's first poll had
     // a time: its rate is not measured.
     let sent: Vec<(f64, f64)> = timeline
@@ -240,47 +239,19 @@ where
         .skip(1)
         .map(|sample| (sample.t_ms, sample.sent_mb_per_s()))
         .collect();
-    let estimate: Vec<(f64, f64)> = timeline
-        .samples
-        .iter()
-        .map(|sample| (sample.t_ms, sample.bandwidth_mbps / 8.0))
-        .collect();
-    let high = sent
-        .iter()
-        .chain(&estimate)
-        .map(|(_, rate)| *rate)
-        .fold(1.0, f64::max)
-        * 1.15;
-    let mut chart = builder(area)
-        .build_cartesian_2d(0.0..end_ms, 0.0..high)
-        .map_err(drawing)?;
-    mesh(&mut chart, "MB/s")?;
-    line(&mut chart, 0, sent)?;
-    line(&mut chart, 1, estimate)?;
-    mark_switchover(&mut chart, timeline, 0.0, high)?;
-    legend(&mut chart)
+    let estimate = over_time(timeline, |sample| sample.bandwidth_mbps / 8.0);
+    let lines = vec![(0, sent), (1, estimate)];
+    let high = top(&lines, 1.0) * 1.15;
+    Panel::new("MB/s", 0.0..high, Scale::Linear, lines)
 }
 
-fn draw_dirty_sets<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    timeline: &Timeline,
-    end_ms: f64,
-) -> Result<(), PlotError>
-where
-    DB::ErrorType: 'static,
-{
+/// The pages left to send and each round's dirty set, on a log scale.
+fn dirty_sets(timeline: &Timeline, end_ms: f64) -> Panel {
     // A log scale starts at one page: zero pages sit on the floor.
     let pages = |count: u64| (count as f64).max(1.0);
-    let remaining: Vec<(f64, f64)> = timeline
-        .samples
-        .iter()
-        .map(|sample| {
-            (
-                sample.t_ms,
-                pages(sample.remaining_bytes / ldmig::page::PAGE_SIZE as u64),
-            )
-        })
-        .collect();
+    let remaining = over_time(timeline, |sample| {
+        pages(sample.remaining_bytes / ldmig::page::PAGE_SIZE as u64)
+    });
     // Each round's dirty set as a step from its start to the next round's.
     let mut rounds = Vec::with_capacity(timeline.rounds.len() * 2);
     for (index, mark) in timeline.rounds.iter().enumerate() {
@@ -291,41 +262,111 @@ where
         rounds.push((mark.at_ms, pages(mark.dirty_pages)));
         rounds.push((until, pages(mark.dirty_pages)));
     }
-    let high = remaining
-        .iter()
-        .chain(&rounds)
-        .map(|(_, count)| *count)
-        .fold(10.0, f64::max)
-        * 2.0;
-    let mut chart = builder(area)
-        .build_cartesian_2d(0.0..end_ms, (1.0..high).log_scale())
-        .map_err(drawing)?;
-    mesh(&mut chart, "pages (8 KiB)")?;
-    line(&mut chart, 2, remaining)?;
-    line(&mut chart, 3, rounds)?;
-    mark_switchover(&mut chart, timeline, 1.0, high)?;
-    legend(&mut chart)
+    let lines = vec![(2, remaining), (3, rounds)];
+    let high = top(&lines, 10.0) * 2.0;
+    Panel::new("pages (8 KiB)", 1.0..high, Scale::Logarithmic, lines)
 }
 
-fn draw_throttle<DB: DrawingBackend>(
+/// The vCPU throttle.
+fn throttle(timeline: &Timeline) -> Panel {
+    let throttle = over_time(timeline, |sample| f64::from(sample.cpu_throttle_percentage));
+    Panel::new("%", 0.0..105.0, Scale::Linear, vec![(4, throttle)])
+}
+
+/// The highest value of `lines`, at least `floor`.
+fn top(lines: &[(usize, Vec<(f64, f64)>)], floor: f64) -> f64 {
+    lines
+        .iter()
+        .flat_map(|(_, points)| points)
+        .map(|(_, value)| *value)
+        .fold(floor, f64::max)
+}
+
+/// One value of every sample, against the sample's time.
+fn over_time(timeline: &Timeline, value: impl Fn(&Sample) -> f64) -> Vec<(f64, f64)> {
+    timeline
+        .samples
+        .iter()
+        .map(|sample| (sample.t_ms, value(sample)))
+        .collect()
+}
+
+/// What one panel shows: its y axis and its lines (each an index into
+/// [`SERIES`] and its points).
+struct Panel {
+    axis: Axis,
+    lines: Vec<(usize, Vec<(f64, f64)>)>,
+}
+
+impl Panel {
+    fn new(
+        name: &'static str,
+        range: Range<f64>,
+        scale: Scale,
+        lines: Vec<(usize, Vec<(f64, f64)>)>,
+    ) -> Panel {
+        Panel {
+            axis: Axis { name, range, scale },
+            lines,
+        }
+    }
+}
+
+/// A panel's y axis: its name, its range (which the switchover marks
+/// span) and its scale.
+struct Axis {
+    name: &'static str,
+    range: Range<f64>,
+    scale: Scale,
+}
+
+/// How a y axis maps values.
+#[derive(Clone, Copy)]
+enum Scale {
+    Linear,
+    Logarithmic,
+}
+
+/// Draws `panel` over time up to `end_ms`, the switchover marked, and the
+/// legend.
+fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     timeline: &Timeline,
     end_ms: f64,
+    panel: Panel,
 ) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {
-    let throttle: Vec<(f64, f64)> = timeline
-        .samples
-        .iter()
-        .map(|sample| (sample.t_ms, f64::from(sample.cpu_throttle_percentage)))
-        .collect();
+    let range = panel.axis.range.clone();
+    match panel.axis.scale {
+        Scale::Linear => draw_on(area, timeline, end_ms, panel, range),
+        Scale::Logarithmic => draw_on(area, timeline, end_ms, panel, range.log_scale()),
+    }
+}
+
+/// [`draw`] on the y axis `y_axis`.
+fn draw_on<DB: DrawingBackend, R>(
+    area: &DrawingArea<DB, Shift>,
+    timeline: &Timeline,
+    end_ms: f64,
+    panel: Panel,
+    y_axis: R,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+    R: AsRangedCoord<Value = f64>,
+    R::CoordDescType: ValueFormatter<f64>,
+{
+    let Panel { axis, lines } = panel;
     let mut chart = builder(area)
-        .build_cartesian_2d(0.0..end_ms, 0.0..105.0)
+        .build_cartesian_2d(0.0..end_ms, y_axis)
         .map_err(drawing)?;
-    mesh(&mut chart, "%")?;
-    line(&mut chart, 4, throttle)?;
-    mark_switchover(&mut chart, timeline, 0.0, 105.0)?;
+    mesh(&mut chart, axis.name)?;
+    for (index, points) in lines {
+        line(&mut chart, index, points)?;
+    }
+    mark_switchover(&mut chart, timeline, axis.range)?;
     legend(&mut chart)
 }
 

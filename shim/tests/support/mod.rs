@@ -7,7 +7,7 @@ pub mod fault_proxy;
 pub mod processes;
 
 use ldmig_shim::bounds::Limits;
-use ldmig_shim::control::{call, DomainListing, Event, Request};
+use ldmig_shim::control::{call, DomainListing, Event, MigrationInfo, Request};
 use ldmig_shim::operations::AdminOperation;
 use ldmig_shim::{Daemon, DaemonOptions};
 use ldmig_sim::description::HostDescription;
@@ -25,6 +25,18 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Of the operations on one domain the tests list in `ldm`'s order (bind,
+/// unbind, start, stop, reboot, then add, remove and set of memory, vCPUs
+/// and crypto units, then set-domain): the memory changes.
+pub const MEMORY_CHANGES: std::ops::Range<usize> = 5..8;
+
+/// The vCPU and crypto-unit changes of that list.
+pub const VCPU_AND_CRYPTO_CHANGES: std::ops::Range<usize> = 8..14;
+
+/// Why a domain that migrated here keeps its memory until it reboots.
+pub const MEMORY_DR_DISABLED: &str =
+    "memory dynamic reconfiguration is disabled for a migrated domain until it reboots";
 
 /// The migration password of the test daemons.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -130,6 +142,19 @@ pub fn migration(domain: &str, target: &str, max_bandwidth: Option<u64>) -> Requ
         downtime_limit_ms: 300,
         max_bandwidth,
     }
+}
+
+/// The migration a final answer reports; panics, saying `failure` and the
+/// answer, when it reports none.
+pub fn migration_done<'e>(event: &'e Event, failure: &str) -> &'e MigrationInfo {
+    let Event::Done {
+        migration: Some(info),
+        ..
+    } = event
+    else {
+        panic!("{failure}: {event:?}");
+    };
+    info
 }
 
 /// The message of a final event, and whether it was `Done`.

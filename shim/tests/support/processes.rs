@@ -97,6 +97,49 @@ pub fn scratch(prefix: &str, name: &str) -> PathBuf {
     directory
 }
 
+/// A test's scratch directory with the migration password file its
+/// daemons share; the directory goes when the test passed (a failed one
+/// leaves it to look at).
+pub struct Scratch {
+    /// The directory.
+    pub directory: PathBuf,
+    /// DIRECTORY/password, mode 0600.
+    pub password: PathBuf,
+}
+
+impl Scratch {
+    /// DIRECTORY for test `name` of the file `prefix`, its password file
+    /// holding `password`.
+    pub fn new(prefix: &str, name: &str, password: &str) -> Scratch {
+        let directory = scratch(prefix, name);
+        let password_path = directory.join("password");
+        password_file(&password_path, password);
+        Scratch {
+            directory,
+            password: password_path,
+        }
+    }
+
+    /// The password file's path, as `-p` takes it.
+    pub fn password_arg(&self) -> &str {
+        self.password.to_str().expect("utf-8 path")
+    }
+
+    /// `ldmig serve` of the host `toml` in this directory, with the
+    /// password file and `options` more (see [`serve_with`]).
+    pub fn serve(&self, name: &str, toml: &str, options: &[&str]) -> Host {
+        serve_with(&self.directory, name, toml, &self.password, options)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.directory);
+        }
+    }
+}
+
 /// A small SPARC T5 host file of the process tests (every loopback port an
 /// allowed target), with `ldg1` active on `ldg1_memory` bytes (a size such
 /// as `"8M"`) when given.
@@ -162,6 +205,33 @@ pub fn serve_with(
     }
 }
 
+/// `ldmig --control CONTROL serve` of the host file `host` with the
+/// password file `password` and the state directory `state`, listening on
+/// a kernel-chosen port: for a test that starts the daemon its own way
+/// (as another user, on a wrong file, on a taken socket).
+pub fn serve_command(control: &Path, host: &Path, password: &Path, state: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("--control")
+        .arg(control)
+        .args(["serve", "--listen", "127.0.0.1:0", "--host"])
+        .arg(host)
+        .arg("--password-file")
+        .arg(password)
+        .arg("--state-dir")
+        .arg(state);
+    command
+}
+
+/// Waits until `done` holds; panics naming `what` after a minute.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Starts `ldmig ARGUMENTS` and waits for its "serving" line.
 fn spawn(arguments: &[String], control: &Path) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(BINARY)
@@ -212,6 +282,17 @@ pub fn ldmig(control: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("ldmig runs")
+}
+
+/// `ldmig --control CONTROL ARGS` on a thread of its own, for a command
+/// (a migration) the test watches while it runs.
+pub fn ldmig_in_background(control: &Path, args: &[&str]) -> std::thread::JoinHandle<Output> {
+    let control = control.to_path_buf();
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ldmig(&control, &args)
+    })
 }
 
 /// Everything a command printed.

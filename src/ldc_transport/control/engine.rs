@@ -82,6 +82,23 @@ pub enum ControlState {
     },
 }
 
+/// Drops the oldest Progress of a full event queue, keeping the order of
+/// the rest; `false` (the queue untouched) when it holds no Progress. Both
+/// ends queue events this way: only progress may be lost.
+pub fn drop_oldest_progress<const N: usize>(events: &mut Deque<Message, N>) -> bool {
+    let mut kept: Deque<Message, N> = Deque::new();
+    let mut dropped = false;
+    while let Some(queued) = events.pop_front() {
+        if !dropped && matches!(queued, Message::Progress(_)) {
+            dropped = true;
+            continue;
+        }
+        let _ = kept.push_back(queued);
+    }
+    *events = kept;
+    dropped
+}
+
 /// The engine side's request handler.
 #[derive(Debug)]
 pub struct EngineControl {
@@ -206,28 +223,10 @@ impl EngineControl {
     fn event(&mut self, message: Message) {
         if let Err(message) = self.events.push_back(message) {
             // Only progress may be lost: make room by dropping one.
-            let progress = self
-                .events
-                .iter()
-                .position(|queued| matches!(queued, Message::Progress(_)));
-            if progress.is_some() {
-                self.drop_oldest_progress();
+            if drop_oldest_progress(&mut self.events) {
                 let _ = self.events.push_back(message);
             }
         }
-    }
-
-    fn drop_oldest_progress(&mut self) {
-        let mut kept: Deque<Message, MAX_EVENTS> = Deque::new();
-        let mut dropped = false;
-        while let Some(queued) = self.events.pop_front() {
-            if !dropped && matches!(queued, Message::Progress(_)) {
-                dropped = true;
-                continue;
-            }
-            let _ = kept.push_back(queued);
-        }
-        self.events = kept;
     }
 
     fn on_migrate(&mut self, migrate: MigrateRequest, dry_run: bool) {
@@ -658,17 +657,8 @@ mod tests {
             control.next_command(),
             Some(Command::ListFreeMemory { request: 2 })
         );
-        control
-            .list_domain(DomainEntry {
-                request: U32::new(1),
-                index: U32::new(0),
-                vcpus: U32::new(4),
-                state: DomainListState::Active.into(),
-                reserved: Reserved::ZERO,
-                memory_bytes: U64::new(1 << 30),
-                name: Text::new("ldg1"),
-            })
-            .expect("entry");
+        let ldg1 = DomainEntry::new(1, 0, "ldg1", DomainListState::Active, 4, 1 << 30);
+        control.list_domain(ldg1).expect("entry");
         control.list_end(1, 1).expect("end");
         assert_eq!(drain(&mut control).len(), 2);
 

@@ -47,7 +47,7 @@
 
 pub mod engine;
 
-pub use engine::{Command, ControlState, EngineControl};
+pub use engine::{drop_oldest_progress, Command, ControlState, EngineControl};
 
 /// A host call on the control state machines that cannot be carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -392,6 +392,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{text}' is too large"))
 }
 
+/// A `--max-bandwidth` rate, when one was given.
+pub fn parse_bandwidth(rate: Option<&str>) -> anyhow::Result<Option<u64>> {
+    rate.map(parse_size).transpose().map_err(anyhow::Error::msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

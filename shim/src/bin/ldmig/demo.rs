@@ -2,7 +2,7 @@
 //! own daemon, talking real TCP over loopback with a password; a domain with
 //! a workload migrates live from one to the other; then a summary.
 
-use crate::cli::{parse_size, DemoArgs};
+use crate::cli::{parse_bandwidth, parse_size, DemoArgs};
 use crate::console;
 use crate::output::{self, ProgressDisplay};
 use anyhow::{bail, Context, Result};
@@ -122,12 +122,7 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
             args.workload
         );
     }
-    let max_bandwidth = args
-        .max_bandwidth
-        .as_deref()
-        .map(parse_size)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let max_bandwidth = parse_bandwidth(args.max_bandwidth.as_deref())?;
     let workers = args
         .workers
         .unwrap_or_else(ldmig_shim::host::workers::default_workers);

@@ -11,7 +11,7 @@ mod picture;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{parse_size, Action, Cli, CountArgs, MemoryArgs, ServeArgs};
+use cli::{parse_bandwidth, parse_size, Action, Cli, CountArgs, MemoryArgs, ServeArgs};
 use ldmig_shim::bounds::Limits;
 use ldmig_shim::control::{call, Event, Request};
 use ldmig_shim::control_socket::{default_control_path, effective_uid, group_id, ControlAccess};
@@ -77,12 +77,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .transpose()?;
             let (target, target_domain) =
                 parse_target(&args.target, &args.domain).map_err(anyhow::Error::msg)?;
-            let max_bandwidth = args
-                .max_bandwidth
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let max_bandwidth = parse_bandwidth(args.max_bandwidth.as_deref())?;
             let request = Request::MigrateDomain {
                 domain: args.domain.clone(),
                 target: target.address(),

@@ -4,19 +4,14 @@
 
 use crate::console;
 use indicatif::{ProgressBar, ProgressStyle};
+use ldmig::precopy::outcome::LDM_SIZE_UNITS;
 use ldmig_shim::control::MigrationInfo;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// Formats bytes like `ldm`: 2G, 512M, 8K (binary units), or with one decimal.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "T"),
-        (1 << 30, "G"),
-        (1 << 20, "M"),
-        (1 << 10, "K"),
-    ];
-    for (unit, suffix) in UNITS {
+    for (unit, suffix) in LDM_SIZE_UNITS {
         if bytes >= unit {
             return if bytes.is_multiple_of(unit) {
                 format!("{}{suffix}", bytes / unit)
