@@ -11,7 +11,7 @@ use ldmig_hv::resources::{
     PowerMode, VersionRange,
 };
 use ldmig_sim::description::HostDescription;
-use ldmig_sim::machine::{BlockSpec, DomainSpec, SimError};
+use ldmig_sim::machine::{DomainSpec, SimError};
 
 const GUIDE_SOURCE: &str = include_str!("../hv/sim/hosts/guide-source.toml");
 const GUIDE_TARGET: &str = include_str!("../hv/sim/hosts/guide-target.toml");
@@ -245,21 +245,7 @@ fn rule_memory_check_agrees_with_the_machine_binding() {
         .domain_requirements("ldg-src")
         .expect("described");
     let mut machine = guide_target.build_machine().expect("binds");
-    let spec = |domain: &DomainRequirements| DomainSpec {
-        name: domain.name.to_string(),
-        vcpus: domain.vcpus,
-        blocks: domain
-            .memory_blocks
-            .iter()
-            .map(|block| BlockSpec {
-                ra: block.real_address,
-                size: block.size,
-                pa: None,
-            })
-            .collect(),
-        crypto_units: 0,
-        active: false,
-    };
+    let spec = |domain: &DomainRequirements| DomainSpec::first_fit(domain, 0);
     assert!(matches!(
         machine.add_domain(spec(&ldg_src)),
         Err(SimError::NoContiguousRange { ra: 0x800_0000, .. })

@@ -503,6 +503,26 @@ pub struct DomainRequirements {
 }
 
 impl DomainRequirements {
+    /// A domain named `name`, in `state`, with `vcpus` vCPUs and nothing
+    /// else: no memory, devices or crypto units, the native CPU class, no
+    /// constraint; what else it needs is set on it.
+    pub fn bare(name: Name, state: DomainState, vcpus: u64) -> Self {
+        DomainRequirements {
+            name,
+            state,
+            vcpus,
+            cpu_arch: CpuArchClass::Native,
+            memory_blocks: heapless::Vec::new(),
+            virtual_disks: heapless::Vec::new(),
+            virtual_networks: heapless::Vec::new(),
+            physical_io_devices: heapless::Vec::new(),
+            crypto_units: 0,
+            niu_constraint: false,
+            supports_crypto_dynamic_reconfiguration: false,
+            delayed_reconfiguration_pending: false,
+        }
+    }
+
     /// Total memory of the domain in bytes.
     pub fn memory_bytes(&self) -> u64 {
         self.memory_blocks

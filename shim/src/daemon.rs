@@ -476,6 +476,26 @@ impl State {
         now.saturating_sub(track.pauses.total(now))
     }
 
+    /// Serves `connection` on a thread of its own while it holds one of
+    /// `slots`; when every slot is taken, `refuse` gets it instead, on
+    /// this thread (the caller's bound on connections at once).
+    pub(crate) fn serve_in_slot<T: Send + 'static>(
+        self: &Arc<Self>,
+        slots: &Slots,
+        connection: T,
+        refuse: impl FnOnce(T),
+        serve: impl FnOnce(&Arc<State>, T) + Send + 'static,
+    ) {
+        let Some(slot) = slots.take() else {
+            return refuse(connection);
+        };
+        let shared = self.clone();
+        std::thread::spawn(move || {
+            serve(&shared, connection);
+            drop(slot);
+        });
+    }
+
     /// What a migration's relay does on a cut, a resume or giving up: the
     /// engine's clock stands still while the connection is down, the
     /// books count resumes and keep why one failed, the log says each.

@@ -344,22 +344,12 @@ mod tests {
             size: 1 << 30,
         });
         let domain = DomainRequirements {
-            name: name("ldg-cold").expect("short"),
-            state: DomainState::Inactive,
-            vcpus: 4,
-            cpu_arch: CpuArchClass::Native,
             memory_blocks: heapless::Vec::from_slice(&[ldmig_hv::resources::BlockRequirement {
                 real_address: 0x800_0000,
                 size: 2 << 30,
             }])
             .expect("one block"),
-            virtual_disks: heapless::Vec::new(),
-            virtual_networks: heapless::Vec::new(),
-            physical_io_devices: heapless::Vec::new(),
-            crypto_units: 0,
-            niu_constraint: false,
-            supports_crypto_dynamic_reconfiguration: false,
-            delayed_reconfiguration_pending: false,
+            ..DomainRequirements::bare(name("ldg-cold").expect("short"), DomainState::Inactive, 4)
         };
         let report = check_migration(&source, &domain, &target);
         assert!(!report.failed(), "{report}");

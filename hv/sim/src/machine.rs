@@ -30,6 +30,7 @@ use ldmig_hv::abi::cpu::{CPU_STATE_RUNNING, CPU_STATE_STOPPED};
 use ldmig_hv::abi::migration::VcpuState;
 use ldmig_hv::abi::mmu::PAGE_SIZE;
 use ldmig_hv::hypervisor::{DomainId, DomainRunState, MemoryBlock};
+use ldmig_hv::resources::DomainRequirements;
 use ldmig_hv::HvError;
 use physical::FreePhysical;
 use std::collections::BTreeMap;
@@ -59,6 +60,29 @@ pub struct DomainSpec {
     pub crypto_units: u64,
     /// `true`: the domain runs; `false`: bound but its vCPUs are suspended.
     pub active: bool,
+}
+
+impl DomainSpec {
+    /// How `bind-domain` binds a domain that needs `requirements`: its
+    /// vCPUs and `crypto_units` crypto units, each memory block at its real
+    /// address in the first free range that fits; bound, not running.
+    pub fn first_fit(requirements: &DomainRequirements, crypto_units: u64) -> Self {
+        DomainSpec {
+            name: requirements.name.to_string(),
+            vcpus: requirements.vcpus,
+            blocks: requirements
+                .memory_blocks
+                .iter()
+                .map(|block| BlockSpec {
+                    ra: block.real_address,
+                    size: block.size,
+                    pa: None,
+                })
+                .collect(),
+            crypto_units,
+            active: false,
+        }
+    }
 }
 
 /// A domain bound on the machine.

@@ -64,29 +64,25 @@ fn admit(state: &Arc<State>, mut stream: UnixStream) {
         );
         return;
     }
-    let Some(slot) = state.control_slots.take() else {
-        state.log_limited(
-            "control busy",
-            &format!(
-                "refused a control connection: {} are being served already",
-                state.control_slots.capacity()
-            ),
-        );
-        answer(
-            &mut stream,
-            &Event::failed(format!(
-                "The ldmig daemon of {} is busy: {} control connections are open; retry",
-                state.host(),
-                state.control_slots.capacity()
-            )),
-        );
-        return;
-    };
-    let shared = state.clone();
-    std::thread::spawn(move || {
-        serve(&shared, stream, credentials);
-        drop(slot);
-    });
+    let capacity = state.control_slots.capacity();
+    state.serve_in_slot(
+        &state.control_slots,
+        (stream, credentials),
+        |(mut stream, _)| {
+            state.log_limited(
+                "control busy",
+                &format!("refused a control connection: {capacity} are being served already"),
+            );
+            answer(
+                &mut stream,
+                &Event::failed(format!(
+                    "The ldmig daemon of {} is busy: {capacity} control connections are open; retry",
+                    state.host(),
+                )),
+            );
+        },
+        |shared, (stream, credentials)| serve(shared, stream, credentials),
+    );
 }
 
 /// Writes one event line (best effort: the client may be gone).

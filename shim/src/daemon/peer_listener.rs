@@ -34,22 +34,21 @@ fn admit(state: &Arc<State>, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.shutdown(Shutdown::Both);
         return;
     }
-    let Some(slot) = state.peer_slots.take() else {
-        state.log_limited(
-            "peers busy",
-            &format!(
-                "closed a connection from {peer}: {} peers are being served already",
-                state.peer_slots.capacity()
-            ),
-        );
-        let _ = stream.shutdown(Shutdown::Both);
-        return;
-    };
-    let shared = state.clone();
-    std::thread::spawn(move || {
-        serve(&shared, stream, peer);
-        drop(slot);
-    });
+    state.serve_in_slot(
+        &state.peer_slots,
+        stream,
+        |stream| {
+            state.log_limited(
+                "peers busy",
+                &format!(
+                    "closed a connection from {peer}: {} peers are being served already",
+                    state.peer_slots.capacity()
+                ),
+            );
+            let _ = stream.shutdown(Shutdown::Both);
+        },
+        move |shared, stream| serve(shared, stream, peer),
+    );
 }
 
 fn serve(state: &Arc<State>, stream: TcpStream, peer: SocketAddr) {

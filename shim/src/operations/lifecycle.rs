@@ -12,7 +12,7 @@ use super::super::daemon::{lock, Domain, State};
 use super::super::listing::CONTROL_DOMAIN;
 use ldmig_hv::hypervisor::DomainControl;
 use ldmig_hv::resources::{DomainState, MemorySize};
-use ldmig_sim::machine::{BlockSpec, DomainSpec, SimError};
+use ldmig_sim::machine::{DomainSpec, SimError};
 
 /// `bind-domain`: takes the domain's strands, memory (each block one
 /// contiguous free range, first fit) and crypto units.
@@ -22,21 +22,7 @@ pub(super) fn bind(state: &State, domain: &mut Domain) -> Result<String, String>
         return Err(format!("Domain {name} is already bound"));
     }
     let requirements = &domain.requirements;
-    let spec = DomainSpec {
-        name: name.clone(),
-        vcpus: requirements.vcpus,
-        blocks: requirements
-            .memory_blocks
-            .iter()
-            .map(|block| BlockSpec {
-                ra: block.real_address,
-                size: block.size,
-                pa: None,
-            })
-            .collect(),
-        crypto_units: requirements.crypto_units,
-        active: false,
-    };
+    let spec = DomainSpec::first_fit(requirements, requirements.crypto_units);
     let id = state
         .machine
         .lock()

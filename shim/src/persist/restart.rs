@@ -125,20 +125,11 @@ mod tests {
     use ldmig_hv::resources::{DomainRequirements, PowerMode};
 
     fn record(name: &str, condition: Condition) -> DomainRecord {
-        let requirements = DomainRequirements {
-            name: ldmig_hv::resources::name(name).expect("name"),
-            state: DomainState::Active,
-            vcpus: 4,
-            cpu_arch: ldmig_hv::resources::CpuArchClass::Native,
-            memory_blocks: heapless::Vec::new(),
-            virtual_disks: heapless::Vec::new(),
-            virtual_networks: heapless::Vec::new(),
-            physical_io_devices: heapless::Vec::new(),
-            crypto_units: 0,
-            niu_constraint: false,
-            supports_crypto_dynamic_reconfiguration: false,
-            delayed_reconfiguration_pending: false,
-        };
+        let requirements = DomainRequirements::bare(
+            ldmig_hv::resources::name(name).expect("name"),
+            DomainState::Active,
+            4,
+        );
         DomainRecord {
             requirements,
             placement: Some(vec![(0x800_0000, 0x100_0000, 0x1000_0000)]),
