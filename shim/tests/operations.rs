@@ -253,7 +253,10 @@ fn everything_guarded(
 
 #[test]
 fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
-    let (source, target) = source_and_target(COMPLETING, true);
+    // The target's guests write: the domain started there later must be
+    // seen writing its memory. Its workload does not run during pre-copy.
+    let source = daemon_with("src", &source_host(), PASSWORD, COMPLETING, true);
+    let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", true);
     let migrated = while_held(&source, &target, "ldg1", || {
         wait_until("the target reserved ldg1's memory", || {
             listing(&target, "ldg1")
