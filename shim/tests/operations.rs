@@ -39,13 +39,6 @@ fn source_and_target(workload: &str, hold: bool) -> (Daemon, Daemon) {
     (source, target)
 }
 
-/// Tests that need the migration to complete use the `idle` workload: a
-/// guest writing at a real-time rate races the engine, and under
-/// qemu-sparc64 on a saturated machine it wins (pre-copy never converges).
-/// With the hold hook, the test guest writes a page per frame instead,
-/// whatever the machine's speed, so later rounds still have pages.
-const COMPLETING: &str = "idle";
-
 /// Shuts both daemons down.
 fn shut_down(source: Daemon, target: Daemon) {
     source.shutdown();
@@ -253,10 +246,7 @@ fn everything_guarded(
 
 #[test]
 fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
-    // The target's guests write: the domain started there later must be
-    // seen writing its memory. Its workload does not run during pre-copy.
-    let source = daemon_with("src", &source_host(), PASSWORD, COMPLETING, true);
-    let target = daemon_with("dst", &target_host(), PASSWORD, "moderate", true);
+    let (source, target) = source_and_target("moderate", true);
     let migrated = while_held(&source, &target, "ldg1", || {
         wait_until("the target reserved ldg1's memory", || {
             listing(&target, "ldg1")
@@ -357,7 +347,7 @@ fn operations_during_a_migration_are_refused_or_deferred_then_succeed() {
 
 #[test]
 fn a_bound_domain_cannot_migrate_into_a_host_receiving_another() {
-    let (source, target) = source_and_target(COMPLETING, true);
+    let (source, target) = source_and_target("moderate", true);
     let address = target.listen_addr().to_string();
     let migrated = while_held(&source, &target, "ldg1", || {
         // Receiving ldg2 would bind it on the target while ldg1 migrates.
@@ -386,7 +376,7 @@ fn a_bound_domain_cannot_migrate_into_a_host_receiving_another() {
 
 #[test]
 fn a_migrated_bound_domain_keeps_memory_dynamic_reconfiguration() {
-    let (source, target) = source_and_target(COMPLETING, false);
+    let (source, target) = source_and_target("moderate", false);
     let address = target.listen_addr().to_string();
     for domain in ["ldg1", "ldg2"] {
         let (moved, message) = outcome(&ask(&source, &migration(domain, &address, None)));
