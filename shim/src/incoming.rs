@@ -39,7 +39,7 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Serves one incoming migration on `channel`, authenticated already.
@@ -409,22 +409,18 @@ fn run_target_engine(
     let hop = Rc::new(RefCell::new(hop));
     let peer_track = track.clone();
     let peer_state = state.clone();
-    let answer: Arc<Mutex<Option<SharedSender>>> = Arc::new(Mutex::new(None));
-    let answering = answer.clone();
     let started = PeerRelay::start(
         channel,
         stream,
         relay_end.clone(),
         target_resume(state, track, session),
-        move |message| match message {
+        move |link, message| match message {
             PeerMessage::Held { held: true } => peer_track.pauses.begin(peer_state.now_ns()),
             PeerMessage::Held { held: false } => peer_track.pauses.end(peer_state.now_ns()),
             // Answered only while the engine here runs: a target that
             // gave up lets the source's probe go unanswered.
             PeerMessage::Probe { id } if !peer_track.finished.load(Ordering::SeqCst) => {
-                if let Some(link) = lock(&answering).as_ref() {
-                    link.send_message(&PeerMessage::ProbeReply { id });
-                }
+                link.send_message(&PeerMessage::ProbeReply { id });
             }
             _ => {}
         },
@@ -434,7 +430,6 @@ fn run_target_engine(
         return settle(None);
     };
     let sender = relay.link();
-    *lock(&answer) = Some(sender.clone());
     let mut storage = PipelineStorage::new(
         Side::Target,
         state.workers,

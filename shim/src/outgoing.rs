@@ -491,7 +491,7 @@ fn run_source_engine(
         stream,
         relay_end.clone(),
         options.resume,
-        move |message| match take_report_or_abort(&peer_track, &abort_end, message) {
+        move |_, message| match take_report_or_abort(&peer_track, &abort_end, message) {
             None => {}
             Some(PeerMessage::Held { held: true }) => peer_track.pauses.begin(peer_state.now_ns()),
             Some(PeerMessage::Held { held: false }) => peer_track.pauses.end(peer_state.now_ns()),

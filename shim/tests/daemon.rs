@@ -11,7 +11,10 @@ use ldmig_shim::secure::HANDSHAKE_LEN;
 use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use support::{daemon_with, host_file, migration_done, wait_until, ALLOW_LOOPBACK, PASSWORD};
+use support::{
+    daemon_with, host_file, migration_done, wait_until, ALLOW_LOOPBACK, PASSWORD,
+    PATIENT_DOWNTIME_MS,
+};
 
 fn host(name: &str, domain_memory: Option<&str>) -> String {
     let mut text = format!(
@@ -44,7 +47,7 @@ fn migrate(source: &Daemon, target: &str, dry_run: bool, max_bandwidth: Option<u
         target_domain: "ldg1".into(),
         dry_run,
         password_file: None,
-        downtime_limit_ms: 300,
+        downtime_limit_ms: PATIENT_DOWNTIME_MS,
         max_bandwidth,
     };
     call(source.control_path(), &request, |_| {}).expect("daemon answers")

@@ -55,7 +55,7 @@ use std::time::Duration;
 pub type SharedSender = Arc<PeerLink>;
 
 /// A caller's handler of the peer's control messages.
-type MessageHandler = Arc<Mutex<Box<dyn FnMut(PeerMessage) + Send>>>;
+type MessageHandler = Arc<Mutex<Box<dyn FnMut(&PeerLink, PeerMessage) + Send>>>;
 
 /// The connection to the peer as it stands, and what it must send again
 /// once resumed.
@@ -109,12 +109,6 @@ impl PeerLink {
             Some(sender) => sender.send(&encode_message(message)).is_ok(),
             None => false,
         }
-    }
-
-    /// Frames sent to the peer, and acknowledged by it.
-    pub fn frames(&self) -> (u64, u64) {
-        let state = lock(&self.state);
-        (state.replay.sent(), state.replay.acknowledged())
     }
 
     /// From now on nothing is kept for a resume (the source suspended its
@@ -257,14 +251,15 @@ impl PeerRelay {
     /// Starts relaying between `engine` (the shim's end of the engine's
     /// channel) and the peer over `channel` (`stream`: a handle on its
     /// stream, whose reads stop timing out: the engines time the peer
-    /// out); control messages go to `on_message`; a broken connection is
+    /// out); control messages go to `on_message`, with the link to answer
+    /// on; a broken connection is
     /// resumed as `resume` says.
     pub fn start(
         channel: SecureChannel<TcpStream>,
         stream: TcpStream,
         engine: ChannelEnd,
         resume: Resume,
-        on_message: impl FnMut(PeerMessage) + Send + 'static,
+        on_message: impl FnMut(&PeerLink, PeerMessage) + Send + 'static,
     ) -> Result<PeerRelay, ChannelError> {
         let (sender, receiver) = channel.into_split()?;
         let _ = stream.set_read_timeout(None);
@@ -414,7 +409,7 @@ impl Inbound {
                         return;
                     }
                 }
-                Some(PeerRecord::Message(message)) => (lock(&self.handler))(message),
+                Some(PeerRecord::Message(message)) => (lock(&self.handler))(&self.link, message),
                 None => {
                     let _ = self.events.send(LinkEvent::Fatal(
                         "the peer sent a record of no known kind".into(),

@@ -149,7 +149,7 @@ fn pair(resumable: bool) -> Pair {
         let (engine_end, relay_end) =
             frame_channel_with_room(1 << 20, FRAME_HEADROOM, FRAME_TAILROOM);
         let relay =
-            PeerRelay::start(channel, handle, relay_end.clone(), resume, |_| {}).expect("split");
+            PeerRelay::start(channel, handle, relay_end.clone(), resume, |_, _| {}).expect("split");
         (relay, engine_end, relay_end)
     };
     Pair {

@@ -128,7 +128,7 @@ fn relay_migration(
         relay_end.clone(),
         // The engine runs behind a serial line: no resume over TCP.
         Resume::never(),
-        |_| {},
+        |_, _| {},
     ) else {
         return;
     };

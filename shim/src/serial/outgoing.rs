@@ -165,7 +165,7 @@ fn relay_migration(
         relay_end.clone(),
         // The engine runs behind a serial line: no resume over TCP.
         Resume::never(),
-        move |message| {
+        move |_, message| {
             take_report_or_abort(&peer_track, &abort_end, message);
         },
     )

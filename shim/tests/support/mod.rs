@@ -41,6 +41,16 @@ pub const MEMORY_DR_DISABLED: &str =
 /// The migration password of the test daemons.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The downtime limit of the tests' migrations, in milliseconds: ten
+/// minutes. These tests are about what the daemons do and say, not about
+/// downtime (the engine's tests measure that, in simulated time). With the
+/// guide's 300 ms, whether pre-copy converged depended on the machine's
+/// speed: under qemu-sparc64 on a saturated machine the link sent less than
+/// the guest wrote and the migration gave up (tests/README.md, "Under
+/// load"). With this limit the remainder fits as soon as a round stops
+/// halving it, on any machine that sends 16 MiB in ten minutes.
+pub const PATIENT_DOWNTIME_MS: u64 = 600_000;
+
 /// A control socket path no other test uses.
 pub fn socket_path(tag: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -139,7 +149,7 @@ pub fn migration(domain: &str, target: &str, max_bandwidth: Option<u64>) -> Requ
         target_domain: domain.into(),
         dry_run: false,
         password_file: None,
-        downtime_limit_ms: 300,
+        downtime_limit_ms: PATIENT_DOWNTIME_MS,
         max_bandwidth,
     }
 }
