@@ -11,8 +11,9 @@ use ldmig_shim::secure::HANDSHAKE_LEN;
 use ldmig_shim::Daemon;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 use support::{
-    daemon_with, host_file, migration_done, wait_until, ALLOW_LOOPBACK, PASSWORD,
+    daemon_with, host_file, migration_done, options, wait_until, ALLOW_LOOPBACK, PASSWORD,
     PATIENT_DOWNTIME_MS,
 };
 
@@ -335,7 +336,12 @@ fn tampered_replayed_and_truncated_streams_are_refused_and_nothing_is_lost() {
         (Attack::Truncate(4), "truncated"),
     ] {
         let source = daemon("src", &host("t5-a", Some("2M")), PASSWORD, "moderate");
-        let target = daemon("dst", &host("t5-b", None), PASSWORD, "moderate");
+        // The proxy takes one connection: the source's resume cannot reach
+        // the target, which would wait its whole resume window (30 s) before
+        // releasing what it reserved. One second is enough to show it does.
+        let mut options = options("dst", &host("t5-b", None), PASSWORD, "moderate");
+        options.limits.resume_window = Duration::from_secs(1);
+        let target = Daemon::start(options).expect("daemon starts");
         let address = proxy(target.listen_addr().to_string(), attack);
         let event = migrate(&source, &address, false, None);
         assert!(
