@@ -12,7 +12,7 @@ use ldmig_hv::hypervisor::{Ldc, LocalMemory, LocalRegion};
 use ldmig_hv::ldc::handshake::Version;
 use ldmig_hv::ldc::packet::{ControlMessage, Packet};
 use ldmig_hv::ldc::{LdcLink, LinkConfig, LinkRole, QueueConfig, MAX_MESSAGE_SIZE};
-use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE};
+use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MEMORY_BASE, SIM_MIN_MEMORY};
 use libfuzzer_sys::fuzz_target;
 
 const TX_RA: u64 = SIM_MEMORY_BASE;
@@ -56,10 +56,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let fabric = LdcFabric::new();
-    let Ok((a, b)) = fabric.create_pair(
-        EndpointConfig::new(LINK_CHANNEL),
-        EndpointConfig::new(PEER_CHANNEL),
-    ) else {
+    // The smallest memory holds both queues and costs the least per input.
+    let endpoint = |channel| EndpointConfig {
+        channel,
+        memory_bytes: SIM_MIN_MEMORY,
+    };
+    let Ok((a, b)) = fabric.create_pair(endpoint(LINK_CHANNEL), endpoint(PEER_CHANNEL)) else {
         return;
     };
     let region = |ra| b.local_region(ra, ENTRIES * 64).expect("peer queues");

@@ -62,8 +62,11 @@ pub const SIM_MAPIN_BASE: u64 = 0x1000_0000_0000;
 pub const SIM_MAX_QUEUE_ENTRIES: u64 = 1024;
 /// Pages one endpoint may have mapped in at once (`ETOOMANY` beyond).
 pub const SIM_MAX_MAPPINGS: usize = 64;
-/// Smallest endpoint memory.
-pub const SIM_MIN_MEMORY: u64 = 1 << 20;
+/// Smallest endpoint memory: 8 pages, room for a pair of queues (a fuzz
+/// target's endpoints take no more, so each input costs little to set up).
+pub const SIM_MIN_MEMORY: u64 = 64 << 10;
+/// Endpoint memory of [`EndpointConfig::new`].
+pub const SIM_DEFAULT_MEMORY: u64 = 1 << 20;
 /// Largest endpoint memory.
 pub const SIM_MAX_MEMORY: u64 = 16 << 20;
 
@@ -78,7 +81,7 @@ pub struct PairId(usize);
 pub struct EndpointConfig {
     /// Channel number (ECHANNEL for any other).
     pub channel: u64,
-    /// Bytes of memory: a multiple of 8 KiB from 1 to 16 MiB.
+    /// Bytes of memory: a multiple of 8 KiB from 64 KiB to 16 MiB.
     pub memory_bytes: u64,
 }
 
@@ -87,7 +90,7 @@ impl EndpointConfig {
     pub fn new(channel: u64) -> Self {
         EndpointConfig {
             channel,
-            memory_bytes: SIM_MIN_MEMORY,
+            memory_bytes: SIM_DEFAULT_MEMORY,
         }
     }
 }
@@ -95,7 +98,7 @@ impl EndpointConfig {
 /// A fabric set-up call that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FabricError {
-    /// Memory size outside 1-16 MiB or not a multiple of 8 KiB.
+    /// Memory size outside 64 KiB-16 MiB or not a multiple of 8 KiB.
     MemorySize {
         /// The size asked for.
         bytes: u64,
@@ -111,7 +114,7 @@ impl fmt::Display for FabricError {
         match self {
             FabricError::MemorySize { bytes } => write!(
                 f,
-                "endpoint memory of {bytes} bytes: must be a multiple of 8 KiB from 1 to 16 MiB"
+                "endpoint memory of {bytes} bytes: must be a multiple of 8 KiB from 64 KiB to 16 MiB"
             ),
             FabricError::NoSuchPair => f.write_str("no such channel pair"),
             FabricError::AlreadyAttached => f.write_str("that side of the pair is attached"),

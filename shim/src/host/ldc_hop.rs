@@ -11,7 +11,7 @@ use ldmig::ldc_transport::{EngineConfig, EngineEndpoint, EngineLayout, RingGeome
 use ldmig::transport::{Transport, TransportError};
 use ldmig_hv::hypervisor::LocalMemory;
 use ldmig_sim::ldc::{
-    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_MAX_MEMORY, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
+    EndpointConfig, LdcFabric, SimLdcEndpoint, SIM_DEFAULT_MEMORY, SIM_MAX_MEMORY, SIM_MEMORY_BASE,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -48,7 +48,7 @@ impl SimChannel {
                 Some((ring, layout))
             })
             .ok_or_else(|| format!("no LDC ring fits {frame_bytes}-byte frames"))?;
-        let round = |bytes: u64| bytes.div_ceil(8192).max(SIM_MIN_MEMORY / 8192) * 8192;
+        let round = |bytes: u64| bytes.div_ceil(8192).max(SIM_DEFAULT_MEMORY / 8192) * 8192;
         let engine_bytes = round(engine_layout.end() - SIM_MEMORY_BASE);
         let shim_layout = ShimLayout::new(SIM_MEMORY_BASE, SIM_MAX_MEMORY, 128, slot_bytes)
             .map_err(|error| error.to_string())?;

@@ -78,7 +78,7 @@ mod tests {
     use ldmig_hv::abi::ldc::{make_cookie, mte_word0, MtePermissions};
     use ldmig_hv::hypervisor::LocalMemory;
     use ldmig_hv::HvError;
-    use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SIM_MEMORY_BASE, SIM_MIN_MEMORY};
+    use ldmig_sim::ldc::{EndpointConfig, LdcFabric, SIM_DEFAULT_MEMORY, SIM_MEMORY_BASE};
 
     const TABLE: u64 = 0;
     const PAGES: u64 = 0x2_0000;
@@ -90,10 +90,10 @@ mod tests {
             .create_pair(EndpointConfig::new(1), EndpointConfig::new(2))
             .expect("pair");
         let exported = exporter
-            .local_region(SIM_MEMORY_BASE, SIM_MIN_MEMORY)
+            .local_region(SIM_MEMORY_BASE, SIM_DEFAULT_MEMORY)
             .expect("the exporter's memory");
         let ours = importer
-            .local_region(SIM_MEMORY_BASE, SIM_MIN_MEMORY)
+            .local_region(SIM_MEMORY_BASE, SIM_DEFAULT_MEMORY)
             .expect("the importer's memory");
         let table = exported.subregion(TABLE, 8 * 16).expect("table");
         exporter.ldc_set_map_table(2, &table, 8).expect("table");

@@ -1,7 +1,7 @@
 //! The LDC cases against a channel pair of the simulated LDC.
 
 use crate::ldc::{
-    LdcFabric, SimLdcEndpoint, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE, SIM_MIN_MEMORY,
+    LdcFabric, SimLdcEndpoint, SIM_DEFAULT_MEMORY, SIM_MAX_QUEUE_ENTRIES, SIM_MEMORY_BASE,
 };
 use ldmig_hv::conformance::{ldc_cases, LdcFixture, LdcPair, Side};
 use ldmig_hv::hypervisor::LocalMemory;
@@ -35,7 +35,7 @@ fn fixture() -> (SimPair, LdcFixture) {
         .create_default_pair(A_CHANNEL, B_CHANNEL)
         .expect("valid pair");
     let memory = |end: &SimLdcEndpoint| {
-        end.local_region(SIM_MEMORY_BASE, SIM_MIN_MEMORY)
+        end.local_region(SIM_MEMORY_BASE, SIM_DEFAULT_MEMORY)
             .expect("an endpoint owns its memory")
     };
     let fixture = LdcFixture {

@@ -267,6 +267,16 @@ fn fabric_checks_memory_sizes() {
     assert!(a.owns_memory(SIM_MEMORY_BASE + SIM_MAX_MEMORY - 8, 8));
     assert!(!a.owns_memory(SIM_MEMORY_BASE + SIM_MAX_MEMORY - 8, 16));
     assert!(!a.owns_memory(SIM_MEMORY_BASE - 8, 8));
+    let small = EndpointConfig {
+        channel: 3,
+        memory_bytes: SIM_MIN_MEMORY,
+    };
+    let (c, d) = fabric
+        .create_pair(small, EndpointConfig::new(4))
+        .expect("64 KiB");
+    assert_eq!(c.memory_size(), 64 << 10);
+    assert_eq!(d.memory_size(), SIM_DEFAULT_MEMORY);
+    assert_eq!(SIM_DEFAULT_MEMORY, 1 << 20);
 }
 
 // ---- MAPIN/UNMAP/REVOKE and mapped-in pages --------------------------------
