@@ -15,6 +15,9 @@
 
 mod block;
 mod calls;
+mod pages;
+
+pub use pages::reserve_resident_memory;
 mod physical;
 mod reconfigure;
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! One bound memory block of a simulated domain: its contents and dirty log.
 //!
-//! Contents are stored sparsely, one 8 KiB page at a time, allocated on the
-//! first write that is not all zero: a page never written reads as zeros, so
-//! a large domain costs only the pages its workload touches (plus a table of
-//! one pointer per page, which the allocator hands out as zeroed pages).
+//! Contents are stored sparsely ([`super::pages`]): a page never written
+//! reads as zeros, so a large domain costs only the chunks its workload
+//! touches.
 //! The dirty log is one bit per page (`u64` words, least significant bit
 //! first), present only while logging is on.
 
 use ldmig_hv::abi::mmu::{PAGE_SHIFT, PAGE_SIZE};
 use ldmig_hv::hypervisor::MemoryBlock;
 use ldmig_hv::HvError;
+
+use super::pages::PageStore;
 
 /// A memory block bound to a physical range, with its contents.
 #[derive(Clone)]
@@ -18,8 +19,8 @@ pub(crate) struct BoundBlock {
     pub(crate) block: MemoryBlock,
     /// Physical address of the backing range.
     pub(crate) pa: u64,
-    /// Page `i` of the block, `None` until written with something not zero.
-    pages: Vec<Option<Box<[u8]>>>,
+    /// The block's pages.
+    pages: PageStore,
     /// The dirty bits while logging is on.
     dirty: Option<Vec<u64>>,
 }
@@ -31,7 +32,7 @@ impl core::fmt::Debug for BoundBlock {
         f.debug_struct("BoundBlock")
             .field("block", &self.block)
             .field("pa", &format_args!("{:#x}", self.pa))
-            .field("pages_with_data", &self.pages.iter().flatten().count())
+            .field("pages_with_data", &self.pages.written_count())
             .field("logging", &self.is_logging())
             .finish()
     }
@@ -44,7 +45,7 @@ impl BoundBlock {
         BoundBlock {
             block,
             pa,
-            pages: vec![None; pages],
+            pages: PageStore::new(pages),
             dirty: None,
         }
     }
@@ -72,7 +73,7 @@ impl BoundBlock {
             let (page, inside) = split(position);
             let count = (PAGE_SIZE - inside).min(buffer.len() - done);
             let target = &mut buffer[done..done + count];
-            match &self.pages[page] {
+            match self.pages.page(page) {
                 Some(bytes) => target.copy_from_slice(&bytes[inside..inside + count]),
                 None => target.fill(0),
             }
@@ -87,17 +88,7 @@ impl BoundBlock {
             let position = offset + done as u64;
             let (page, inside) = split(position);
             let count = (PAGE_SIZE - inside).min(data.len() - done);
-            let source = &data[done..done + count];
-            let slot = &mut self.pages[page];
-            match slot {
-                Some(bytes) => bytes[inside..inside + count].copy_from_slice(source),
-                None if source.iter().all(|&byte| byte == 0) => {}
-                None => {
-                    let mut bytes = vec![0u8; PAGE_SIZE].into_boxed_slice();
-                    bytes[inside..inside + count].copy_from_slice(source);
-                    *slot = Some(bytes);
-                }
-            }
+            self.pages.write(page, inside, &data[done..done + count]);
             done += count;
         }
     }
@@ -106,10 +97,9 @@ impl BoundBlock {
     pub(crate) fn image(&self) -> Vec<u8> {
         let length = usize::try_from(self.block.size).unwrap_or(usize::MAX);
         let mut image = vec![0u8; length];
-        for (page, bytes) in self.pages.iter().enumerate() {
-            if let Some(bytes) = bytes {
-                let start = page * PAGE_SIZE;
-                image[start..start + PAGE_SIZE].copy_from_slice(bytes);
+        for (page, target) in image.chunks_exact_mut(PAGE_SIZE).enumerate() {
+            if let Some(bytes) = self.pages.page(page) {
+                target.copy_from_slice(bytes);
             }
         }
         image
@@ -118,10 +108,11 @@ impl BoundBlock {
     /// Calls `visit` with the RA of every page and its contents (`None` for
     /// a page never written, which reads as zeros), in order.
     pub(crate) fn for_each_page(&self, mut visit: impl FnMut(u64, Option<&[u8]>)) {
-        for (page, bytes) in self.pages.iter().enumerate() {
+        let pages = usize::try_from(self.block.pages()).unwrap_or(usize::MAX);
+        for page in 0..pages {
             visit(
                 self.block.ra + ((page as u64) << PAGE_SHIFT),
-                bytes.as_deref(),
+                self.pages.page(page),
             );
         }
     }
@@ -258,10 +249,10 @@ mod tests {
     fn zero_writes_to_untouched_pages_allocate_nothing() {
         let mut memory = block(2);
         memory.write(0, &[0u8; PAGE_SIZE]);
-        assert!(memory.pages.iter().all(Option::is_none));
+        assert_eq!(memory.pages.written_count(), 0);
         memory.write(PAGE + 8, &[1u8; 8]);
-        assert!(memory.pages[0].is_none());
-        assert!(memory.pages[1].is_some());
+        assert!(memory.pages.page(0).is_none());
+        assert!(memory.pages.page(1).is_some());
         let mut visited = Vec::new();
         memory.for_each_page(|ra, bytes| visited.push((ra, bytes.map(|b| b[8]))));
         assert_eq!(

@@ -141,7 +141,7 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
     let ram = memory * 2 + (1 << 30);
     if !json {
         console::err_line(&format!(
-            "Starting two simulated SPARC T5 hosts (t5-a, t5-b); filling {} of guest memory...",
+            "Starting two simulated SPARC T5 hosts (t5-a, t5-b); filling {} of guest memory, making as much resident on t5-b...",
             output::size(memory)
         ));
     }
@@ -152,6 +152,10 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
         &args,
         &image,
     )?;
+    // The target's memory for the domain is there before the migration,
+    // as a real machine's bound memory is: its first writes do not wait for
+    // the kernel (in a virtual machine, for the host) to hand out pages.
+    ldmig_sim::machine::reserve_resident_memory(memory);
     let target = start(
         "t5-b",
         &host_toml("t5-b", ram, None),
