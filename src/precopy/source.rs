@@ -448,7 +448,6 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             Outgoing::Control(size) => self.transport.send(&self.control[..size]),
         };
         if !sent.map_err(StepError::Transport)? {
-            self.compression.note_blocked();
             return Ok(false);
         }
         let size = match self.outgoing {
@@ -526,7 +525,6 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             return Ok(true);
         };
         if !self.limiter.allows(now_ns) {
-            self.compression.note_blocked();
             return Ok(false);
         }
         self.ready.pop_front();
@@ -593,6 +591,9 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
                 Ok(count)
             })?;
             self.round_exhausted = exhausted;
+            if exhausted {
+                self.compression.note_starved();
+            }
             if count == 0 {
                 return Ok(());
             }
@@ -721,6 +722,7 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
         if self.rounds_acked < self.stats.rounds {
             // At most one round in flight: its acknowledgement measures the
             // link, and tiny rounds cannot spin ahead of the data.
+            self.compression.note_starved();
             return self.check_timeout(now_ns);
         }
         let dirty = self.sync(now_ns)?;
