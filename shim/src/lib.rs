@@ -21,12 +21,14 @@
 //!   one process (what the daemon and the harness share);
 //! - [`serial`]: the daemon of a machine whose engine runs in the machine,
 //!   behind its serial line (the firmware on QEMU niagara);
+//! - [`allocator`]: the allocator keeps freed frame buffers for the next;
 //! - [`timeline`]: a migration's samples over time, as JSON lines and a
 //!   picture;
 //! - [`harness`]: deterministic whole migrations for tests, benchmarks and
 //!   the demo.
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod bounds;
 pub mod channel;
 pub mod control;

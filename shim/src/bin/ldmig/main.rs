@@ -28,6 +28,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
+    ldmig_shim::allocator::keep_freed_buffers();
     let cli = Cli::parse();
     // A daemon logs what it does; a command's output is its answer.
     let default_level = match cli.command {
