@@ -265,6 +265,8 @@ def ldmig(args):
         command += ["--max-bandwidth", str(args.max_bandwidth)]
     if args.workers:
         command += ["--workers", str(args.workers)]
+    if args.fresh_target_memory:
+        command += ["--fresh-target-memory"]
     before = loopback_bytes()
     finished = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=args.timeout, check=False)
@@ -458,6 +460,8 @@ def main():
     own.add_argument("--rep", type=int, default=1)
     own.add_argument("--max-bandwidth", type=int, help="bytes/s (ldmig --max-bandwidth)")
     own.add_argument("--workers", type=int, help="ldmig --workers (default: its own)")
+    own.add_argument("--fresh-target-memory", action="store_true",
+                     help="ldmig demo --fresh-target-memory")
     own.add_argument("--timeout", type=float, default=300.0)
     show = commands.add_parser("table", help="the comparison table")
     show.add_argument("--results", required=True)

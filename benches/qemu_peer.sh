@@ -44,6 +44,14 @@
 #   --workers "LIST"    ldmig runs, one per value: `default` (no --workers
 #                       option) or a worker count (default "default")
 #   --channels N        multifd channels (default 2)
+#   --target-memory M   resident (default): both targets' memory is there
+#                       before the migration (QEMU -mem-prealloc; ldmig demo
+#                       reserves it, as a real machine's bound memory is);
+#                       fresh: both take it from the kernel during the
+#                       migration (QEMU's default; ldmig demo
+#                       --fresh-target-memory), which in a virtual machine
+#                       whose host backs memory lazily costs more than the
+#                       copy itself
 #   --markdown          print the table as markdown
 #   --results FILE      keep the raw results (one JSON object a line)
 #   --no-verify         skip the memory dumps
@@ -66,6 +74,7 @@ verify=1
 netns=1
 inner=""
 settle=2
+target_memory=resident
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
@@ -75,6 +84,7 @@ while [ $# -gt 0 ]; do
         --reps) reps=$2; shift 2 ;;
         --variants) variants=$2; shift 2 ;;
         --channels) channels=$2; shift 2 ;;
+        --target-memory) target_memory=$2; shift 2 ;;
         --cap) cap=$2; shift 2 ;;
         --workers) workers=$2; shift 2 ;;
         --markdown) markdown=1; shift ;;
@@ -105,6 +115,11 @@ if [ "$bytes" -le $((2 << 20)) ] || [ $((bytes % 8192)) -ne 0 ] || [ "$bytes" -g
     exit 2
 fi
 mib=$((bytes >> 20))
+case "$target_memory" in
+    resident) prealloc=(-mem-prealloc); fresh_args=() ;;
+    fresh) prealloc=(); fresh_args=(--fresh-target-memory) ;;
+    *) echo "qemu_peer.sh: --target-memory is resident or fresh" >&2; exit 2 ;;
+esac
 for variant in $variants; do
     case "$variant" in
         plain|plain-10ms|multifd|multifd-zstd|plain-tls|multifd-tls) ;;
@@ -180,7 +195,7 @@ run_qemu() {
         source_tls=(-object "tls-creds-x509,id=tls0,dir=$work/tls/client,endpoint=client,verify-peer=on")
         tls_args=(--tls-creds tls0)
     fi
-    "${common[@]}" "${target_tls[@]}" -qmp "unix:$target_qmp,server=on,wait=off" -incoming defer \
+    "${common[@]}" "${prealloc[@]}" "${target_tls[@]}" -qmp "unix:$target_qmp,server=on,wait=off" -incoming defer \
         </dev/null >"$work/target.log" 2>&1 &
     qemu_pids+=($!)
     "${common[@]}" "${source_tls[@]}" -qmp "unix:$source_qmp,server=on,wait=off" \
@@ -208,6 +223,7 @@ run_ldmig() {
     say "rep $rep: ldmig demo (workers: $count)"
     if ! helper python3 "$here/qemu_peer.py" ldmig --ldmig "$LDMIG" --size "$bytes" \
             --image "$inner/memory.img" --rep "$rep" "${cap_args[@]}" "${worker_args[@]}" \
+            "${fresh_args[@]}" \
             >>"$inner/results.jsonl"; then
         say "ldmig failed: $(tail -1 "$inner/results.jsonl")"
     fi
@@ -305,7 +321,7 @@ if [[ " $variants " == *-tls* ]]; then
     make_certificates "$work/tls"
 fi
 args=(--size "$bytes" --reps "$reps" --variants "$variants" --channels "$channels"
-      --workers "$workers" --inner "$work")
+      --workers "$workers" --target-memory "$target_memory" --inner "$work")
 [ -z "$cap" ] || args+=(--cap "$cap")
 [ "$verify" -eq 1 ] || args+=(--no-verify)
 if [ "$netns" -eq 1 ]; then
@@ -341,6 +357,7 @@ if [ -n "$cap" ]; then
 else
     cap_text="max-bandwidth lifted to 1 TiB/s, ldmig uncapped"
 fi
+echo "Target memory: $target_memory (QEMU target${prealloc:+ -mem-prealloc}; ldmig demo${fresh_args:+ --fresh-target-memory})"
 echo "QEMU: $qemu_version, qemu-system-x86_64 -machine pc,accel=tcg -m ${mib}M, SeaBIOS idle; $cap_text; other parameters default (downtime-limit 300 ms but in the 10 ms row); TLS rows: tls-creds-x509, RSA 2048 certificates, verify-peer on"
 echo "ldmig: $LDMIG (commit $commit), demo --workload idle, SPAKE2 + authenticated encryption, workers: $workers"
 echo "Image: $image"

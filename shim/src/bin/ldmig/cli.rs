@@ -355,6 +355,11 @@ pub struct DemoArgs {
     /// (default: the machine's cores; 0: the engines' own threads).
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+    /// Leave the target's memory to the kernel to hand out during the
+    /// migration (by default it is made resident first, as a real machine's
+    /// bound memory is).
+    #[arg(long)]
+    pub fresh_target_memory: bool,
     /// `--timeline`, `--plot`.
     #[command(flatten)]
     pub picture: crate::picture::PictureArgs,

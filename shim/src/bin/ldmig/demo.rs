@@ -141,8 +141,13 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
     let ram = memory * 2 + (1 << 30);
     if !json {
         console::err_line(&format!(
-            "Starting two simulated SPARC T5 hosts (t5-a, t5-b); filling {} of guest memory, making as much resident on t5-b...",
-            output::size(memory)
+            "Starting two simulated SPARC T5 hosts (t5-a, t5-b); filling {} of guest memory{}...",
+            output::size(memory),
+            if args.fresh_target_memory {
+                ""
+            } else {
+                ", making as much resident on t5-b"
+            }
         ));
     }
     let source = start(
@@ -155,7 +160,9 @@ pub fn run(args: DemoArgs, json: bool) -> Result<ExitCode> {
     // The target's memory for the domain is there before the migration,
     // as a real machine's bound memory is: its first writes do not wait for
     // the kernel (in a virtual machine, for the host) to hand out pages.
-    ldmig_sim::machine::reserve_resident_memory(memory);
+    if !args.fresh_target_memory {
+        ldmig_sim::machine::reserve_resident_memory(memory);
+    }
     let target = start(
         "t5-b",
         &host_toml("t5-b", ram, None),
