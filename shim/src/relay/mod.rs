@@ -252,8 +252,7 @@ impl PeerRelay {
     /// channel) and the peer over `channel` (`stream`: a handle on its
     /// stream, whose reads stop timing out: the engines time the peer
     /// out); control messages go to `on_message`, with the link to answer
-    /// on; a broken connection is
-    /// resumed as `resume` says.
+    /// on; a broken connection is resumed as `resume` says.
     pub fn start(
         channel: SecureChannel<TcpStream>,
         stream: TcpStream,
