@@ -21,8 +21,9 @@ const TRIM_THRESHOLD: libc::c_int = 256 << 20;
 pub fn keep_freed_buffers() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: mallopt only changes two parameters of glibc's malloc,
-        // which it reads under its own locks; any value is valid for both.
+        // mallopt only changes two parameters of glibc's malloc, which it
+        // reads under its own locks; any value is valid for both.
+        // SAFETY: see the lines above.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1

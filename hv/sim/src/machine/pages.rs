@@ -236,8 +236,9 @@ mod huge {
             // Twice the size, so that a 2 MiB-aligned 2 MiB lies inside;
             // the rest is unmapped again.
             let span = 2 * CHUNK_BYTES;
-            // SAFETY: a new private anonymous mapping at an address of the
-            // kernel's choice: it aliases no memory of this program.
+            // A new private anonymous mapping at an address of the kernel's
+            // choice aliases no memory of this program.
+            // SAFETY: see the line above.
             let base = unsafe {
                 libc::mmap(
                     core::ptr::null_mut(),
@@ -255,9 +256,10 @@ mod huge {
             let aligned = address.next_multiple_of(CHUNK_BYTES);
             let head = aligned - address;
             let tail = span - head - CHUNK_BYTES;
-            // SAFETY: both ranges lie inside the mapping made above, outside
-            // the aligned chunk kept, and nothing refers to them; a failed
-            // unmap only leaves address space mapped until exit.
+            // Both ranges lie inside the mapping made above, outside the
+            // aligned chunk kept, and nothing refers to them; a failed unmap
+            // only leaves address space mapped until exit.
+            // SAFETY: see the lines above.
             unsafe {
                 if head != 0 {
                     libc::munmap(base, head);
@@ -277,15 +279,17 @@ mod huge {
         }
 
         pub(super) fn bytes(&self) -> &[u8] {
-            // SAFETY: `start` is the start of a live readable mapping of
-            // CHUNK_BYTES bytes owned by `self`, zero-filled by the kernel,
-            // so every byte is initialised; the borrow of `self` keeps it.
+            // `start` is the start of a live readable mapping of CHUNK_BYTES
+            // bytes owned by `self`, zero-filled by the kernel, so every byte
+            // is initialised; the borrow of `self` keeps it.
+            // SAFETY: see the lines above.
             unsafe { core::slice::from_raw_parts(self.start.as_ptr(), CHUNK_BYTES) }
         }
 
         pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
-            // SAFETY: as in `bytes`, and the `&mut self` borrow makes this
-            // the only reference to the mapping's bytes.
+            // As in `bytes`, and the `&mut self` borrow makes this the only
+            // reference to the mapping's bytes.
+            // SAFETY: see the lines above.
             unsafe { core::slice::from_raw_parts_mut(self.start.as_ptr(), CHUNK_BYTES) }
         }
     }
