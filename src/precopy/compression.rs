@@ -97,7 +97,6 @@ pub struct CompressionPolicy {
     raw_ns: Mean,
     lz4_bytes: [Mean; 2],
     links: [Option<LinkMeasure>; 2],
-    probing: Option<Mode>,
     /// The open window follows a change of mode: not measured.
     settling: bool,
     /// The compressed share per kind, per mille.
@@ -131,7 +130,6 @@ impl CompressionPolicy {
             raw_ns: Mean::default(),
             lz4_bytes: [Mean::default(); 2],
             links: [None; 2],
-            probing: None,
             // The first window fills empty queues and buffers on both
             // sides: faster than what follows.
             settling: true,
@@ -241,7 +239,6 @@ impl CompressionPolicy {
     }
 
     fn decide(&mut self) {
-        self.probing = None;
         let stale = |measure: Option<LinkMeasure>, window: u32| {
             measure.is_none_or(|measure| {
                 window.saturating_sub(measure.window) > PROBE_INTERVAL_WINDOWS
@@ -251,7 +248,6 @@ impl CompressionPolicy {
             for mode in [Mode::Raw, Mode::Lz4] {
                 let other = 1 - mode as usize;
                 if stale(self.links[mode as usize], self.window) && self.links[other].is_some() {
-                    self.probing = Some(mode);
                     let share = if mode == Mode::Lz4 { ALL } else { 0 };
                     self.share = [share; 2];
                     return;
@@ -326,8 +322,38 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    /// Runs windows where the link carries `bandwidth(mode)` bytes/s and
-    /// the workers take `lz4_ns` / `raw_ns` per page; returns the policy.
+    /// Runs 60 windows where the workers take `lz4_ns` / `raw_ns` per page
+    /// and `link(policy, window, compressing)` gives the bytes per second
+    /// the link carried in each; returns the policy and whether each window
+    /// compressed.
+    fn run_windows(
+        workers: u32,
+        capped: bool,
+        lz4_ns: u64,
+        raw_ns: u64,
+        mut link: impl FnMut(&mut CompressionPolicy, usize, bool) -> u64,
+    ) -> (CompressionPolicy, [bool; 60]) {
+        let rates = EncodeRates::new();
+        let mut policy = CompressionPolicy::new(workers, 100 * MS, capped);
+        let mut now = 0;
+        policy.tick(now, rates.snapshot());
+        let mut modes = [false; 60];
+        for (window, mode) in modes.iter_mut().enumerate() {
+            let compressing = policy.share(PageKind::FirstCopy) >= 500;
+            *mode = compressing;
+            rates.add(Method::Lz4, 100, 100 * lz4_ns, 100 * 4096);
+            rates.add(Method::Raw, 100, 100 * raw_ns, 100 * 8208);
+            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
+            policy.note_batch(PageKind::Resend, 100, 100 * 2048);
+            let bandwidth = link(&mut policy, window, compressing);
+            policy.note_sent(bandwidth / 10);
+            now += 100 * MS;
+            policy.tick(now, rates.snapshot());
+        }
+        (policy, modes)
+    }
+
+    /// As `run_windows`, the link's rate depending only on the mode.
     fn settle(
         workers: u32,
         capped: bool,
@@ -335,21 +361,10 @@ mod tests {
         raw_ns: u64,
         bandwidth: impl Fn(bool) -> u64,
     ) -> CompressionPolicy {
-        let rates = EncodeRates::new();
-        let mut policy = CompressionPolicy::new(workers, 100 * MS, capped);
-        let mut now = 0;
-        policy.tick(now, rates.snapshot());
-        for _ in 0..60 {
-            let compressing = policy.share(PageKind::FirstCopy) >= 500;
-            rates.add(Method::Lz4, 100, 100 * lz4_ns, 100 * 4096);
-            rates.add(Method::Raw, 100, 100 * raw_ns, 100 * 8208);
-            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
-            policy.note_batch(PageKind::Resend, 100, 100 * 2048);
-            policy.note_sent(bandwidth(compressing) / 10);
-            now += 100 * MS;
-            policy.tick(now, rates.snapshot());
-        }
-        policy
+        run_windows(workers, capped, lz4_ns, raw_ns, |_, _, compressing| {
+            bandwidth(compressing)
+        })
+        .0
     }
 
     #[test]
@@ -392,28 +407,16 @@ mod tests {
         // frames of the mode of the window before it (they were encoded
         // then). Measuring right after a switch would see the old mode's
         // rate in the new one and take the two for one link.
-        let rates = EncodeRates::new();
-        let mut policy = CompressionPolicy::new(2, 100 * MS, false);
-        let mut now = 0;
-        policy.tick(now, rates.snapshot());
         let mut compressing_before = true;
-        let mut modes = [false; 60];
-        for mode in &mut modes {
-            let compressing = policy.share(PageKind::FirstCopy) >= 500;
-            *mode = compressing;
-            rates.add(Method::Lz4, 100, 100 * 12_000, 100 * 4096);
-            rates.add(Method::Raw, 100, 100 * 1_500, 100 * 8208);
-            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
-            let bandwidth: u64 = if compressing_before {
-                40_000_000
+        let (policy, modes) = run_windows(2, false, 12_000, 1_500, |_, _, compressing| {
+            let bandwidth = if compressing_before {
+                400_000_000
             } else {
-                120_000_000
+                1_200_000_000
             };
-            policy.note_sent(bandwidth);
             compressing_before = compressing;
-            now += 100 * MS;
-            policy.tick(now, rates.snapshot());
-        }
+            bandwidth
+        });
         assert_eq!(policy.share(PageKind::FirstCopy), 0, "modes {modes:?}");
         // After the first probes, raw pages most of the time: only the
         // LZ4 probes (two windows each) interrupt them.
@@ -427,18 +430,9 @@ mod tests {
         // 150 MB/s on the wire (4 KiB a page: 36 600 pages/s) against raw
         // pages at 550 MB/s (67 000 pages/s). Every fifth window the round
         // runs out of pages and sends almost nothing.
-        let rates = EncodeRates::new();
-        let mut policy = CompressionPolicy::new(2, 100 * MS, false);
-        let mut now = 0;
-        policy.tick(now, rates.snapshot());
         let mut lz4_windows = 0;
-        let mut raw_after_settling = 0;
-        for window in 0..60 {
-            let compressing = policy.share(PageKind::FirstCopy) >= 500;
-            rates.add(Method::Lz4, 100, 100 * 6_000, 100 * 4096);
-            rates.add(Method::Raw, 100, 100 * 1_500, 100 * 8208);
-            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
-            let bandwidth: u64 = if window % 5 == 4 {
+        let (policy, modes) = run_windows(2, false, 6_000, 1_500, |policy, window, compressing| {
+            if window % 5 == 4 {
                 policy.note_starved();
                 1_000_000
             } else if compressing {
@@ -450,14 +444,9 @@ mod tests {
                 }
             } else {
                 550_000_000
-            };
-            if window >= 20 && !compressing {
-                raw_after_settling += 1;
             }
-            policy.note_sent(bandwidth / 10);
-            now += 100 * MS;
-            policy.tick(now, rates.snapshot());
-        }
+        });
+        let raw_after_settling = modes[20..].iter().filter(|&&lz4| !lz4).count();
         assert_eq!(policy.share(PageKind::FirstCopy), 0);
         assert!(raw_after_settling >= 34, "{raw_after_settling} of 40");
     }
