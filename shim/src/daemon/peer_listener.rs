@@ -5,7 +5,7 @@
 //! handshake), and rate-limited, summarised log lines about refusals.
 
 use super::{lock, State};
-use crate::secure::{ChannelError, SecureChannel};
+use crate::secure::{ChannelError, Role, SecureChannel};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,27 +59,45 @@ fn serve(state: &Arc<State>, stream: TcpStream, peer: SocketAddr) {
     let Ok(shutdown_handle) = stream.try_clone() else {
         return;
     };
-    let channel = match SecureChannel::accept(stream, state.password.as_bytes()) {
+    // The back-off is decided here, before this side's key confirmation
+    // goes out: a wrong guess is backed off before the guesser learns it
+    // was wrong, so its next try is refused.
+    let mut backed_off = None;
+    let judged = |confirmed: bool| {
+        let mut backoff = lock(&state.backoff);
+        if confirmed {
+            backoff.succeeded(peer.ip());
+        } else {
+            backed_off = Some(backoff.failed(peer.ip(), Instant::now()));
+        }
+    };
+    let handshake =
+        SecureChannel::handshake_judged(stream, Role::Responder, state.password.as_bytes(), judged);
+    let channel = match handshake {
         Ok(channel) => channel,
         Err(error) => {
-            refused(state, peer, &error);
+            refused(state, peer, &error, backed_off);
             let _ = shutdown_handle.shutdown(Shutdown::Both);
             return;
         }
     };
-    lock(&state.backoff).succeeded(peer.ip());
     let _ = shutdown_handle.set_read_timeout(Some(state.limits.setup_timeout));
     let _ = shutdown_handle.set_write_timeout(Some(state.limits.setup_timeout));
     crate::incoming::accept_migration(state, channel, shutdown_handle, peer);
 }
 
 /// A handshake failed: back off from the address if it failed to
-/// authenticate, and say so (limited).
-fn refused(state: &State, peer: SocketAddr, error: &ChannelError) {
+/// authenticate (unless the handshake did so already: `backed_off`), and
+/// say so (limited).
+fn refused(state: &State, peer: SocketAddr, error: &ChannelError, backed_off: Option<Duration>) {
     let address = peer.ip();
     let mut line = format!("refused a migration from {peer}: {error}");
-    if error.is_security_failure() {
-        let backoff = lock(&state.backoff).failed(address, Instant::now());
+    let backoff = backed_off.or_else(|| {
+        error
+            .is_security_failure()
+            .then(|| lock(&state.backoff).failed(address, Instant::now()))
+    });
+    if let Some(backoff) = backoff {
         line.push_str(&format!(
             "; connections from {address} are closed for {} ms",
             backoff.as_millis()

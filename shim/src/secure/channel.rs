@@ -49,8 +49,22 @@ impl<S: Read + Write> SecureChannel<S> {
     /// [`ChannelError::WrongPassword`] on both sides when the passwords
     /// differ. Set the stream's read timeout first to bound the wait for a
     /// silent peer.
-    pub fn handshake(mut stream: S, role: Role, password: &[u8]) -> Result<Self, ChannelError> {
-        let keys = handshake::run(&mut stream, role, password)?;
+    pub fn handshake(stream: S, role: Role, password: &[u8]) -> Result<Self, ChannelError> {
+        Self::handshake_judged(stream, role, password, |_| {})
+    }
+
+    /// [`SecureChannel::handshake`], calling `judged` with whether the
+    /// peer's key confirmation held as soon as it is checked. The
+    /// responder checks it before it sends its own, so what `judged`
+    /// records of a wrong password (a daemon's back-off) is in place
+    /// before the peer learns that its password was wrong.
+    pub fn handshake_judged(
+        mut stream: S,
+        role: Role,
+        password: &[u8],
+        judged: impl FnOnce(bool),
+    ) -> Result<Self, ChannelError> {
+        let keys = handshake::run(&mut stream, role, password, judged)?;
         Ok(SecureChannel {
             stream,
             role,

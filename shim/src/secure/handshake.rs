@@ -15,8 +15,13 @@
 //! | 1 | ciphers it has: bit 0 ChaCha20-Poly1305 (always), bit 1 AES-256-GCM |
 //! | 2 | reserved, zero |
 //!
-//! then, once it has the peer's hello, its 32-byte confirmation
-//! `HMAC-SHA256(confirm key of its role, SHA-256(initiator hello || responder hello))`.
+//! then its 32-byte confirmation
+//! `HMAC-SHA256(confirm key of its role, SHA-256(initiator hello || responder hello))`:
+//! the initiator once it has the responder's hello, the responder once it
+//! has checked the initiator's confirmation. So the responder (the target
+//! daemon) has judged, and recorded, a wrong guess before the guesser can
+//! tell from the answer that it was wrong, and cannot race the back-off
+//! with its next try.
 //! The keys come from `HKDF-SHA256(salt = that transcript hash, ikm = SPAKE2
 //! key)`, with the chosen cipher's name in their labels. Nothing on the
 //! wire depends on the password except through the SPAKE2 exchange, so an
@@ -125,13 +130,16 @@ pub(crate) struct SessionKeys {
     pub(crate) receive: [u8; KEY_LEN],
 }
 
-/// Runs the handshake as `role` over `stream` with `password`.
+/// Runs the handshake as `role` over `stream` with `password`, calling
+/// `judged` with whether the peer's key confirmation held once it is
+/// checked: a responder checks it before it sends its own.
 pub(crate) fn run<S: Read + Write>(
     stream: &mut S,
     role: Role,
     password: &[u8],
+    judged: impl FnOnce(bool),
 ) -> Result<SessionKeys, ChannelError> {
-    run_preferring(stream, role, password, Aead::preferred())
+    run_preferring(stream, role, password, Aead::preferred(), judged)
 }
 
 /// [`run`], with this side preferring `preferred` (its CPU's choice in
@@ -141,6 +149,7 @@ pub(crate) fn run_preferring<S: Read + Write>(
     role: Role,
     password: &[u8],
     preferred: Aead,
+    judged: impl FnOnce(bool),
 ) -> Result<SessionKeys, ChannelError> {
     if password.is_empty() {
         return Err(ChannelError::EmptyPassword);
@@ -203,12 +212,32 @@ pub(crate) fn run_preferring<S: Read + Write>(
     };
 
     let own_confirmation = confirmation_mac(&own_confirm_key, &transcript).finalize();
-    write_all(stream, &own_confirmation.into_bytes())?;
-    let mut peer_confirmation = [0u8; CONFIRMATION_LEN];
-    read_exact(stream, &mut peer_confirmation)?;
-    confirmation_mac(&peer_confirm_key, &transcript)
-        .verify_slice(&peer_confirmation)
-        .map_err(|_| ChannelError::WrongPassword)?;
+    let check_peer = |stream: &mut S| -> Result<bool, ChannelError> {
+        let mut peer_confirmation = [0u8; CONFIRMATION_LEN];
+        read_exact(stream, &mut peer_confirmation)?;
+        Ok(confirmation_mac(&peer_confirm_key, &transcript)
+            .verify_slice(&peer_confirmation)
+            .is_ok())
+    };
+    let confirmed = match role {
+        Role::Initiator => {
+            write_all(stream, &own_confirmation.into_bytes())?;
+            let confirmed = check_peer(stream)?;
+            judged(confirmed);
+            confirmed
+        }
+        // The responder judges first: whatever `judged` records of a
+        // wrong guess is in place before the guesser can learn of it.
+        Role::Responder => {
+            let confirmed = check_peer(stream)?;
+            judged(confirmed);
+            write_all(stream, &own_confirmation.into_bytes())?;
+            confirmed
+        }
+    };
+    if !confirmed {
+        return Err(ChannelError::WrongPassword);
+    }
     Ok(keys)
 }
 
@@ -358,8 +387,9 @@ mod tests {
         Result<SessionKeys, ChannelError>,
     ) {
         let (mut left, mut right) = memory_duplex();
-        let responder = thread::spawn(move || run(&mut right, Role::Responder, responder_password));
-        let initiator = run(&mut left, Role::Initiator, initiator_password);
+        let responder =
+            thread::spawn(move || run(&mut right, Role::Responder, responder_password, |_| {}));
+        let initiator = run(&mut left, Role::Initiator, initiator_password, |_| {});
         let responder = responder.join().expect("responder thread");
         (initiator, responder)
     }
@@ -382,10 +412,41 @@ mod tests {
     }
 
     #[test]
+    fn the_responder_judges_a_wrong_guess_before_the_initiator_learns_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let recorded = Arc::new(AtomicBool::new(false));
+        let (mut left, mut right) = memory_duplex();
+        let record = Arc::clone(&recorded);
+        let responder = thread::spawn(move || {
+            run(&mut right, Role::Responder, b"hunter2", |confirmed| {
+                assert!(!confirmed, "the initiator's guess is wrong");
+                // A slow record (a daemon's lock, a log line).
+                thread::sleep(std::time::Duration::from_millis(200));
+                record.store(true, Ordering::SeqCst);
+            })
+        });
+        let mut initiator_verdict = None;
+        let initiator = run(&mut left, Role::Initiator, b"hunter3", |confirmed| {
+            initiator_verdict = Some(confirmed);
+        });
+        assert!(matches!(initiator, Err(ChannelError::WrongPassword)));
+        assert_eq!(initiator_verdict, Some(false));
+        assert!(
+            recorded.load(Ordering::SeqCst),
+            "the initiator learnt of its wrong guess before the responder recorded it"
+        );
+        assert!(matches!(
+            responder.join().expect("responder thread"),
+            Err(ChannelError::WrongPassword)
+        ));
+    }
+
+    #[test]
     fn empty_password_is_refused_before_sending() {
         let (mut left, _right) = memory_duplex();
         assert!(matches!(
-            run(&mut left, Role::Initiator, b""),
+            run(&mut left, Role::Initiator, b"", |_| {}),
             Err(ChannelError::EmptyPassword)
         ));
     }
@@ -395,7 +456,7 @@ mod tests {
         let (mut left, mut right) = memory_duplex();
         right.write_all(hello).expect("script the peer");
         right.shutdown_write();
-        let result = run(&mut left, Role::Initiator, b"hunter2");
+        let result = run(&mut left, Role::Initiator, b"hunter2", |_| {});
         drop(right);
         match result {
             Ok(_) => panic!("a scripted hello cannot complete a handshake"),
@@ -534,7 +595,7 @@ mod tests {
         let (mut left, right) = memory_duplex();
         let (mut middle_left, mut middle_right) = memory_duplex();
         let responder = thread::spawn(move || {
-            run_preferring(&mut middle_right, Role::Responder, b"pw", responder)
+            run_preferring(&mut middle_right, Role::Responder, b"pw", responder, |_| {})
         });
         // The man in the middle: relays both ways, changing one byte of
         // the initiator's hello.
@@ -548,7 +609,7 @@ mod tests {
         let backward = thread::spawn(move || {
             relay_handshake(&mut from_responder, &mut to_initiator, &[]);
         });
-        let initiator = run_preferring(&mut left, Role::Initiator, b"pw", initiator);
+        let initiator = run_preferring(&mut left, Role::Initiator, b"pw", initiator, |_| {});
         let responder = responder.join().expect("responder thread");
         forward.join().expect("forward");
         backward.join().expect("backward");
