@@ -92,6 +92,7 @@ pub mod control;
 pub mod delta;
 pub mod descriptor;
 pub mod frame;
+pub mod lz4_deep;
 pub mod messages;
 pub mod record;
 pub mod serial;
