@@ -74,6 +74,10 @@ pub struct MigrationStats {
     pub normal_bytes: u64,
     /// Normal pages sent as LZ4 blocks.
     pub compressed_pages: u64,
+    /// Of the compressed pages, those whose LZ4 block came from the deeper
+    /// search ([`crate::wire::lz4_deep`]), chosen while the link bounded
+    /// the migration (source only).
+    pub deep_compressed_pages: u64,
     /// Normal pages sent as they are (raw records): LZ4 did not shrink
     /// them, or compressing did not pay on this link.
     pub raw_pages: u64,
@@ -124,6 +128,7 @@ impl MigrationStats {
             normal: 0,
             normal_bytes: 0,
             compressed_pages: 0,
+            deep_compressed_pages: 0,
             raw_pages: 0,
             delta_pages: 0,
             delta_cache_misses: 0,

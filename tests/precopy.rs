@@ -62,6 +62,38 @@ fn records_out_of_order_within_each_round_arrive_intact() {
 }
 
 #[test]
+fn a_link_bound_migration_sends_deep_lz4_pages_that_arrive_intact() {
+    // A 4 MB/s link is far slower than the workers compress: every page is
+    // compressed and, after the first windows, a share of them comes from
+    // the deeper LZ4 search, inline and with two workers.
+    let seed = test_seed(5);
+    for (name, workers) in [("inline", 0), ("two workers", 2)] {
+        let mut scenario = scenario(seed, WorkloadSpec::idle(seed));
+        scenario.workers = workers;
+        scenario.link = LinkModel {
+            bytes_per_second: 4_000_000,
+            latency_ns: 1_000_000,
+            window_bytes: 256 << 10,
+        };
+        scenario.config = MigrationConfig {
+            bandwidth_window_ns: 10_000_000,
+            ..MigrationConfig::default()
+        };
+        let report = run(&scenario).expect("run");
+        assert_completed(&report, name);
+        let stats = &report.source;
+        assert!(
+            stats.deep_compressed_pages > 0,
+            "{name}: no deep page: {stats:#?}"
+        );
+        assert!(
+            stats.deep_compressed_pages <= stats.compressed_pages,
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn moderate_workload_has_short_downtime() {
     let seed = test_seed(7);
     let report = run(&scenario(seed, WorkloadSpec::moderate(seed))).expect("run");

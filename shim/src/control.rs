@@ -120,6 +120,10 @@ pub struct MigrationInfo {
     pub normal_pages: u64,
     /// Pages sent LZ4-compressed.
     pub compressed_pages: u64,
+    /// Of those, the pages the deeper LZ4 search encoded (a link-bound
+    /// migration; source only).
+    #[serde(default)]
+    pub deep_compressed_pages: u64,
     /// Pages sent as they are (LZ4 did not shrink them, or compressing
     /// did not pay on this link).
     #[serde(default)]

@@ -191,6 +191,7 @@ impl MigrationTrack {
         info.zero_pages = stats.duplicate;
         info.normal_pages = stats.normal;
         info.compressed_pages = stats.compressed_pages;
+        info.deep_compressed_pages = stats.deep_compressed_pages;
         info.raw_pages = stats.raw_pages;
         info.delta_pages = stats.delta_pages;
         info.compression_ratio = stats.compression_ratio();

@@ -60,6 +60,10 @@ pub struct Tally {
     /// Non-zero pages asked as LZ4 (whether LZ4 shrank them or not) and
     /// their record bytes: the measured ratio.
     pub lz4_asked: (u64, u64),
+    /// The same for the pages asked as LZ4 from the deeper search.
+    pub deep_asked: (u64, u64),
+    /// Of those, the pages that went as LZ4 blocks.
+    pub deep_compressed: u32,
 }
 
 impl Tally {

@@ -5,7 +5,7 @@
 
 use super::batch::{Batch, PageKind};
 use super::cache::DeltaCache;
-use super::rates::{EncodeRates, Method};
+use super::rates::{index, EncodeRates, Method, METHODS};
 use crate::page::{is_zero, Page};
 use crate::wire::record::{
     encode_delta_record, encode_page_as, EncodeChoice, PageEncoding, RECORD_HEADER_BYTES,
@@ -15,28 +15,21 @@ use crate::wire::FRAME_HEADER_BYTES;
 /// Time and bytes per method over one batch.
 #[derive(Default)]
 struct Costs {
-    pages: [u64; 3],
-    nanoseconds: [u64; 3],
-    bytes: [u64; 3],
+    pages: [u64; METHODS.len()],
+    nanoseconds: [u64; METHODS.len()],
+    bytes: [u64; METHODS.len()],
 }
 
 impl Costs {
     fn add(&mut self, method: Method, nanoseconds: u64, bytes: usize) {
-        let at = match method {
-            Method::Lz4 => 0,
-            Method::Raw => 1,
-            Method::Delta => 2,
-        };
+        let at = index(method);
         self.pages[at] += 1;
         self.nanoseconds[at] += nanoseconds;
         self.bytes[at] += bytes as u64;
     }
 
     fn report(&self, rates: &EncodeRates) {
-        for (at, method) in [Method::Lz4, Method::Raw, Method::Delta]
-            .into_iter()
-            .enumerate()
-        {
+        for (at, method) in METHODS.into_iter().enumerate() {
             if self.pages[at] > 0 {
                 rates.add(method, self.pages[at], self.nanoseconds[at], self.bytes[at]);
             }
@@ -86,10 +79,19 @@ pub(super) fn encode_batch(
             },
         };
         tally.count(encoding, size - RECORD_HEADER_BYTES);
-        if choice == EncodeChoice::Lz4 && matches!(encoding, PageEncoding::Lz4 | PageEncoding::Raw)
-        {
-            tally.lz4_asked.0 += 1;
-            tally.lz4_asked.1 += size as u64;
+        if matches!(encoding, PageEncoding::Lz4 | PageEncoding::Raw) {
+            let asked = match choice {
+                EncodeChoice::Lz4 => Some(&mut tally.lz4_asked),
+                EncodeChoice::Lz4Deep => Some(&mut tally.deep_asked),
+                EncodeChoice::Raw => None,
+            };
+            if let Some(asked) = asked {
+                asked.0 += 1;
+                asked.1 += size as u64;
+            }
+            if choice == EncodeChoice::Lz4Deep && encoding == PageEncoding::Lz4 {
+                tally.deep_compressed += 1;
+            }
         }
         offset += size;
         let now = clock();
@@ -98,6 +100,7 @@ pub(super) fn encode_batch(
             // A zero page costs the zero check whatever was asked.
             (PageEncoding::Zero, _) => None,
             (_, EncodeChoice::Lz4) => Some(Method::Lz4),
+            (_, EncodeChoice::Lz4Deep) => Some(Method::Lz4Deep),
             (_, EncodeChoice::Raw) => Some(Method::Raw),
         };
         // A delta tried and not taken counts in the cost of the way the

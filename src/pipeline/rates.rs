@@ -14,35 +14,39 @@ pub enum Method {
     Raw,
     /// A delta against the cached version (taken or not).
     Delta,
+    /// LZ4 from the deeper search asked for.
+    Lz4Deep,
 }
 
-const METHODS: usize = 3;
+/// The methods, in their index order.
+pub(crate) const METHODS: [Method; 4] = [Method::Lz4, Method::Raw, Method::Delta, Method::Lz4Deep];
 
-fn index(method: Method) -> usize {
+pub(crate) fn index(method: Method) -> usize {
     match method {
         Method::Lz4 => 0,
         Method::Raw => 1,
         Method::Delta => 2,
+        Method::Lz4Deep => 3,
     }
 }
 
 /// Running sums per method: pages, worker nanoseconds, record bytes.
 #[derive(Debug)]
 pub struct EncodeRates {
-    pages: [AtomicU64; METHODS],
-    nanoseconds: [AtomicU64; METHODS],
-    bytes: [AtomicU64; METHODS],
+    pages: [AtomicU64; METHODS.len()],
+    nanoseconds: [AtomicU64; METHODS.len()],
+    bytes: [AtomicU64; METHODS.len()],
 }
 
 /// The sums at one instant, per method.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateSnapshot {
     /// Pages per method.
-    pub pages: [u64; METHODS],
+    pub pages: [u64; METHODS.len()],
     /// Worker nanoseconds per method.
-    pub nanoseconds: [u64; METHODS],
+    pub nanoseconds: [u64; METHODS.len()],
     /// Record bytes (headers included) per method.
-    pub bytes: [u64; METHODS],
+    pub bytes: [u64; METHODS.len()],
 }
 
 impl RateSnapshot {
@@ -62,9 +66,9 @@ impl EncodeRates {
     /// All zero.
     pub const fn new() -> Self {
         EncodeRates {
-            pages: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            nanoseconds: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            bytes: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            pages: [const { AtomicU64::new(0) }; METHODS.len()],
+            nanoseconds: [const { AtomicU64::new(0) }; METHODS.len()],
+            bytes: [const { AtomicU64::new(0) }; METHODS.len()],
         }
     }
 
@@ -78,12 +82,8 @@ impl EncodeRates {
 
     /// The sums now.
     pub fn snapshot(&self) -> RateSnapshot {
-        let load = |values: &[AtomicU64; METHODS]| {
-            [
-                values[0].load(Ordering::Relaxed),
-                values[1].load(Ordering::Relaxed),
-                values[2].load(Ordering::Relaxed),
-            ]
+        let load = |values: &[AtomicU64; METHODS.len()]| {
+            core::array::from_fn(|at| values[at].load(Ordering::Relaxed))
         };
         RateSnapshot {
             pages: load(&self.pages),
@@ -114,5 +114,9 @@ mod tests {
         assert_eq!(after.since(&before, Method::Lz4), (15, 1500, 60_000));
         assert_eq!(after.since(&before, Method::Raw), (2, 20, 16_416));
         assert_eq!(after.since(&before, Method::Delta), (0, 0, 0));
+        assert_eq!(after.since(&before, Method::Lz4Deep), (0, 0, 0));
+        for (at, method) in METHODS.into_iter().enumerate() {
+            assert_eq!(index(method), at);
+        }
     }
 }

@@ -33,6 +33,29 @@
 //! [`PROBE_INTERVAL_WINDOWS`] windows, except under a bandwidth cap, which
 //! is the same bound for both.
 //!
+//! When every page is compressed and the link still bounds the time (a
+//! capped or slow link, the workers waiting on it), a share of the LZ4
+//! pages is encoded by the deeper search of [`crate::wire::lz4_deep`]:
+//! fewer bytes for more worker time. With `h` that share,
+//!
+//! ```text
+//! wire(h) = lz4_bytes - h * (lz4_bytes - deep_bytes)
+//! work(h) = lz4_ns    + h * (deep_ns - lz4_ns)
+//! ```
+//!
+//! and the policy takes [`DEEP_TARGET_PERCENT`] of the `h` where
+//! `wire(h) / bandwidth = work(h) / workers`, so that the workers keep
+//! some slack. It measures the deep search on a small share
+//! ([`DEEP_PROBE`]) first, and again [`PROBE_INTERVAL_WINDOWS`] after it
+//! last found that the deep search does not pay. A window in which the link waited for the
+//! workers in most polls while deep pages were asked for
+//! ([`CompressionPolicy::note_workers_behind`]) cuts the share by a
+//! quarter at once and does not measure the link; the share grows by
+//! [`DEEP_STEP`] a window at most. The bytes a deep page saves are
+//! measured as a ratio to the LZ4 pages of the same window (the two ways
+//! are interleaved, so their pages are alike), not as two separate means
+//! of different pages.
+//!
 //! The window right after a change of mode is not measured: the frames
 //! already encoded the old way (the workers' batches, the transport's and
 //! the relay's buffers: several MiB) leave during it, so its bandwidth is
@@ -50,6 +73,13 @@ pub const PROBE_INTERVAL_WINDOWS: u32 = 20;
 const ALL: u32 = 1000;
 /// Measures of the two modes this close are one link (the mix may pay).
 const SAME_LINK_PERCENT: u64 = 25;
+/// Percent of the share where link and workers meet that the deep search
+/// is given.
+pub const DEEP_TARGET_PERCENT: u64 = 90;
+/// Per mille of the LZ4 pages that measure the deep search first.
+pub const DEEP_PROBE: u32 = 50;
+/// Per mille the deep share grows by per window at most.
+pub const DEEP_STEP: u32 = 50;
 /// Bytes of a raw record.
 const RAW_RECORD_BYTES: u64 = (RECORD_HEADER_BYTES + PAGE_SIZE) as u64;
 
@@ -103,6 +133,27 @@ pub struct CompressionPolicy {
     share: [u32; 2],
     /// Error diffusion of the share, per kind.
     carry: [u32; 2],
+    deep_ns: Mean,
+    /// Bytes of a deep page per 1000 of an LZ4 page, measured per window
+    /// on the pages of both ways in it (interleaved, so alike).
+    deep_ratio: Mean,
+    /// The window `deep_ratio` was last measured in.
+    deep_measured: u32,
+    /// Pages and record bytes asked as LZ4 and as deep in the open window.
+    window_lz4: (u64, u64),
+    window_deep: (u64, u64),
+    /// Of the compressed pages per kind, the share (per mille) the deep
+    /// search encodes.
+    deep_share: [u32; 2],
+    /// Error diffusion of the deep share, per kind.
+    deep_carry: [u32; 2],
+    /// The closed window saw the link wait for the workers while deep
+    /// pages were asked for.
+    deep_behind: bool,
+    /// Polls in the open window, and those in which the link waited for
+    /// the workers.
+    window_polls: u32,
+    window_behind: u32,
 }
 
 fn kind_index(kind: PageKind) -> usize {
@@ -135,6 +186,16 @@ impl CompressionPolicy {
             settling: true,
             share: [ALL; 2],
             carry: [0; 2],
+            deep_ns: Mean::default(),
+            deep_ratio: Mean::default(),
+            deep_measured: 0,
+            window_lz4: (0, 0),
+            window_deep: (0, 0),
+            deep_share: [0; 2],
+            deep_carry: [0; 2],
+            deep_behind: false,
+            window_polls: 0,
+            window_behind: 0,
         }
     }
 
@@ -149,20 +210,37 @@ impl CompressionPolicy {
         self.window_starved = true;
     }
 
+    /// In this poll the link could take a frame and none was ready, the
+    /// workers still encoding: they, not the link, bound the migration.
+    pub fn note_workers_behind(&mut self) {
+        self.window_behind += 1;
+    }
+
     /// The share of pages of `kind` compressed, per mille.
     pub fn share(&self, kind: PageKind) -> u32 {
         self.share[kind_index(kind)]
+    }
+
+    /// Of the compressed pages of `kind`, the share from the deep search,
+    /// per mille.
+    pub fn deep_share(&self, kind: PageKind) -> u32 {
+        self.deep_share[kind_index(kind)]
     }
 
     /// How the next non-zero page of `kind` goes.
     pub fn choose(&mut self, kind: PageKind) -> EncodeChoice {
         let at = kind_index(kind);
         self.carry[at] += self.share[at];
-        if self.carry[at] >= ALL {
-            self.carry[at] -= ALL;
-            EncodeChoice::Lz4
+        if self.carry[at] < ALL {
+            return EncodeChoice::Raw;
+        }
+        self.carry[at] -= ALL;
+        self.deep_carry[at] += self.deep_share[at];
+        if self.deep_carry[at] >= ALL {
+            self.deep_carry[at] -= ALL;
+            EncodeChoice::Lz4Deep
         } else {
-            EncodeChoice::Raw
+            EncodeChoice::Lz4
         }
     }
 
@@ -184,10 +262,15 @@ impl CompressionPolicy {
     }
 
     /// What one batch of `kind` carried: its pages asked as LZ4 and their
-    /// record bytes.
-    pub fn note_batch(&mut self, kind: PageKind, lz4_pages: u64, lz4_bytes: u64) {
-        if let Some(per_page) = lz4_bytes.checked_div(lz4_pages) {
-            self.lz4_bytes[kind_index(kind)].add(per_page);
+    /// record bytes, and the same for the deep search.
+    pub fn note_batch(&mut self, kind: PageKind, lz4: (u64, u64), deep: (u64, u64)) {
+        let at = kind_index(kind);
+        if let Some(per_page) = lz4.1.checked_div(lz4.0) {
+            self.lz4_bytes[at].add(per_page);
+        }
+        for (sum, batch) in [(&mut self.window_lz4, lz4), (&mut self.window_deep, deep)] {
+            sum.0 += batch.0;
+            sum.1 += batch.1;
         }
     }
 
@@ -196,12 +279,30 @@ impl CompressionPolicy {
     pub fn tick(&mut self, now_ns: u64, rates: RateSnapshot) {
         let start = *self.window_start.get_or_insert(now_ns);
         let elapsed = now_ns.saturating_sub(start);
+        self.window_polls += 1;
         if elapsed < self.window_ns {
             return;
         }
         let mode = self.mode();
         let bandwidth = super::rate::per_second(self.window_bytes, elapsed);
-        if self.window_bytes > 0 && !self.settling && !self.window_starved {
+        // Deep pages asked for and the link waiting on the workers: too
+        // many, and the window measures the workers, not the link.
+        let deep_behind = self.deep_share.iter().any(|&share| share > 0)
+            && self.window_behind * 2 > self.window_polls;
+        self.deep_behind = deep_behind;
+        self.window_polls = 0;
+        self.window_behind = 0;
+        let (lz4, deep) = (self.window_lz4, self.window_deep);
+        if lz4.0 > 0 && deep.0 > 0 && lz4.1 > 0 {
+            let ratio = u128::from(deep.1) * u128::from(lz4.0) * u128::from(ALL)
+                / (u128::from(deep.0) * u128::from(lz4.1));
+            self.deep_ratio
+                .add(u64::try_from(ratio).unwrap_or(u64::MAX));
+            self.deep_measured = self.window;
+        }
+        self.window_lz4 = (0, 0);
+        self.window_deep = (0, 0);
+        if self.window_bytes > 0 && !self.settling && !self.window_starved && !deep_behind {
             let measure = &mut self.links[mode as usize];
             let bandwidth = match *measure {
                 Some(old) => (old.bandwidth + bandwidth) / 2,
@@ -219,6 +320,10 @@ impl CompressionPolicy {
         }
         if let Some(per_page) = raw_ns.checked_div(raw_pages) {
             self.raw_ns.add(per_page);
+        }
+        let (deep_pages, deep_ns, _) = rates.since(&self.last_rates, Method::Lz4Deep);
+        if let Some(per_page) = deep_ns.checked_div(deep_pages) {
+            self.deep_ns.add(per_page);
         }
         self.last_rates = rates;
         self.window += 1;
@@ -259,7 +364,56 @@ impl CompressionPolicy {
             if let Some(share) = self.best_share(at) {
                 self.share[at] = share;
             }
+            let best = self.best_deep_share(at);
+            let current = self.deep_share[at];
+            self.deep_share[at] = if self.deep_behind {
+                (current * 3 / 4).min(best)
+            } else {
+                best.min(current + DEEP_STEP)
+            };
         }
+    }
+
+    /// The share of the deep search for kind `at`: none unless every page
+    /// is compressed and the link, not the workers, bounds the time.
+    fn best_deep_share(&self, at: usize) -> u32 {
+        let measures = (
+            self.lz4_bytes[at].0.or(self.lz4_bytes[0].0),
+            self.lz4_ns.0,
+            self.links[Mode::Lz4 as usize],
+        );
+        let (Some(lz4_bytes), Some(lz4_ns), Some(link)) = measures else {
+            return 0;
+        };
+        if self.share[at] < ALL {
+            return 0;
+        }
+        // Picoseconds per page on the link and on the workers.
+        let wire =
+            |bytes: u64| u128::from(bytes) * 1_000_000_000_000 / u128::from(link.bandwidth.max(1));
+        let work = |ns: u64| u128::from(ns) * 1000 / u128::from(self.workers);
+        let (lz4_wire, lz4_work) = (wire(lz4_bytes), work(lz4_ns));
+        if lz4_wire <= lz4_work {
+            return 0;
+        }
+        let (Some(ratio), Some(deep_ns)) = (self.deep_ratio.0, self.deep_ns.0) else {
+            return DEEP_PROBE;
+        };
+        let deep_bytes = lz4_bytes.saturating_mul(ratio) / u64::from(ALL);
+        if deep_bytes >= lz4_bytes {
+            // It did not pay on the pages of then; the pages change.
+            let stale = self.window.saturating_sub(self.deep_measured) > PROBE_INTERVAL_WINDOWS;
+            return if stale { DEEP_PROBE } else { 0 };
+        }
+        if deep_ns <= lz4_ns {
+            // Fewer bytes for no more work.
+            return ALL;
+        }
+        // wire(h) = work(h), solved for h, per mille.
+        let gain = wire(lz4_bytes) - wire(deep_bytes) + work(deep_ns) - work(lz4_ns);
+        let meet = (lz4_wire - lz4_work) * u128::from(ALL) / gain.max(1);
+        let share = meet * u128::from(DEEP_TARGET_PERCENT) / 100;
+        u32::try_from(share.min(u128::from(ALL))).unwrap_or(ALL)
     }
 
     /// The share that finishes soonest for kind `at`, once the costs are
@@ -343,8 +497,8 @@ mod tests {
             *mode = compressing;
             rates.add(Method::Lz4, 100, 100 * lz4_ns, 100 * 4096);
             rates.add(Method::Raw, 100, 100 * raw_ns, 100 * 8208);
-            policy.note_batch(PageKind::FirstCopy, 100, 100 * 4096);
-            policy.note_batch(PageKind::Resend, 100, 100 * 2048);
+            policy.note_batch(PageKind::FirstCopy, (100, 100 * 4096), (0, 0));
+            policy.note_batch(PageKind::Resend, (100, 100 * 2048), (0, 0));
             let bandwidth = link(&mut policy, window, compressing);
             policy.note_sent(bandwidth / 10);
             now += 100 * MS;
@@ -465,6 +619,101 @@ mod tests {
             compressed.abs_diff(share) <= 1,
             "{compressed} of 1000 for {share}"
         );
+    }
+
+    /// 40 windows of a link of `bandwidth` (capped) with 2 workers, LZ4
+    /// at 4096 bytes and 6 µs a page, the deep search at 3700 bytes and
+    /// `deep_ns` a page; `behind(deep_share)` says whether the link waits
+    /// for the workers (in every poll of the window). Returns the policy
+    /// and the deep share of each window.
+    fn deep_windows(
+        bandwidth: u64,
+        deep_ns: u64,
+        behind: impl Fn(u32) -> bool,
+    ) -> (CompressionPolicy, [u32; 40]) {
+        let rates = EncodeRates::new();
+        let mut policy = CompressionPolicy::new(2, 100 * MS, true);
+        let mut now = 0;
+        policy.tick(now, rates.snapshot());
+        let mut shares = [0; 40];
+        for share in shares.iter_mut() {
+            let deep = policy.deep_share(PageKind::FirstCopy);
+            *share = deep;
+            let (deep_pages, lz4_pages) = (u64::from(deep), u64::from(ALL - deep));
+            rates.add(Method::Lz4, lz4_pages, lz4_pages * 6_000, lz4_pages * 4096);
+            rates.add(
+                Method::Lz4Deep,
+                deep_pages,
+                deep_pages * deep_ns,
+                deep_pages * 3700,
+            );
+            policy.note_batch(
+                PageKind::FirstCopy,
+                (lz4_pages, lz4_pages * 4096),
+                (deep_pages, deep_pages * 3700),
+            );
+            policy.note_sent(bandwidth / 10);
+            for poll in 1..=10 {
+                if behind(deep) {
+                    policy.note_workers_behind();
+                }
+                policy.tick(now + poll * 10 * MS, rates.snapshot());
+            }
+            now += 100 * MS;
+        }
+        (policy, shares)
+    }
+
+    #[test]
+    fn a_capped_link_gets_deep_pages_up_to_where_the_workers_keep_up() {
+        // 125 MB/s: an LZ4 page takes 32.8 µs on the link, 3 µs of the two
+        // workers; a deep page saves 3.2 µs of link for 27 µs more work
+        // (60 µs a page): the two meet at h = 29.8 / (3.2 + 27) = 0.987.
+        let (mut policy, shares) = deep_windows(125_000_000, 60_000, |_| false);
+        assert!(
+            shares[1..4].contains(&DEEP_PROBE),
+            "it measures first: {shares:?}"
+        );
+        let share = policy.deep_share(PageKind::FirstCopy);
+        assert!((860..=900).contains(&share), "share {share}: {shares:?}");
+        assert_eq!(policy.share(PageKind::FirstCopy), ALL);
+        let deep = (0..1000)
+            .filter(|_| policy.choose(PageKind::FirstCopy) == EncodeChoice::Lz4Deep)
+            .count() as u32;
+        assert!(deep.abs_diff(share) <= 1, "{deep} of 1000 for {share}");
+        // Slower deep search: fewer deep pages.
+        let (slow, _) = deep_windows(125_000_000, 240_000, |_| false);
+        let slow_share = slow.deep_share(PageKind::FirstCopy);
+        assert!(slow_share < share / 2, "{slow_share} against {share}");
+        assert!(slow_share > 0);
+    }
+
+    #[test]
+    fn a_link_the_workers_cannot_fill_gets_no_deep_pages() {
+        // 10 GB/s: the two workers bound the time already.
+        let (policy, shares) = deep_windows(10_000_000_000, 60_000, |_| false);
+        assert_eq!(shares, [0; 40]);
+        assert_eq!(policy.deep_share(PageKind::FirstCopy), 0);
+        // And uncapped pages that are not all compressed get none either.
+        let policy = settle(2, false, 12_000, 1_500, |_| 1_250_000_000);
+        assert!(policy.share(PageKind::FirstCopy) < ALL);
+        assert_eq!(policy.deep_share(PageKind::FirstCopy), 0);
+    }
+
+    #[test]
+    fn workers_falling_behind_cut_the_deep_share() {
+        // The workers fall behind past 400 per mille (say, the relay takes
+        // their CPU): the share loses a quarter each time it gets there,
+        // grows back slowly, and never stays above it.
+        let (_, shares) = deep_windows(125_000_000, 60_000, |share| share > 400);
+        let after = &shares[10..];
+        assert!(after.iter().all(|&share| share <= 450), "{shares:?}");
+        let cuts = after
+            .windows(2)
+            .filter(|pair| pair[1] < pair[0] && pair[1] * 4 <= pair[0] * 3 + 4)
+            .count();
+        assert!(cuts >= 2, "{shares:?}");
+        assert!(after.iter().all(|&share| share >= 250), "{shares:?}");
     }
 
     #[test]

@@ -504,8 +504,9 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
                 }
             }
             self.stats.delta_cache_misses += u64::from(tally.cache_misses);
+            self.stats.deep_compressed_pages += u64::from(tally.deep_compressed);
             self.compression
-                .note_batch(kind, tally.lz4_asked.0, tally.lz4_asked.1);
+                .note_batch(kind, tally.lz4_asked, tally.deep_asked);
             self.batches[index] = BatchState::Ready;
             self.working -= 1;
             // Cannot overflow: one entry per batch at most.
@@ -708,7 +709,11 @@ impl<'b, 'p, H: Hypervisor, T: Transport> SourceEngine<'b, 'p, H, T> {
             while self.pipeline.work(&|| now_ns) {}
         }
         self.collect_finished();
-        let idle = self.working == 0 && self.ready.is_empty() && self.outgoing == Outgoing::None;
+        let nothing_to_send = self.ready.is_empty() && self.outgoing == Outgoing::None;
+        if nothing_to_send && self.working > 0 && self.limiter.allows(now_ns) {
+            self.compression.note_workers_behind();
+        }
+        let idle = self.working == 0 && nothing_to_send;
         if self.round_exhausted && idle {
             self.phase = match self.phase {
                 Phase::FinalPages => Phase::VcpuStates { next: 0 },

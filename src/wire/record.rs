@@ -53,6 +53,9 @@ wire_enum! {
 pub enum EncodeChoice {
     /// An LZ4 block when it is shorter than the page, else raw.
     Lz4,
+    /// The same, from the deeper, slower search of [`super::lz4_deep`]:
+    /// fewer bytes, for when the link bounds the migration.
+    Lz4Deep,
     /// The page as is: no compression (a link faster than compressing).
     Raw,
 }
@@ -144,6 +147,7 @@ pub fn encode_page_as(
         let crc = page_crc(page);
         let compressed = match choice {
             EncodeChoice::Lz4 => lz4_flex::block::compress_into(page, data).ok(),
+            EncodeChoice::Lz4Deep => super::lz4_deep::compress_into(page, &mut data[..PAGE_SIZE]),
             EncodeChoice::Raw => None,
         };
         match compressed {

@@ -89,6 +89,18 @@ impl ProgressDisplay {
 /// A migration's final statistics as a table. A bound domain moved in one
 /// pass and an inactive one as its configuration only: the summary says so
 /// rather than showing empty pre-copy counters.
+/// The compressed pages, and how many the deeper LZ4 search encoded when
+/// it did any.
+fn compressed_pages(info: &MigrationInfo) -> String {
+    match info.deep_compressed_pages {
+        0 => info.compressed_pages.to_string(),
+        deep => format!(
+            "{} ({deep} by the deeper search: the link bounded the time)",
+            info.compressed_pages
+        ),
+    }
+}
+
 pub fn migration_summary(info: &MigrationInfo) -> String {
     let (memory, rounds) = match info.domain_state.as_str() {
         "inactive" => (
@@ -117,7 +129,7 @@ pub fn migration_summary(info: &MigrationInfo) -> String {
         ("sent", size(info.transferred_bytes)),
         ("zero pages", info.zero_pages.to_string()),
         ("normal pages", info.normal_pages.to_string()),
-        ("compressed pages", info.compressed_pages.to_string()),
+        ("compressed pages", compressed_pages(info)),
         ("raw pages", info.raw_pages.to_string()),
         ("delta pages", info.delta_pages.to_string()),
         (
