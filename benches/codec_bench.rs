@@ -1,6 +1,8 @@
 //! Page-codec benchmark (issue 2): single-core encode and decode throughput
 //! of the engine's page records next to memcpy, the C LZ4 library and
-//! `lz4_flex` alone, on zero, text-like, random and real-file pages.
+//! `lz4_flex` alone, on zero, text-like, random and real-file pages; and
+//! the engine's deeper LZ4 search (`ldmig::wire::lz4_deep`, for link-bound
+//! migrations): its rate and its bytes against `lz4_flex`'s.
 //!
 //! Run: `cargo run --release -p ldmig-benches --example codec_bench -- [--quick] [--markdown]`.
 //! Every figure is the best of several runs; the runs interleave all the
@@ -14,6 +16,7 @@
 //! thread's CPU time (the per-core rate while the other core is busy too).
 
 use ldmig::page::{is_zero, page_crc, Page, PAGE_SIZE};
+use ldmig::wire::lz4_deep;
 use ldmig::wire::record::{encode_page, parse_record, PageDecoder, PageEncoding, MAX_RECORD_BYTES};
 use ldmig_sim::rng::SplitMix64;
 use std::hint::black_box;
@@ -410,9 +413,10 @@ enum Operation {
     FlexDecompress,
     CCompress,
     CDecompress,
+    DeepCompress,
 }
 
-const OPERATIONS: [Operation; 9] = [
+const OPERATIONS: [Operation; 10] = [
     Operation::Memcpy,
     Operation::ZeroCheck,
     Operation::Crc,
@@ -422,6 +426,7 @@ const OPERATIONS: [Operation; 9] = [
     Operation::FlexDecompress,
     Operation::CCompress,
     Operation::CDecompress,
+    Operation::DeepCompress,
 ];
 
 /// One page set prepared for every operation.
@@ -431,6 +436,7 @@ struct Prepared<'a> {
     encodings: [usize; 3],
     flex: Blocks,
     c: Blocks,
+    deep: Blocks,
 }
 
 impl<'a> Prepared<'a> {
@@ -453,12 +459,16 @@ impl<'a> Prepared<'a> {
             lz4_flex::block::compress_into(page, out).expect("room for a block")
         });
         let c = Blocks::new(pages, c_lz4::compress);
+        let deep = Blocks::new(pages, |page, out| {
+            lz4_deep::compress_into(page, out).expect("room for a block")
+        });
         let prepared = Prepared {
             pages,
             records,
             encodings,
             flex,
             c,
+            deep,
         };
         prepared.verify();
         prepared
@@ -475,7 +485,12 @@ impl<'a> Prepared<'a> {
         }
         assert_eq!(offset, self.records.len());
         let mut out = [0u8; PAGE_SIZE];
-        for (block, page) in self.flex.iter().zip(self.pages) {
+        for (block, page) in self
+            .flex
+            .iter()
+            .chain(self.deep.iter())
+            .zip(self.pages.iter().cycle())
+        {
             let size = lz4_flex::block::decompress_into(block, &mut out).expect("own block");
             assert_eq!((size, &out), (PAGE_SIZE, page));
         }
@@ -549,6 +564,12 @@ impl<'a> Prepared<'a> {
                     black_box(&mut *page_out);
                 }
             }
+            Operation::DeepCompress => {
+                for page in self.pages {
+                    let size = lz4_deep::compress_into(black_box(page), scratch);
+                    black_box(size.expect("room for a block"));
+                }
+            }
         }
     }
 
@@ -573,6 +594,8 @@ struct Row {
     best: [f64; OPERATIONS.len()],
     ratio: f64,
     c_ratio: f64,
+    /// Bytes of the deep search's blocks over `lz4_flex`'s.
+    deep_bytes: f64,
 }
 
 impl Row {
@@ -604,11 +627,13 @@ impl Row {
             format!("{:.2}", self.c_ratio),
             format!("{:.2}", self.rate(Operation::Encode) / c),
             format!("{:.2}", self.rate(Operation::FlexCompress) / c),
+            mb(Operation::DeepCompress),
+            format!("{:.3}", self.deep_bytes),
         ]
     }
 }
 
-const HEADERS: [&str; 15] = [
+const HEADERS: [&str; 17] = [
     "page set",
     "zero/lz4/raw",
     "memcpy GB/s",
@@ -624,6 +649,8 @@ const HEADERS: [&str; 15] = [
     "C ratio",
     "encode / C",
     "lz4_flex / C",
+    "deep enc MB/s",
+    "deep / lz4_flex bytes",
 ];
 
 fn print_table(rows: &[Row], markdown: bool) {
@@ -681,6 +708,7 @@ fn run_set(set: &PageSet, settings: &Settings) -> Row {
         best,
         ratio: prepared.bytes() as f64 / prepared.records.len() as f64,
         c_ratio: prepared.bytes() as f64 / prepared.c.bytes.len() as f64,
+        deep_bytes: prepared.deep.bytes.len() as f64 / prepared.flex.bytes.len() as f64,
     }
 }
 
