@@ -237,6 +237,21 @@ mod tests {
         page
     }
 
+    /// A length of a sequence: its token nibble, then while the nibble is
+    /// 15, the bytes that follow until one is under 255.
+    fn length(block: &[u8], at: &mut usize, nibble: u8) -> usize {
+        let mut length = usize::from(nibble);
+        if nibble == 15 {
+            while block[*at] == 255 {
+                length += 255;
+                *at += 1;
+            }
+            length += usize::from(block[*at]);
+            *at += 1;
+        }
+        length
+    }
+
     /// Walks the block's sequences and checks the end rules: the last
     /// five bytes are literals and no match starts in the last twelve.
     fn assert_end_rules(block: &[u8]) {
@@ -244,15 +259,7 @@ mod tests {
         loop {
             let token = block[at];
             at += 1;
-            let mut literals = usize::from(token >> 4);
-            if literals == 15 {
-                while block[at] == 255 {
-                    literals += 255;
-                    at += 1;
-                }
-                literals += usize::from(block[at]);
-                at += 1;
-            }
+            let literals = length(block, &mut at, token >> 4);
             at += literals;
             output += literals;
             if at == block.len() {
@@ -260,20 +267,11 @@ mod tests {
                 return;
             }
             assert!(
-                output < PAGE_SIZE - MATCH_FIND_LIMIT + 1,
+                output <= PAGE_SIZE - MATCH_FIND_LIMIT,
                 "a match starts at {output}"
             );
             at += 2;
-            let mut length = usize::from(token & 15) + MIN_MATCH;
-            if token & 15 == 15 {
-                while block[at] == 255 {
-                    length += 255;
-                    at += 1;
-                }
-                length += usize::from(block[at]);
-                at += 1;
-            }
-            output += length;
+            output += length(block, &mut at, token & 15) + MIN_MATCH;
             assert!(
                 output <= PAGE_SIZE - LAST_LITERALS,
                 "a match ends at {output}"
