@@ -86,18 +86,12 @@ fn serve(state: &Arc<State>, stream: TcpStream, peer: SocketAddr) {
     crate::incoming::accept_migration(state, channel, shutdown_handle, peer);
 }
 
-/// A handshake failed: back off from the address if it failed to
-/// authenticate (unless the handshake did so already: `backed_off`), and
-/// say so (limited).
+/// A handshake failed: say so (limited), with the back-off the handshake
+/// decided when the peer failed to authenticate.
 fn refused(state: &State, peer: SocketAddr, error: &ChannelError, backed_off: Option<Duration>) {
     let address = peer.ip();
     let mut line = format!("refused a migration from {peer}: {error}");
-    let backoff = backed_off.or_else(|| {
-        error
-            .is_security_failure()
-            .then(|| lock(&state.backoff).failed(address, Instant::now()))
-    });
-    if let Some(backoff) = backoff {
+    if let Some(backoff) = backed_off {
         line.push_str(&format!(
             "; connections from {address} are closed for {} ms",
             backoff.as_millis()
