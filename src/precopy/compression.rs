@@ -47,8 +47,9 @@
 //! `wire(h) / bandwidth = work(h) / workers`, so that the workers keep
 //! some slack. It measures the deep search on a small share
 //! ([`DEEP_PROBE`]) first, and again [`PROBE_INTERVAL_WINDOWS`] after it
-//! last found that the deep search does not pay. A window in which the link waited for the
-//! workers in most polls while deep pages were asked for
+//! last found that the deep search does not pay. A window in which the
+//! link waited for the workers in most polls while deep pages were asked
+//! for
 //! ([`CompressionPolicy::note_workers_behind`]) cuts the share by a
 //! quarter at once and does not measure the link; the share grows by
 //! [`DEEP_STEP`] a window at most. The bytes a deep page saves are
@@ -154,6 +155,18 @@ pub struct CompressionPolicy {
     /// the workers.
     window_polls: u32,
     window_behind: u32,
+}
+
+/// Picoseconds a page of `bytes` takes on a link of `bandwidth` bytes per
+/// second (picoseconds, so that integer arithmetic keeps precision).
+fn wire_ps(bytes: u64, bandwidth: u64) -> u128 {
+    u128::from(bytes) * 1_000_000_000_000 / u128::from(bandwidth.max(1))
+}
+
+/// Picoseconds a page of `ns` worker nanoseconds takes on `workers`
+/// workers.
+fn work_ps(ns: u64, workers: u64) -> u128 {
+    u128::from(ns) * 1000 / u128::from(workers.max(1))
 }
 
 fn kind_index(kind: PageKind) -> usize {
@@ -388,10 +401,8 @@ impl CompressionPolicy {
         if self.share[at] < ALL {
             return 0;
         }
-        // Picoseconds per page on the link and on the workers.
-        let wire =
-            |bytes: u64| u128::from(bytes) * 1_000_000_000_000 / u128::from(link.bandwidth.max(1));
-        let work = |ns: u64| u128::from(ns) * 1000 / u128::from(self.workers);
+        let wire = |bytes| wire_ps(bytes, link.bandwidth);
+        let work = |ns| work_ps(ns, self.workers);
         let (lz4_wire, lz4_work) = (wire(lz4_bytes), work(lz4_ns));
         if lz4_wire <= lz4_work {
             return 0;
@@ -424,12 +435,7 @@ impl CompressionPolicy {
         let raw_link = self.links[Mode::Raw as usize].or(self.links[Mode::Lz4 as usize])?;
         let lz4_link = self.links[Mode::Lz4 as usize].unwrap_or(raw_link);
         let workers = self.workers;
-        // Picoseconds per page, so that integer arithmetic keeps precision.
-        let time = |bytes: u64, ns: u64, bandwidth: u64| {
-            let wire = u128::from(bytes) * 1_000_000_000_000 / u128::from(bandwidth.max(1));
-            let work = u128::from(ns) * 1000 / u128::from(workers);
-            wire.max(work)
-        };
+        let time = |bytes, ns, bandwidth| wire_ps(bytes, bandwidth).max(work_ps(ns, workers));
         let raw_time = time(RAW_RECORD_BYTES, raw_ns, raw_link.bandwidth);
         let lz4_time = time(lz4_bytes, lz4_ns, lz4_link.bandwidth);
         let mut best = if lz4_time <= raw_time {

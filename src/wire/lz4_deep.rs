@@ -9,8 +9,8 @@
 //! page in a chain per hash, tries up to [`MAX_ATTEMPTS`] of them, and,
 //! before taking a match, checks whether the next position starts a longer
 //! one (then the current byte goes as a literal). On the real-file image of
-//! `benches/qemu_peer.sh` it sends about 8 % fewer bytes than `lz4_flex`,
-//! at a fraction of its speed (BENCHMARKS.md, "Issue 12").
+//! `benches/qemu_peer.sh` it sends about 7 % fewer bytes than `lz4_flex`,
+//! at a fifth of its speed (BENCHMARKS.md, "Issue 12").
 //!
 //! The block follows the format's end rules (LZ4 Block Format, "End of
 //! block conditions"): the last [`LAST_LITERALS`] bytes are literals and no
