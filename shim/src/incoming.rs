@@ -20,7 +20,7 @@ use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::host::watched::{Direction, WatchedTransport};
-use crate::host::workers::{with_workers, PipelineStorage, Side};
+use crate::host::workers::{with_workers, PipelineStorage, Side, WorkTiming};
 use crate::relay::SharedSender;
 use crate::secure::SecureChannel;
 use ldmig::precopy::{MigrationConfig, Outcome, TargetEngine, TargetPoll};
@@ -451,7 +451,8 @@ fn run_target_engine(
     );
     let mut engine = TargetEngine::new(hv, transport, config, &pipeline);
     let mut reserved = None;
-    let outcome = with_workers(&pipeline, state.workers, |workers| loop {
+    let timing = WorkTiming::HostClock;
+    let outcome = with_workers(&pipeline, state.workers, timing, |workers| loop {
         if track.cancel.swap(false, Ordering::SeqCst) && !engine.cancel() {
             lock(&track.info).result = Some("cancel refused: the source already committed".into());
         }

@@ -22,7 +22,7 @@ use crate::hooks::HoldPoint;
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
 use crate::host::watched::{Direction, WatchedTransport};
-use crate::host::workers::{with_workers, PipelineStorage, Side};
+use crate::host::workers::{with_workers, PipelineStorage, Side, WorkTiming};
 use crate::persist::Departed;
 use crate::secure::SecureChannel;
 use crate::targets::{allowed, parse_address};
@@ -560,7 +560,8 @@ fn run_source_engine(
     };
     let mut last_report = Instant::now();
     let mut cancel_asked = false;
-    let outcome = with_workers(&pipeline, state.workers, |workers| loop {
+    let timing = WorkTiming::HostClock;
+    let outcome = with_workers(&pipeline, state.workers, timing, |workers| loop {
         if track.cancel.swap(false, Ordering::SeqCst) {
             cancel_asked = true;
             if !engine.cancel() {

@@ -7,7 +7,7 @@
 use super::pipe::{pipe, LinkFault, LinkModel, PipeEnd};
 use crate::host::counting::CountingHv;
 use crate::host::ldc_hop::{HopTransport, LdcHop};
-use crate::host::workers::{with_workers, PipelineStorage, Side};
+use crate::host::workers::{with_workers, PipelineStorage, Side, WorkTiming};
 use ldmig::ldc_transport::BulkStatistics;
 use ldmig::precopy::dirty_set::DirtySet;
 use ldmig::precopy::{
@@ -28,7 +28,9 @@ use std::time::Instant;
 /// Which clock drives the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockMode {
-    /// Simulated time advancing `step_ns` per step: deterministic.
+    /// Simulated time advancing `step_ns` per step: deterministic. Page
+    /// work takes no time on it: workers time nothing and finish each
+    /// poll's batches before the clock moves.
     Virtual {
         /// Time per step.
         step_ns: u64,
@@ -132,7 +134,8 @@ pub struct Scenario {
     /// How the engines reach each other.
     pub transport: TransportKind,
     /// Worker threads per engine (0: each engine works within its polls,
-    /// deterministically; more: real threads, batches finish in any order).
+    /// deterministically; more: real threads, batches finish in any order
+    /// within a step).
     pub workers: u32,
     /// Lines of the source's delta cache (0: no deltas).
     pub delta_cache_lines: usize,
@@ -493,8 +496,16 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
     let mut progress = ProgressWatch::default();
     let mut source_outcome = None;
     let mut target_outcome = None;
-    with_workers(&source_pipeline, scenario.workers, |source_workers| {
-        with_workers(&target_pipeline, scenario.workers, |target_workers| {
+    // On the virtual clock page work takes no time, on workers as inline:
+    // their clock stands still and each poll's work is done before the
+    // clock moves, so the run does not depend on the host's speed.
+    let (timing, untimed) = match scenario.clock {
+        ClockMode::Virtual { .. } => (WorkTiming::Untimed, true),
+        ClockMode::Real => (WorkTiming::HostClock, false),
+    };
+    let workers = scenario.workers;
+    with_workers(&source_pipeline, workers, timing, |source_workers| {
+        with_workers(&target_pipeline, workers, timing, |target_workers| {
             loop {
                 now = if step == 0 { clock_now(0) } else { now + step };
                 link.set_now(now);
@@ -561,6 +572,9 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                         source_outcome = Some(outcome);
                     }
                     source_workers.wake(&source_pipeline);
+                    if untimed {
+                        source_workers.wait_idle(&source_pipeline);
+                    }
                     let machine = source_handle.lock();
                     if snapshot.is_none()
                         && scenario.verify
@@ -576,6 +590,9 @@ pub fn run(scenario: &Scenario) -> Result<Report, String> {
                         target_outcome = Some(outcome);
                     }
                     target_workers.wake(&target_pipeline);
+                    if untimed {
+                        target_workers.wait_idle(&target_pipeline);
+                    }
                 }
                 progress.see("source", source.stats());
                 progress.see("target", target.stats());

@@ -6,12 +6,19 @@
 //! thread that drives the engine wakes them after each poll that queued
 //! work ([`Workers::wake`]), so idle workers cost no CPU on a machine
 //! whose cores the engines, relays and encryption share.
+//!
+//! Workers time their work on the host's clock ([`WorkTiming::HostClock`])
+//! for the compression policy, except in a run on a virtual clock: there
+//! page work takes no time, on workers as within the engine's polls, so
+//! the workers' clock does not move ([`WorkTiming::Untimed`]) and the
+//! driver waits for them before it moves its clock ([`Workers::wait_idle`]).
+//! A virtual run's choices then do not depend on the host's speed.
 
 use ldmig::page::{Page, PAGE_SIZE};
 use ldmig::pipeline::{BatchBuffers, DeltaCache, PagePipeline, DELTA_CACHE_SHARDS, MAX_BATCHES};
 use ldmig::wire::record::MAX_RECORD_BYTES;
 use ldmig::wire::FRAME_HEADER_BYTES;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,12 +93,28 @@ impl PipelineStorage {
     }
 }
 
+/// The clock the workers time their work on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkTiming {
+    /// The host's monotonic clock: the policy weighs real work.
+    HostClock,
+    /// A clock that does not move: work measures as taking no time (a run
+    /// on a virtual clock, where the driver waits for the workers).
+    Untimed,
+}
+
 /// The worker threads of one pipeline, as the engine's thread sees them.
 pub struct Workers {
     wake: Condvar,
     asleep: Mutex<()>,
     stop: AtomicBool,
     count: u32,
+    /// Worker threads that were started (fewer than `count` when the host
+    /// refused some).
+    started: AtomicU32,
+    /// Workers inside [`PagePipeline::work`] (raised before a batch is
+    /// taken from the queue, lowered once it is back).
+    busy: AtomicU32,
 }
 
 impl Workers {
@@ -112,6 +135,20 @@ impl Workers {
     pub fn count(&self) -> u32 {
         self.count
     }
+
+    /// Waits until no batch is queued and no worker is working on one
+    /// (at once without workers: the engine did its work in its poll).
+    pub fn wait_idle(&self, pipeline: &PagePipeline<'_>) {
+        if self.started.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        // `busy` goes up before a worker takes a batch from the queue, so
+        // an empty queue read after an idle count misses no batch.
+        while self.busy.load(Ordering::SeqCst) > 0 || pipeline.has_queued() {
+            self.wake(pipeline);
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Runs `count` worker threads over `pipeline` while `body` runs (none for
@@ -120,6 +157,7 @@ impl Workers {
 pub fn with_workers<R>(
     pipeline: &PagePipeline<'_>,
     count: u32,
+    timing: WorkTiming,
     body: impl FnOnce(&Workers) -> R,
 ) -> R {
     let workers = Workers {
@@ -127,17 +165,20 @@ pub fn with_workers<R>(
         asleep: Mutex::new(()),
         stop: AtomicBool::new(false),
         count,
+        started: AtomicU32::new(0),
+        busy: AtomicU32::new(0),
     };
     std::thread::scope(|scope| {
         for index in 0..count {
             let workers = &workers;
             let spawned = std::thread::Builder::new()
                 .name(format!("ldmig-worker-{index}"))
-                .spawn_scoped(scope, move || work(pipeline, workers));
+                .spawn_scoped(scope, move || work(pipeline, workers, timing));
             if spawned.is_err() {
                 // Fewer workers than asked: the others still take the work.
                 break;
             }
+            workers.started.fetch_add(1, Ordering::SeqCst);
         }
         let result = body(&workers);
         workers.stop.store(true, Ordering::SeqCst);
@@ -146,11 +187,17 @@ pub fn with_workers<R>(
     })
 }
 
-fn work(pipeline: &PagePipeline<'_>, workers: &Workers) {
+fn work(pipeline: &PagePipeline<'_>, workers: &Workers, timing: WorkTiming) {
     let start = Instant::now();
-    let clock = move || start.elapsed().as_nanos() as u64;
+    let clock = move || match timing {
+        WorkTiming::HostClock => start.elapsed().as_nanos() as u64,
+        WorkTiming::Untimed => 0,
+    };
     while !workers.stop.load(Ordering::SeqCst) {
-        if pipeline.work(&clock) {
+        workers.busy.fetch_add(1, Ordering::SeqCst);
+        let worked = pipeline.work(&clock);
+        workers.busy.fetch_sub(1, Ordering::SeqCst);
+        if worked {
             continue;
         }
         let guard = workers
