@@ -49,8 +49,7 @@
 //! ([`DEEP_PROBE`]) first, and again [`PROBE_INTERVAL_WINDOWS`] after it
 //! last found that the deep search does not pay. A window in which the
 //! link waited for the workers in most polls while deep pages were asked
-//! for
-//! ([`CompressionPolicy::note_workers_behind`]) cuts the share by a
+//! for ([`CompressionPolicy::note_workers_behind`]) cuts the share by a
 //! quarter at once and does not measure the link; the share grows by
 //! [`DEEP_STEP`] a window at most. The bytes a deep page saves are
 //! measured as a ratio to the LZ4 pages of the same window (the two ways
@@ -148,9 +147,6 @@ pub struct CompressionPolicy {
     deep_share: [u32; 2],
     /// Error diffusion of the deep share, per kind.
     deep_carry: [u32; 2],
-    /// The closed window saw the link wait for the workers while deep
-    /// pages were asked for.
-    deep_behind: bool,
     /// Polls in the open window, and those in which the link waited for
     /// the workers.
     window_polls: u32,
@@ -206,7 +202,6 @@ impl CompressionPolicy {
             window_deep: (0, 0),
             deep_share: [0; 2],
             deep_carry: [0; 2],
-            deep_behind: false,
             window_polls: 0,
             window_behind: 0,
         }
@@ -302,7 +297,6 @@ impl CompressionPolicy {
         // many, and the window measures the workers, not the link.
         let deep_behind = self.deep_share.iter().any(|&share| share > 0)
             && self.window_behind * 2 > self.window_polls;
-        self.deep_behind = deep_behind;
         self.window_polls = 0;
         self.window_behind = 0;
         let (lz4, deep) = (self.window_lz4, self.window_deep);
@@ -343,7 +337,7 @@ impl CompressionPolicy {
         self.window_start = Some(now_ns);
         self.window_bytes = 0;
         self.window_starved = false;
-        self.decide();
+        self.decide(deep_behind);
         self.settling = self.mode() != mode;
     }
 
@@ -356,7 +350,10 @@ impl CompressionPolicy {
         }
     }
 
-    fn decide(&mut self) {
+    /// Chooses the shares for the next window (`deep_behind`: the closed
+    /// one saw the link wait for the workers while deep pages were asked
+    /// for).
+    fn decide(&mut self, deep_behind: bool) {
         let stale = |measure: Option<LinkMeasure>, window: u32| {
             measure.is_none_or(|measure| {
                 window.saturating_sub(measure.window) > PROBE_INTERVAL_WINDOWS
@@ -379,7 +376,7 @@ impl CompressionPolicy {
             }
             let best = self.best_deep_share(at);
             let current = self.deep_share[at];
-            self.deep_share[at] = if self.deep_behind {
+            self.deep_share[at] = if deep_behind {
                 (current * 3 / 4).min(best)
             } else {
                 best.min(current + DEEP_STEP)
@@ -421,7 +418,7 @@ impl CompressionPolicy {
             return ALL;
         }
         // wire(h) = work(h), solved for h, per mille.
-        let gain = wire(lz4_bytes) - wire(deep_bytes) + work(deep_ns) - work(lz4_ns);
+        let gain = lz4_wire - wire(deep_bytes) + work(deep_ns) - lz4_work;
         let meet = (lz4_wire - lz4_work) * u128::from(ALL) / gain.max(1);
         let share = meet * u128::from(DEEP_TARGET_PERCENT) / 100;
         u32::try_from(share.min(u128::from(ALL))).unwrap_or(ALL)

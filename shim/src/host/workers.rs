@@ -137,15 +137,16 @@ impl Workers {
     }
 
     /// Waits until no batch is queued and no worker is working on one
-    /// (at once without workers: the engine did its work in its poll).
+    /// (call after [`Workers::wake`]; at once without workers: the engine
+    /// did its work in its poll).
     pub fn wait_idle(&self, pipeline: &PagePipeline<'_>) {
         if self.started.load(Ordering::SeqCst) == 0 {
             return;
         }
         // `busy` goes up before a worker takes a batch from the queue, so
-        // an empty queue read after an idle count misses no batch.
+        // an empty queue read after an idle count misses no batch. A
+        // worker that slept through the wake looks again within 1 ms.
         while self.busy.load(Ordering::SeqCst) > 0 || pipeline.has_queued() {
-            self.wake(pipeline);
             std::thread::yield_now();
         }
     }

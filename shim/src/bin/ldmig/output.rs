@@ -86,9 +86,6 @@ impl ProgressDisplay {
     }
 }
 
-/// A migration's final statistics as a table. A bound domain moved in one
-/// pass and an inactive one as its configuration only: the summary says so
-/// rather than showing empty pre-copy counters.
 /// The compressed pages, and how many the deeper LZ4 search encoded when
 /// it did any.
 fn compressed_pages(info: &MigrationInfo) -> String {
@@ -101,6 +98,9 @@ fn compressed_pages(info: &MigrationInfo) -> String {
     }
 }
 
+/// A migration's final statistics as a table. A bound domain moved in one
+/// pass and an inactive one as its configuration only: the summary says so
+/// rather than showing empty pre-copy counters.
 pub fn migration_summary(info: &MigrationInfo) -> String {
     let (memory, rounds) = match info.domain_state.as_str() {
         "inactive" => (
